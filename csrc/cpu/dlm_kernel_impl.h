@@ -1,0 +1,189 @@
+#pragma once
+// CPU kernels of the discretized logistic mixture, compiled once per instruction set: the file
+// that includes this defines CPU_CAPABILITY (DEFAULT or AVX2) first, so every type below lives in
+// a namespace of its own and the two builds never share a symbol. Positions run in at::vec lanes;
+// the few left at the end of a row use the scalar path, which is also the CUDA kernels' path.
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/cpu/vec/vec.h>
+
+#include "gen_ext/dlm_math.h"
+
+namespace gen_ext {
+namespace cpu {
+namespace CPU_CAPABILITY {
+
+using dlm::BinGrid;
+using dlm::Logistic;
+using dlm::MixtureAt;
+using dlm::ParamLayout;
+using dlm::Term;
+
+// A scalar policy of this instruction set's own, so the tail instantiations differ by type (and
+// so by symbol) between the DEFAULT and AVX2 builds.
+template <typename T>
+struct TailOps : dlm::ScalarOps<T> {};
+
+template <typename T>
+struct TailTerms {
+  template <bool Grad>
+  static Term<TailOps<T>> eval(T x, T mean, T s, const BinGrid<T>& grid) {
+    return dlm::channel_term<TailOps<T>, Grad>(x, mean, s, grid);
+  }
+};
+
+template <typename T>
+struct VecOps {
+  using Scalar = T;
+  using V = at::vec::Vectorized<T>;
+  using Mask = V;
+  static V splat(T v) { return V(v); }
+  static V load(const T* p) { return V::loadu(p); }
+  static void store(T* p, V v) { v.store(p); }
+  static V exp(V v) { return v.exp(); }
+  static V log(V v) { return v.log(); }
+  static V log1p(V v) { return v.log1p(); }
+  static V tanh(V v) { return v.tanh(); }
+  static V abs(V v) { return v.abs(); }
+  static V max(V a, V b) { return at::vec::maximum(a, b); }
+  static Mask gt(V a, V b) { return a > b; }
+  static Mask ge(V a, V b) { return a >= b; }
+  static V select(Mask m, V a, V b) { return V::blendv(b, a, m); }
+  static bool any(Mask m) { return m.zero_mask() != (1 << V::size()) - 1; }
+};
+
+// One (channel, component) term for a vector of positions: the interior branch is computed for
+// every lane (it is the common case); the rare branches are computed only when some lane needs
+// them and then blended into those lanes alone.
+template <typename T>
+struct VecTerms {
+  using Ops = VecOps<T>;
+  using V = typename Ops::V;
+
+  template <bool Grad>
+  static void blend(typename Ops::Mask m, const Term<Ops>& from, Term<Ops>& into) {
+    into.logp = Ops::select(m, from.logp, into.logp);
+    if (Grad) {
+      into.d_u = Ops::select(m, from.d_u, into.d_u);
+      into.d_s = Ops::select(m, from.d_s, into.d_s);
+    }
+  }
+
+  template <bool Grad>
+  static Term<Ops> eval(V x, V mean, V s, const BinGrid<T>& grid) {
+    const V u = x - mean;
+    const V inv_scale = (-s).exp();
+    const Logistic<Ops> a(inv_scale * (u + V(grid.half_bin)));
+    const Logistic<Ops> b(inv_scale * (u - V(grid.half_bin)));
+    const V mass = a.sigmoid() - b.sigmoid();
+    Term<Ops> t = dlm::interior_term<Ops, Grad>(a, b, inv_scale, mass);
+    const V lower = x < V(grid.lower_edge);
+    const V upper = x > V(grid.upper_edge);
+    const V interior_ok = mass > V(T(dlm::kMinBinMass));
+    const V centre = (lower | upper | interior_ok) ^ V(at::vec::Vectorized<T>(0) == V(0));
+    if (Ops::any(centre)) {
+      blend<Grad>(centre, dlm::bin_centre_term<Ops, Grad>(u, s, inv_scale, grid.log_half_bins), t);
+    }
+    if (Ops::any(lower)) blend<Grad>(lower, dlm::lower_edge_term<Ops, Grad>(a, inv_scale), t);
+    if (Ops::any(upper)) blend<Grad>(upper, dlm::upper_edge_term<Ops, Grad>(b, inv_scale), t);
+    return t;
+  }
+};
+
+// Walks positions [begin, end) of a [B, S] grid, handing full vectors that stay inside one row to
+// `vec(b, s)` and everything else to `scalar(b, s)`.
+template <typename T, typename VecFn, typename ScalarFn>
+void for_each_position(int64_t begin, int64_t end, int64_t S, const VecFn& vec,
+                       const ScalarFn& scalar) {
+  constexpr int64_t W = at::vec::Vectorized<T>::size();
+  int64_t i = begin;
+  while (i < end) {
+    const int64_t b = i / S;
+    const int64_t s = i % S;
+    if (s + W <= S && i + W <= end) {
+      vec(b, s);
+      i += W;
+    } else {
+      scalar(b, s);
+      i += 1;
+    }
+  }
+}
+
+// Positions per parallel task: enough work to amortise the fork, small enough for two cores.
+constexpr int64_t kGrain = 256;
+
+template <typename T, int C>
+void nll_forward_typed(const T* x, const T* params, T* out, int64_t B, int64_t S, int M,
+                       int64_t num_bins) {
+  const BinGrid<T> grid(num_bins);
+  const ParamLayout layout{M};
+  const int64_t P = C == 3 ? 10 * M : 3 * M;
+  at::parallel_for(0, B * S, kGrain, [&](int64_t begin, int64_t end) {
+    for_each_position<T>(
+        begin, end, S,
+        [&](int64_t b, int64_t s) {
+          const MixtureAt<VecOps<T>, VecTerms, C> mix{params + b * P * S + s, S,
+                                                      x + b * C * S + s, S, layout, grid};
+          mix.nll().store(out + b * S + s);
+        },
+        [&](int64_t b, int64_t s) {
+          const MixtureAt<TailOps<T>, TailTerms, C> mix{params + b * P * S + s, S,
+                                                        x + b * C * S + s, S, layout, grid};
+          out[b * S + s] = mix.nll();
+        });
+  });
+}
+
+template <typename T, int C>
+void nll_backward_typed(const T* grad, const T* x, const T* params, T* grad_x, T* grad_params,
+                        int64_t B, int64_t S, int M, int64_t num_bins) {
+  const BinGrid<T> grid(num_bins);
+  const ParamLayout layout{M};
+  const int64_t P = C == 3 ? 10 * M : 3 * M;
+  at::parallel_for(0, B * S, kGrain, [&](int64_t begin, int64_t end) {
+    for_each_position<T>(
+        begin, end, S,
+        [&](int64_t b, int64_t s) {
+          const MixtureAt<VecOps<T>, VecTerms, C> mix{params + b * P * S + s, S,
+                                                      x + b * C * S + s, S, layout, grid};
+          mix.backward(at::vec::Vectorized<T>::loadu(grad + b * S + s),
+                       grad_params + b * P * S + s, grad_x + b * C * S + s);
+        },
+        [&](int64_t b, int64_t s) {
+          const MixtureAt<TailOps<T>, TailTerms, C> mix{params + b * P * S + s, S,
+                                                        x + b * C * S + s, S, layout, grid};
+          mix.backward(grad[b * S + s], grad_params + b * P * S + s, grad_x + b * C * S + s);
+        });
+  });
+}
+
+// Tensors arrive contiguous and shaped [B, C, S], [B, P, S], [B, S]; checks are the caller's.
+void dlm_nll_forward(const at::Tensor& x, const at::Tensor& params, at::Tensor& out,
+                            int64_t num_bins) {
+  const int64_t B = x.size(0), C = x.size(1), S = x.size(2);
+  const int M = static_cast<int>(params.size(1) / (C == 3 ? 10 : 3));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "discretized_logistic_mixture_nll", [&] {
+    auto fn = C == 3 ? nll_forward_typed<scalar_t, 3> : nll_forward_typed<scalar_t, 1>;
+    fn(x.const_data_ptr<scalar_t>(), params.const_data_ptr<scalar_t>(),
+       out.mutable_data_ptr<scalar_t>(), B, S, M, num_bins);
+  });
+}
+
+void dlm_nll_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& params,
+                             int64_t num_bins, at::Tensor& grad_x, at::Tensor& grad_params) {
+  const int64_t B = x.size(0), C = x.size(1), S = x.size(2);
+  const int M = static_cast<int>(params.size(1) / (C == 3 ? 10 : 3));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "discretized_logistic_mixture_nll_backward", [&] {
+    auto fn = C == 3 ? nll_backward_typed<scalar_t, 3> : nll_backward_typed<scalar_t, 1>;
+    fn(grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
+       params.const_data_ptr<scalar_t>(), grad_x.mutable_data_ptr<scalar_t>(),
+       grad_params.mutable_data_ptr<scalar_t>(), B, S, M, num_bins);
+  });
+}
+
+}  // namespace CPU_CAPABILITY
+}  // namespace cpu
+}  // namespace gen_ext

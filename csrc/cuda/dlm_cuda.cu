@@ -1,0 +1,117 @@
+// CUDA kernels of the discretized logistic mixture likelihood: one thread per position, over the
+// same per-element math (gen_ext/dlm_math.h) the CPU kernels run and the tests check. The sampler's
+// GPU kernel is the Triton one in kernels/dlm_sample.py.
+#include <ATen/Dispatch.h>
+#include <ATen/core/Tensor.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAStream.h>
+#include <ATen/ops/empty.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include "../dlm_checks.h"
+#include "../dlm_shapes.h"
+#include "gen_ext/dlm_math.h"
+
+namespace gen_ext {
+namespace cuda {
+namespace {
+
+using dlm::BinGrid;
+using dlm::MixtureAt;
+using dlm::ParamLayout;
+using dlm::ScalarOps;
+using dlm::ScalarTerms;
+
+constexpr int kThreads = 256;
+
+int blocks_for(int64_t n) {
+  return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535 * 8));
+}
+
+template <typename T, int C>
+__global__ void nll_forward_kernel(const T* __restrict__ x, const T* __restrict__ params,
+                                   T* __restrict__ out, int64_t B, int64_t S, int M,
+                                   BinGrid<T> grid) {
+  const int64_t P = C == 3 ? 10 * M : 3 * M;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < B * S;
+       i += int64_t(blockDim.x) * gridDim.x) {
+    const int64_t b = i / S, s = i % S;
+    const MixtureAt<ScalarOps<T>, ScalarTerms, C> mix{params + b * P * S + s, S, x + b * C * S + s,
+                                                       S, ParamLayout{M}, grid};
+    out[i] = mix.nll();
+  }
+}
+
+template <typename T, int C>
+__global__ void nll_backward_kernel(const T* __restrict__ grad, const T* __restrict__ x,
+                                    const T* __restrict__ params, T* __restrict__ grad_x,
+                                    T* __restrict__ grad_params, int64_t B, int64_t S, int M,
+                                    BinGrid<T> grid) {
+  const int64_t P = C == 3 ? 10 * M : 3 * M;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < B * S;
+       i += int64_t(blockDim.x) * gridDim.x) {
+    const int64_t b = i / S, s = i % S;
+    const MixtureAt<ScalarOps<T>, ScalarTerms, C> mix{params + b * P * S + s, S, x + b * C * S + s,
+                                                       S, ParamLayout{M}, grid};
+    mix.backward(grad[i], grad_params + b * P * S + s, grad_x + b * C * S + s);
+  }
+}
+
+at::Tensor nll_cuda(const at::Tensor& x, const at::Tensor& params, int64_t num_bins) {
+  constexpr const char* op = "discretized_logistic_mixture_nll";
+  const int64_t M = check_dlm_nll_inputs(x, params, num_bins, op);
+  check_dlm_x_range(x, op);
+  const c10::cuda::CUDAGuard guard(x.device());
+  auto out = at::empty(position_shape(x.sizes()), x.options());
+  if (out.numel() == 0) return out;
+  const int64_t B = x.size(0), C = x.size(1), S = spatial_numel(x);
+  const auto x_rows = as_rows(x);
+  const auto p_rows = as_rows(params);
+  const auto stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), op, [&] {
+    const BinGrid<scalar_t> grid(num_bins);
+    auto kernel = C == 3 ? nll_forward_kernel<scalar_t, 3> : nll_forward_kernel<scalar_t, 1>;
+    kernel<<<blocks_for(B * S), kThreads, 0, stream>>>(
+        x_rows.const_data_ptr<scalar_t>(), p_rows.const_data_ptr<scalar_t>(),
+        out.mutable_data_ptr<scalar_t>(), B, S, static_cast<int>(M), grid);
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> nll_backward_cuda(const at::Tensor& grad, const at::Tensor& x,
+                                                     const at::Tensor& params, int64_t num_bins) {
+  constexpr const char* op = "discretized_logistic_mixture_nll_backward";
+  const int64_t M = check_dlm_nll_inputs(x, params, num_bins, op);
+  check_dlm_nll_grad(grad, x, op);
+  const c10::cuda::CUDAGuard guard(x.device());
+  auto grad_x = at::empty(x.sizes(), x.options());
+  auto grad_params = at::empty(params.sizes(), params.options());
+  if (x.numel() == 0) return {grad_x.zero_(), grad_params.zero_()};
+  const int64_t B = x.size(0), C = x.size(1), S = spatial_numel(x);
+  const auto g = grad.contiguous();
+  const auto x_rows = as_rows(x);
+  const auto p_rows = as_rows(params);
+  const auto stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), op, [&] {
+    const BinGrid<scalar_t> grid(num_bins);
+    auto kernel = C == 3 ? nll_backward_kernel<scalar_t, 3> : nll_backward_kernel<scalar_t, 1>;
+    kernel<<<blocks_for(B * S), kThreads, 0, stream>>>(
+        g.const_data_ptr<scalar_t>(), x_rows.const_data_ptr<scalar_t>(),
+        p_rows.const_data_ptr<scalar_t>(), grad_x.mutable_data_ptr<scalar_t>(),
+        grad_params.mutable_data_ptr<scalar_t>(), B, S, static_cast<int>(M), grid);
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return {grad_x, grad_params};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(gen_ext, CUDA, m) {
+  m.impl("discretized_logistic_mixture_nll", &nll_cuda);
+  m.impl("discretized_logistic_mixture_nll_backward", &nll_backward_cuda);
+}
+
+}  // namespace cuda
+}  // namespace gen_ext

@@ -1,0 +1,378 @@
+#pragma once
+// Per-element math of the discretized logistic mixture (PixelCNN++), written once and used by the
+// CPU kernels (scalar and at::vec lanes) and the CUDA kernels.
+//
+// Everything is templated on an `Ops` policy that supplies the value type V (a scalar or a SIMD
+// vector), its mask type and the handful of primitives the formulas need. ScalarOps lives here;
+// the CPU kernel adds a vector policy over at::vec::Vectorized. Branches are chosen either by
+// control flow (scalar) or by blending whole lanes (vector): in both cases the value that reaches
+// an output, gradients included, comes from the selected branch only, so a NaN or inf computed in
+// an unselected lane never leaks.
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "gen_ext/macros.h"
+
+namespace gen_ext {
+namespace dlm {
+
+// The public code clamps log-scales from below at -7 and treats a bin mass under 1e-5 as an
+// underflow, replacing it by density-at-centre times bin width.
+constexpr double kMinLogScale = -7.0;
+constexpr double kMinBinMass = 1e-5;
+// Log-scales above this are clamped by the sampler only, so exp() cannot overflow there.
+constexpr double kMaxSampleLogScale = 80.0;
+// Uniform noise is clamped from below so that log(u) stays finite.
+constexpr double kTinyUniform = 1e-30;
+
+GEN_EXT_HOST_DEVICE float exp_(float v) { return ::expf(v); }
+GEN_EXT_HOST_DEVICE double exp_(double v) { return ::exp(v); }
+GEN_EXT_HOST_DEVICE float log_(float v) { return ::logf(v); }
+GEN_EXT_HOST_DEVICE double log_(double v) { return ::log(v); }
+GEN_EXT_HOST_DEVICE float log1p_(float v) { return ::log1pf(v); }
+GEN_EXT_HOST_DEVICE double log1p_(double v) { return ::log1p(v); }
+GEN_EXT_HOST_DEVICE float tanh_(float v) { return ::tanhf(v); }
+GEN_EXT_HOST_DEVICE double tanh_(double v) { return ::tanh(v); }
+GEN_EXT_HOST_DEVICE float floor_(float v) { return ::floorf(v); }
+GEN_EXT_HOST_DEVICE double floor_(double v) { return ::floor(v); }
+
+// Where the bins are: num_bins values on [-1, 1], spaced 2 / (num_bins - 1) apart. The first and
+// last bins are open-ended; x is in the first (last) bin when it lies below (above) the midpoint
+// between the first (last) two grid values.
+template <typename T>
+struct BinGrid {
+  T half_bin;
+  T lower_edge;
+  T upper_edge;
+  T log_half_bins;  // log((num_bins - 1) / 2) = -log(bin width)
+  int64_t num_bins;
+
+  GEN_EXT_HOST_DEVICE explicit BinGrid(int64_t bins)
+      : half_bin(T(1) / T(bins - 1)),
+        lower_edge(T(-1) + T(1) / T(bins - 1)),
+        upper_edge(T(1) - T(1) / T(bins - 1)),
+        log_half_bins(log_(T(bins - 1) / T(2))),
+        num_bins(bins) {}
+};
+
+// Index of each parameter plane along P (the public code's layout): M logits, then per colour
+// channel a block of M means, M log-scales and (for three channels) M raw coefficients.
+struct ParamLayout {
+  int M;
+  GEN_EXT_HOST_DEVICE int logit(int k) const { return k; }
+  GEN_EXT_HOST_DEVICE int mean(int c, int k) const { return M + 3 * M * c + k; }
+  GEN_EXT_HOST_DEVICE int log_scale(int c, int k) const { return mean(c, k) + M; }
+  GEN_EXT_HOST_DEVICE int coeff(int c, int k) const { return mean(c, k) + 2 * M; }
+};
+
+template <typename Ops>
+struct Term;
+
+// Scalar policy: plain float/double, branches by control flow.
+template <typename T>
+struct ScalarOps {
+  using Scalar = T;
+  using V = T;
+  using Mask = bool;
+  GEN_EXT_HOST_DEVICE static V splat(T v) { return v; }
+  GEN_EXT_HOST_DEVICE static V load(const T* p) { return *p; }
+  GEN_EXT_HOST_DEVICE static void store(T* p, V v) { *p = v; }
+  GEN_EXT_HOST_DEVICE static V exp(V v) { return exp_(v); }
+  GEN_EXT_HOST_DEVICE static V log(V v) { return log_(v); }
+  GEN_EXT_HOST_DEVICE static V log1p(V v) { return log1p_(v); }
+  GEN_EXT_HOST_DEVICE static V tanh(V v) { return tanh_(v); }
+  GEN_EXT_HOST_DEVICE static V abs(V v) { return v < T(0) ? -v : v; }
+  GEN_EXT_HOST_DEVICE static V max(V a, V b) { return a > b ? a : b; }
+  GEN_EXT_HOST_DEVICE static Mask gt(V a, V b) { return a > b; }
+  GEN_EXT_HOST_DEVICE static Mask ge(V a, V b) { return a >= b; }
+  GEN_EXT_HOST_DEVICE static V select(Mask m, V a, V b) { return m ? a : b; }
+};
+
+// z together with e = exp(-|z|) and r = 1 / (1 + e): sigmoid, its slope and softplus all follow
+// from these without overflow, for either sign of z.
+template <typename Ops>
+struct Logistic {
+  using V = typename Ops::V;
+  V z, e, r;
+  GEN_EXT_HOST_DEVICE explicit Logistic(V z_) : z(z_) {
+    e = Ops::exp(-Ops::abs(z));
+    r = Ops::splat(1) / (Ops::splat(1) + e);
+  }
+  GEN_EXT_HOST_DEVICE V sigmoid() const { return Ops::select(Ops::ge(z, Ops::splat(0)), r, e * r); }
+  GEN_EXT_HOST_DEVICE V sigmoid_of_neg() const {
+    return Ops::select(Ops::ge(z, Ops::splat(0)), e * r, r);
+  }
+  // sigmoid(z) * sigmoid(-z), exact even where sigmoid(z) rounds to 1
+  GEN_EXT_HOST_DEVICE V sigmoid_slope() const { return e * r * r; }
+  GEN_EXT_HOST_DEVICE V softplus() const { return Ops::max(z, Ops::splat(0)) + Ops::log1p(e); }
+  GEN_EXT_HOST_DEVICE V softplus_of_neg() const {
+    return Ops::max(-z, Ops::splat(0)) + Ops::log1p(e);
+  }
+};
+
+// Log-mass of x's bin under one logistic component, with its derivatives with respect to the
+// centred value u = x - mean and the clamped log-scale s (filled only when Grad).
+template <typename Ops>
+struct Term {
+  using V = typename Ops::V;
+  V logp, d_u, d_s;
+};
+
+// First bin: log sigmoid(a), a = (u + half_bin) / scale.
+template <typename Ops, bool Grad>
+GEN_EXT_HOST_DEVICE Term<Ops> lower_edge_term(const Logistic<Ops>& a, typename Ops::V inv_scale) {
+  Term<Ops> t;
+  t.logp = -a.softplus_of_neg();
+  if (Grad) {
+    const auto d = a.sigmoid_of_neg();
+    t.d_u = inv_scale * d;
+    t.d_s = -(a.z * d);
+  }
+  return t;
+}
+
+// Last bin: log(1 - sigmoid(b)), b = (u - half_bin) / scale.
+template <typename Ops, bool Grad>
+GEN_EXT_HOST_DEVICE Term<Ops> upper_edge_term(const Logistic<Ops>& b, typename Ops::V inv_scale) {
+  Term<Ops> t;
+  t.logp = -b.softplus();
+  if (Grad) {
+    const auto d = -b.sigmoid();
+    t.d_u = inv_scale * d;
+    t.d_s = -(b.z * d);
+  }
+  return t;
+}
+
+// Interior bin: log(sigmoid(a) - sigmoid(b)), used where that mass exceeds kMinBinMass.
+template <typename Ops, bool Grad>
+GEN_EXT_HOST_DEVICE Term<Ops> interior_term(const Logistic<Ops>& a, const Logistic<Ops>& b,
+                                            typename Ops::V inv_scale, typename Ops::V mass) {
+  Term<Ops> t;
+  t.logp = Ops::log(mass);
+  if (Grad) {
+    const auto da = a.sigmoid_slope() / mass;
+    const auto db = -(b.sigmoid_slope() / mass);
+    t.d_u = inv_scale * (da + db);
+    t.d_s = -(a.z * da + b.z * db);
+  }
+  return t;
+}
+
+// Underflowed interior bin: log density at x times the bin width.
+template <typename Ops, bool Grad>
+GEN_EXT_HOST_DEVICE Term<Ops> bin_centre_term(typename Ops::V u, typename Ops::V s,
+                                              typename Ops::V inv_scale,
+                                              typename Ops::Scalar log_half_bins) {
+  using V = typename Ops::V;
+  const V c = inv_scale * u;
+  const Logistic<Ops> lc(c);
+  Term<Ops> t;
+  t.logp = c - s - Ops::splat(2) * lc.softplus() - Ops::splat(log_half_bins);
+  if (Grad) {
+    const V dc = Ops::splat(1) - Ops::splat(2) * lc.sigmoid();
+    t.d_u = inv_scale * dc;
+    t.d_s = -(c * dc) - Ops::splat(1);
+  }
+  return t;
+}
+
+// One (channel, component) term with the branch chosen by control flow: only the selected
+// branch is evaluated.
+template <typename Ops, bool Grad, typename T = typename Ops::Scalar>
+GEN_EXT_HOST_DEVICE Term<Ops> channel_term(T x, T mean, T s, const BinGrid<T>& grid) {
+  const T u = x - mean;
+  const T inv_scale = exp_(-s);
+  if (x < grid.lower_edge) {
+    return lower_edge_term<Ops, Grad>(Logistic<Ops>(inv_scale * (u + grid.half_bin)), inv_scale);
+  }
+  if (x > grid.upper_edge) {
+    return upper_edge_term<Ops, Grad>(Logistic<Ops>(inv_scale * (u - grid.half_bin)), inv_scale);
+  }
+  const Logistic<Ops> a(inv_scale * (u + grid.half_bin));
+  const Logistic<Ops> b(inv_scale * (u - grid.half_bin));
+  const T mass = a.sigmoid() - b.sigmoid();
+  if (mass > T(kMinBinMass)) return interior_term<Ops, Grad>(a, b, inv_scale, mass);
+  return bin_centre_term<Ops, Grad>(u, s, inv_scale, grid.log_half_bins);
+}
+
+template <typename T>
+struct ScalarTerms {
+  template <bool Grad>
+  GEN_EXT_HOST_DEVICE static Term<ScalarOps<T>> eval(T x, T mean, T s, const BinGrid<T>& grid) {
+    return channel_term<ScalarOps<T>, Grad>(x, mean, s, grid);
+  }
+};
+
+// Mixture at one position (or one vector of positions). `params` points at parameter plane 0 of
+// the position and consecutive planes are `plane` elements apart; likewise `x` and `x_plane`.
+// Terms<Ops> supplies eval<Grad>(x, mean, s, grid) -> Term<Ops> for the policy.
+template <typename Ops, template <typename> class Terms, int C>
+struct MixtureAt {
+  using T = typename Ops::Scalar;
+  using V = typename Ops::V;
+
+  const T* params;
+  int64_t plane;
+  const T* x;
+  int64_t x_plane;
+  ParamLayout layout;
+  const BinGrid<T>& grid;
+
+  GEN_EXT_HOST_DEVICE V param(int i) const { return Ops::load(params + i * plane); }
+
+  // log of the softmax normaliser of the mixture logits
+  GEN_EXT_HOST_DEVICE V log_normaliser() const {
+    V top = param(layout.logit(0));
+    for (int k = 1; k < layout.M; ++k) top = Ops::max(top, param(layout.logit(k)));
+    V sum = Ops::splat(0);
+    for (int k = 0; k < layout.M; ++k) sum = sum + Ops::exp(param(layout.logit(k)) - top);
+    return top + Ops::log(sum);
+  }
+
+  // Mean of channel c under component k, linear in the preceding sub-pixels through tanh'd
+  // coefficients; tanh values are returned for the backward pass.
+  GEN_EXT_HOST_DEVICE V mean(int c, int k, const V* xs, V* tanh_out) const {
+    V m = param(layout.mean(c, k));
+    if (C == 3 && c == 1) {
+      tanh_out[0] = Ops::tanh(param(layout.coeff(0, k)));
+      m = m + tanh_out[0] * xs[0];
+    } else if (C == 3 && c == 2) {
+      tanh_out[0] = Ops::tanh(param(layout.coeff(1, k)));
+      tanh_out[1] = Ops::tanh(param(layout.coeff(2, k)));
+      m = m + (tanh_out[0] * xs[0] + tanh_out[1] * xs[1]);
+    }
+    return m;
+  }
+
+  // log pi_k + sum_c log p(x_c | k) for component k; fills terms and tanh values when Grad.
+  template <bool Grad>
+  GEN_EXT_HOST_DEVICE V component_log_prob(int k, const V* xs, V log_z, Term<Ops>* terms,
+                                           V (*tanhs)[2]) const {
+    V lp = param(layout.logit(k)) - log_z;
+    for (int c = 0; c < C; ++c) {
+      const V raw_s = param(layout.log_scale(c, k));
+      const V s = Ops::max(raw_s, Ops::splat(T(kMinLogScale)));
+      const V m = mean(c, k, xs, tanhs[c]);
+      const Term<Ops> t = Terms<T>::template eval<Grad>(xs[c], m, s, grid);
+      lp = lp + t.logp;
+      if (Grad) terms[c] = t;
+    }
+    return lp;
+  }
+
+  GEN_EXT_HOST_DEVICE void load_x(V* xs) const {
+    for (int c = 0; c < C; ++c) xs[c] = Ops::load(x + c * x_plane);
+  }
+
+  // Returns -log p(x) and writes log_z / the log-sum-exp for reuse by the backward pass.
+  GEN_EXT_HOST_DEVICE V nll(V* log_z_out = nullptr, V* lse_out = nullptr) const {
+    V xs[C];
+    load_x(xs);
+    V tanhs[C][2];
+    const V log_z = log_normaliser();
+    // online log-sum-exp over components, one exp per component
+    V run_max = Ops::splat(-std::numeric_limits<T>::infinity());
+    V run_sum = Ops::splat(0);
+    for (int k = 0; k < layout.M; ++k) {
+      const V lp = component_log_prob<false>(k, xs, log_z, nullptr, tanhs);
+      const V d = Ops::exp(-Ops::abs(lp - run_max));
+      run_sum = Ops::select(Ops::gt(lp, run_max), run_sum * d + Ops::splat(1), run_sum + d);
+      run_max = Ops::max(run_max, lp);
+    }
+    const V lse = run_max + Ops::log(run_sum);
+    if (log_z_out) *log_z_out = log_z;
+    if (lse_out) *lse_out = lse;
+    return -lse;
+  }
+
+  // Gradients of grad * nll with respect to every parameter plane and every channel of x.
+  GEN_EXT_HOST_DEVICE void backward(V grad, T* grad_params, T* grad_x) const {
+    V log_z, lse;
+    nll(&log_z, &lse);
+    V xs[C];
+    load_x(xs);
+    V gx[C];
+    for (int c = 0; c < C; ++c) gx[c] = Ops::splat(0);
+    for (int k = 0; k < layout.M; ++k) {
+      Term<Ops> terms[C];
+      V tanhs[C][2];
+      const V lp = component_log_prob<true>(k, xs, log_z, terms, tanhs);
+      const V w = Ops::exp(lp - lse);  // posterior responsibility of component k
+      const V prior = Ops::exp(param(layout.logit(k)) - log_z);
+      Ops::store(grad_params + layout.logit(k) * plane, grad * (prior - w));
+      const V g_lp = -(grad * w);
+      for (int c = 0; c < C; ++c) {
+        const V g_u = g_lp * terms[c].d_u;  // d/du, u = x_c - mean_c
+        const V g_s = g_lp * terms[c].d_s;
+        const V raw_s = param(layout.log_scale(c, k));
+        Ops::store(grad_params + layout.mean(c, k) * plane, -g_u);
+        Ops::store(grad_params + layout.log_scale(c, k) * plane,
+                   Ops::select(Ops::ge(raw_s, Ops::splat(T(kMinLogScale))), g_s,
+                               Ops::splat(0)));
+        gx[c] = gx[c] + g_u;
+        if (C == 3 && c == 1) {
+          const V t0 = tanhs[1][0];
+          Ops::store(grad_params + layout.coeff(0, k) * plane,
+                     -(g_u * xs[0] * (Ops::splat(1) - t0 * t0)));
+          gx[0] = gx[0] - g_u * t0;
+        } else if (C == 3 && c == 2) {
+          const V t1 = tanhs[2][0];
+          const V t2 = tanhs[2][1];
+          Ops::store(grad_params + layout.coeff(1, k) * plane,
+                     -(g_u * xs[0] * (Ops::splat(1) - t1 * t1)));
+          Ops::store(grad_params + layout.coeff(2, k) * plane,
+                     -(g_u * xs[1] * (Ops::splat(1) - t2 * t2)));
+          gx[0] = gx[0] - g_u * t1;
+          gx[1] = gx[1] - g_u * t2;
+        }
+      }
+    }
+    for (int c = 0; c < C; ++c) Ops::store(grad_x + c * x_plane, gx[c]);
+  }
+};
+
+// Sampling at one position from uniforms: Gumbel-max over components, then the logistic of each
+// channel in turn, conditioned on the already quantized preceding channels, snapped to the grid.
+// `noise_mix` holds M uniforms (`noise_plane` apart), `noise_logistic` C uniforms, `out` C values.
+template <typename T, int C>
+GEN_EXT_HOST_DEVICE void sample_at(const T* params, int64_t plane, const T* noise_mix,
+                                   const T* noise_logistic, int64_t noise_plane, T* out,
+                                   int64_t out_plane, ParamLayout layout, int64_t num_bins) {
+  int best = 0;
+  T best_score = -std::numeric_limits<T>::infinity();
+  for (int k = 0; k < layout.M; ++k) {
+    T u = noise_mix[k * noise_plane];
+    u = u > T(kTinyUniform) ? u : T(kTinyUniform);
+    const T score = params[layout.logit(k) * plane] - log_(-log_(u));
+    if (score > best_score) {
+      best_score = score;
+      best = k;
+    }
+  }
+  const T steps = T(num_bins - 1);
+  T xs[C];
+  for (int c = 0; c < C; ++c) {
+    T m = params[layout.mean(c, best) * plane];
+    if (C == 3 && c == 1) {
+      m = m + tanh_(params[layout.coeff(0, best) * plane]) * xs[0];
+    } else if (C == 3 && c == 2) {
+      m = m + (tanh_(params[layout.coeff(1, best) * plane]) * xs[0] +
+               tanh_(params[layout.coeff(2, best) * plane]) * xs[1]);
+    }
+    T s = params[layout.log_scale(c, best) * plane];
+    s = s < T(kMinLogScale) ? T(kMinLogScale) : (s > T(kMaxSampleLogScale) ? T(kMaxSampleLogScale) : s);
+    T v = noise_logistic[c * noise_plane];
+    v = v > T(kTinyUniform) ? v : T(kTinyUniform);
+    const T y = m + exp_(s) * (log_(v) - log_(T(1) - v));
+    T j = floor_((y + T(1)) * (steps / T(2)) + T(0.5));
+    j = j < T(0) ? T(0) : (j > steps ? steps : j);
+    xs[c] = j * (T(2) / steps) - T(1);
+    out[c * out_plane] = xs[c];
+  }
+}
+
+}  // namespace dlm
+}  // namespace gen_ext

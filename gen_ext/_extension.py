@@ -1,0 +1,57 @@
+"""Loads the compiled extension gen_ext._C, or explains why it cannot be used.
+
+Nothing falls back silently: if the extension is missing or was built for another torch, every
+op raises ExtensionNotAvailable with the reason and the command that builds it; only an explicit
+``gen_ext.ops.use_backend("reference")`` runs the plain-PyTorch references instead.
+"""
+
+import functools
+
+import torch
+
+BUILD_HINT = (
+    "Build it against the installed torch from the source tree with "
+    "`pip install --no-build-isolation -e .` (or `make test`, which also runs the tests)."
+)
+
+
+class ExtensionNotAvailable(RuntimeError):
+    """gen_ext._C could not be loaded; the message says why and how to build it."""
+
+
+def build_info() -> dict | None:
+    """What gen_ext._C was compiled against (written by setup.py), or None without a build."""
+    try:
+        from gen_ext._build_info import BUILD_INFO
+    except ImportError:
+        return None
+    return dict(BUILD_INFO)
+
+
+@functools.cache
+def _load() -> str | None:
+    """Imports gen_ext._C once; returns None on success, else the reason it failed."""
+    info = build_info()
+    if info is None:
+        return f"gen_ext._C has not been built. {BUILD_HINT}"
+    if info["torch"] != torch.__version__:
+        return (
+            f"gen_ext._C was built for torch {info['torch']}, you have torch {torch.__version__}. "
+            f"Rebuild it: {BUILD_HINT}"
+        )
+    try:
+        import gen_ext._C  # noqa: F401  (registers the torch.ops.gen_ext kernels)
+    except ImportError as err:
+        return f"gen_ext._C failed to load ({err}). {BUILD_HINT}"
+    return None
+
+
+def available() -> bool:
+    return _load() is None
+
+
+def require() -> None:
+    """Raises ExtensionNotAvailable unless gen_ext._C is loaded."""
+    reason = _load()
+    if reason is not None:
+        raise ExtensionNotAvailable(reason)

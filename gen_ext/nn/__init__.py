@@ -1,0 +1,5 @@
+"""Drop-in layers built on gen_ext.ops."""
+
+from .dlm import DiscretizedLogisticMixture
+
+__all__ = ["DiscretizedLogisticMixture"]

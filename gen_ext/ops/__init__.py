@@ -1,0 +1,19 @@
+"""The public ops of gen_ext, backed by torch.ops.gen_ext.* (see DESIGN: each op has a reference
+in gen_ext.reference, a CPU kernel and a GPU kernel)."""
+
+from gen_ext import _extension
+
+from .backend import get_backend, use_backend
+from .dlm import discretized_logistic_mixture_nll, sample_discretized_logistic_mixture
+
+if _extension.available():
+    from . import dlm as _dlm
+
+    _dlm.register()
+
+__all__ = [
+    "discretized_logistic_mixture_nll",
+    "sample_discretized_logistic_mixture",
+    "get_backend",
+    "use_backend",
+]

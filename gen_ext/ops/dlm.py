@@ -1,0 +1,130 @@
+"""Discretized logistic mixture (PixelCNN++): the public functions and their torch.library
+registrations (fake kernels, autograd with double backward, the Triton sampler on CUDA).
+
+Kernels: CPU and CUDA likelihood in csrc/ (shared math in csrc/include/gen_ext/dlm_math.h), CPU
+sampler in csrc/, GPU sampler in kernels/dlm_sample.py. Reference: gen_ext/reference/dlm.py.
+"""
+
+import torch
+
+from gen_ext import _extension
+from gen_ext import reference as ref
+
+from . import dlm_checks as checks
+from .backend import get_backend
+
+NLL_OP = "gen_ext::discretized_logistic_mixture_nll"
+NLL_BACKWARD_OP = "gen_ext::discretized_logistic_mixture_nll_backward"
+SAMPLE_OP = "gen_ext::discretized_logistic_mixture_sample"
+
+
+def discretized_logistic_mixture_nll(x: torch.Tensor, params: torch.Tensor,
+                                     num_bins: int = 256) -> torch.Tensor:
+    """Negative log-likelihood (nats) of x under a discretized logistic mixture, per position.
+
+    x: [B, C, *spatial] in [-1, 1], C in {1, 3}, on the grid of `num_bins` levels.
+    params: [B, P, *spatial], P = 10*M for C = 3 (M logits; then per channel M means, M
+    log-scales, M coefficients) or 3*M for C = 1 (logits, means, log-scales).
+    Returns [B, *spatial], summed over channels. Differentiable in params and x, twice.
+    """
+    if get_backend() == "reference":
+        checks.check_nll_inputs(x, params, num_bins)
+        return ref.discretized_logistic_mixture_nll(x, params, num_bins)
+    _extension.require()
+    return torch.ops.gen_ext.discretized_logistic_mixture_nll(x, params, num_bins)
+
+
+def sample_discretized_logistic_mixture(params: torch.Tensor, num_channels: int,
+                                        num_bins: int = 256,
+                                        generator: torch.Generator | None = None) -> torch.Tensor:
+    """One sample per position, [B, num_channels, *spatial], on the grid of `num_bins` levels in
+    [-1, 1]: the component by Gumbel-max, then each channel's logistic in order, conditioned on the
+    preceding channels. The uniforms come from `generator`, so a seed reproduces the sample."""
+    M = checks.check_sample_params(params, num_channels, num_bins)
+    opts = dict(dtype=params.dtype, device=params.device, generator=generator)
+    noise_mixture = torch.rand((params.shape[0], M, *params.shape[2:]), **opts)
+    noise_logistic = torch.rand((params.shape[0], num_channels, *params.shape[2:]), **opts)
+    if get_backend() == "reference":
+        return ref.discretized_logistic_mixture_sample(params, noise_mixture, noise_logistic,
+                                                       num_channels, num_bins)
+    _extension.require()
+    return torch.ops.gen_ext.discretized_logistic_mixture_sample(
+        params, noise_mixture, noise_logistic, num_channels, num_bins)
+
+
+# ---- registrations (run by gen_ext.ops once gen_ext._C is loaded) ----
+
+def _nll_fake(x, params, num_bins):
+    checks.check_nll_inputs(x, params, num_bins)
+    return x.new_empty((x.shape[0], *x.shape[2:]))
+
+
+def _nll_backward_fake(grad, x, params, num_bins):
+    checks.check_nll_inputs(x, params, num_bins, checks.NLL_BACKWARD)
+    checks.check_nll_grad(grad, x)
+    return torch.empty_like(x, memory_format=torch.contiguous_format), torch.empty_like(
+        params, memory_format=torch.contiguous_format)
+
+
+def _sample_fake(params, noise_mixture, noise_logistic, num_channels, num_bins):
+    checks.check_sample_inputs(params, noise_mixture, noise_logistic, num_channels, num_bins)
+    return params.new_empty((params.shape[0], num_channels, *params.shape[2:]))
+
+
+def _sample_triton(params, noise_mixture, noise_logistic, num_channels, num_bins):
+    checks.check_sample_inputs(params, noise_mixture, noise_logistic, num_channels, num_bins)
+    from gen_ext.kernels.dlm_sample import discretized_logistic_mixture_sample_triton
+
+    B, C = params.shape[0], num_channels
+    rows = lambda t: t.reshape(t.shape[0], t.shape[1], -1)  # noqa: E731
+    out = discretized_logistic_mixture_sample_triton(
+        rows(params), rows(noise_mixture), rows(noise_logistic), num_channels, num_bins)
+    return out.view(B, C, *params.shape[2:])
+
+
+def _nll_setup_context(ctx, inputs, output):
+    x, params, num_bins = inputs
+    ctx.save_for_backward(x, params)
+    ctx.num_bins = num_bins
+
+
+def _nll_backward(ctx, grad):
+    x, params = ctx.saved_tensors
+    grad_x, grad_params = torch.ops.gen_ext.discretized_logistic_mixture_nll_backward(
+        grad, x, params, ctx.num_bins)
+    return (grad_x if ctx.needs_input_grad[0] else None,
+            grad_params if ctx.needs_input_grad[1] else None, None)
+
+
+def _nll_backward_setup_context(ctx, inputs, output):
+    grad, x, params, num_bins = inputs
+    ctx.save_for_backward(grad, x, params)
+    ctx.num_bins = num_bins
+
+
+def _nll_backward_backward(ctx, gg_x, gg_params):
+    """Second derivatives: a vector-Hessian product through the reference, whose every op is
+    differentiable. Exact to rounding, since the kernel's first derivative is the reference's."""
+    grad, x, params = ctx.saved_tensors
+    with torch.enable_grad():
+        g = grad.detach().requires_grad_()
+        xx = x.detach().requires_grad_()
+        pp = params.detach().requires_grad_()
+        nll = ref.discretized_logistic_mixture_nll(xx, pp, ctx.num_bins)
+        first = torch.autograd.grad(nll, (xx, pp), g, create_graph=True)
+        pairs = [(f, gg) for f, gg in zip(first, (gg_x, gg_params)) if gg is not None]
+        if not pairs:
+            return None, None, None, None
+        second = torch.autograd.grad([f for f, _ in pairs], (g, xx, pp), [gg for _, gg in pairs],
+                                     allow_unused=True)
+    return (*second, None)
+
+
+def register() -> None:
+    torch.library.register_fake(NLL_OP, _nll_fake)
+    torch.library.register_fake(NLL_BACKWARD_OP, _nll_backward_fake)
+    torch.library.register_fake(SAMPLE_OP, _sample_fake)
+    torch.library.register_autograd(NLL_OP, _nll_backward, setup_context=_nll_setup_context)
+    torch.library.register_autograd(NLL_BACKWARD_OP, _nll_backward_backward,
+                                    setup_context=_nll_backward_setup_context)
+    torch.library.register_kernel(SAMPLE_OP, "cuda", _sample_triton)

@@ -1,0 +1,14 @@
+"""Plain-PyTorch references of every gen_ext op: readable, float64-capable, the specification the
+fused kernels are tested against. Also the backend behind ``gen_ext.ops.use_backend("reference")``."""
+
+from .dlm import (
+    discretized_logistic_mixture_nll,
+    discretized_logistic_mixture_sample,
+    sample_discretized_logistic_mixture,
+)
+
+__all__ = [
+    "discretized_logistic_mixture_nll",
+    "discretized_logistic_mixture_sample",
+    "sample_discretized_logistic_mixture",
+]

@@ -1,0 +1,1 @@
+"""Triton kernels of gen_ext (installed as gen_ext.kernels)."""
