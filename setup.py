@@ -61,7 +61,9 @@ def write_build_info(cuda: bool) -> None:
         "cuda": torch.version.cuda if cuda else None,
         "cuda_archs": os.environ.get("TORCH_CUDA_ARCH_LIST") if cuda else None,
         "python": platform.python_version(),
-        "cpu_kernels": ["default", "avx2"] if platform.machine() in ("x86_64", "AMD64") else ["default"],
+        "cpu_kernels": (
+            ["default", "avx2", "avx512"] if platform.machine() in ("x86_64", "AMD64") else ["default"]
+        ),
     }
     (ROOT / "gen_ext" / "_build_info.py").write_text(
         '"""Written by setup.py at build time; describes the compiled gen_ext._C."""\n\n'

@@ -2,13 +2,17 @@
 // cuda/; autograd and fake (meta) kernels are registered from Python in gen_ext/ops/.
 #include <torch/library.h>
 
+#include "cpu/dlm_kernels.h"
+
 TORCH_LIBRARY(gen_ext, m) {
   // Fake kernels and autograd live in this Python module; torch imports it when it needs them.
   m.set_python_module("gen_ext.ops");
+  // The instruction-set build the CPU kernels run on this processor (default, avx2, avx512).
+  m.def("cpu_capability() -> str", &gen_ext::cpu::cpu_capability);
   m.def("discretized_logistic_mixture_nll(Tensor x, Tensor params, int num_bins) -> Tensor");
   m.def(
       "discretized_logistic_mixture_nll_backward(Tensor grad, Tensor x, Tensor params, "
-      "int num_bins) -> (Tensor, Tensor)");
+      "Tensor nll, int num_bins) -> (Tensor, Tensor)");
   m.def(
       "discretized_logistic_mixture_sample(Tensor params, Tensor noise_mixture, "
       "Tensor noise_logistic, int num_channels, int num_bins) -> Tensor");

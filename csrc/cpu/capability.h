@@ -1,8 +1,10 @@
 #pragma once
-// Whether this compiler builds the AVX2 variant of the CPU kernels. Preprocessor only: the AVX2
-// file includes it before its target pragma.
+// Which instruction-set builds of the CPU kernels this compiler makes. Preprocessor only: the
+// per-ISA files include it before their target pragmas.
 #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(_M_X64))
 #define GEN_EXT_BUILD_AVX2 1
+#define GEN_EXT_BUILD_AVX512 1
 #else
 #define GEN_EXT_BUILD_AVX2 0
+#define GEN_EXT_BUILD_AVX512 0
 #endif

@@ -15,15 +15,6 @@ namespace gen_ext {
 namespace cpu {
 namespace {
 
-bool cpu_has_avx2() {
-#if GEN_EXT_BUILD_AVX2
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-#else
-  return false;
-#endif
-}
-
 at::Tensor nll_cpu(const at::Tensor& x, const at::Tensor& params, int64_t num_bins) {
   constexpr const char* op = "discretized_logistic_mixture_nll";
   check_dlm_nll_inputs(x, params, num_bins, op);
@@ -33,35 +24,28 @@ at::Tensor nll_cpu(const at::Tensor& x, const at::Tensor& params, int64_t num_bi
   const auto x_rows = as_rows(x);
   const auto p_rows = as_rows(params);
   auto out_rows = out.view({x.size(0), spatial_numel(x)});
-#if GEN_EXT_BUILD_AVX2
-  if (cpu_has_avx2()) {
-    AVX2::dlm_nll_forward(x_rows, p_rows, out_rows, num_bins);
-    return out;
-  }
-#endif
-  DEFAULT::dlm_nll_forward(x_rows, p_rows, out_rows, num_bins);
+  GEN_EXT_DISPATCH_ISA(dlm_nll_forward(x_rows, p_rows, out_rows, num_bins));
   return out;
 }
 
 std::tuple<at::Tensor, at::Tensor> nll_backward_cpu(const at::Tensor& grad, const at::Tensor& x,
-                                                    const at::Tensor& params, int64_t num_bins) {
+                                                    const at::Tensor& params, const at::Tensor& nll,
+                                                    int64_t num_bins) {
   constexpr const char* op = "discretized_logistic_mixture_nll_backward";
   check_dlm_nll_inputs(x, params, num_bins, op);
-  check_dlm_nll_grad(grad, x, op);
+  check_dlm_nll_grad(grad, nll, x, op);
   auto grad_x = at::empty(x.sizes(), x.options());
   auto grad_params = at::empty(params.sizes(), params.options());
   if (x.numel() == 0) return {grad_x.zero_(), grad_params.zero_()};
   const int64_t S = spatial_numel(x);
   const auto g_rows = grad.contiguous().view({x.size(0), S});
+  const auto nll_rows = nll.contiguous().view({x.size(0), S});
   auto gx_rows = grad_x.view({x.size(0), x.size(1), S});
   auto gp_rows = grad_params.view({params.size(0), params.size(1), S});
-#if GEN_EXT_BUILD_AVX2
-  if (cpu_has_avx2()) {
-    AVX2::dlm_nll_backward(g_rows, as_rows(x), as_rows(params), num_bins, gx_rows, gp_rows);
-    return {grad_x, grad_params};
-  }
-#endif
-  DEFAULT::dlm_nll_backward(g_rows, as_rows(x), as_rows(params), num_bins, gx_rows, gp_rows);
+  const auto x_rows = as_rows(x);
+  const auto p_rows = as_rows(params);
+  GEN_EXT_DISPATCH_ISA(
+      dlm_nll_backward(g_rows, x_rows, p_rows, nll_rows, num_bins, gx_rows, gp_rows));
   return {grad_x, grad_params};
 }
 

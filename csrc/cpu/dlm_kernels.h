@@ -3,6 +3,8 @@
 // dispatcher in dlm_cpu.cpp.
 #include <ATen/core/Tensor.h>
 
+#include <string>
+
 #include "capability.h"
 
 namespace gen_ext {
@@ -12,12 +14,53 @@ namespace cpu {
   void dlm_nll_forward(const at::Tensor& x, const at::Tensor& params, at::Tensor& out,         \
                        int64_t num_bins);                                                      \
   void dlm_nll_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& params, \
-                        int64_t num_bins, at::Tensor& grad_x, at::Tensor& grad_params);        \
+                        const at::Tensor& nll, int64_t num_bins, at::Tensor& grad_x,           \
+                        at::Tensor& grad_params);                                              \
   }
 GEN_EXT_DECLARE_DLM_KERNELS(DEFAULT)
 #if GEN_EXT_BUILD_AVX2
 GEN_EXT_DECLARE_DLM_KERNELS(AVX2)
 #endif
+#if GEN_EXT_BUILD_AVX512
+GEN_EXT_DECLARE_DLM_KERNELS(AVX512)
+#endif
 #undef GEN_EXT_DECLARE_DLM_KERNELS
+
+enum class Isa { kDefault, kAvx2, kAvx512 };
+
+// The widest build both compiled and supported by this processor, lowered by the environment
+// variable GEN_EXT_CPU_CAPABILITY (default, avx2 or avx512; read on every call, so tests can
+// exercise each build in one process).
+Isa kernel_isa();
+const char* isa_name(Isa isa);
+// isa_name(kernel_isa()), for gen_ext::cpu_capability().
+std::string cpu_capability();
+
+// Calls fn with the namespace's kernels chosen by kernel_isa(): fn(DEFAULT-like tag).
+#define GEN_EXT_DISPATCH_ISA(CALL)                                     \
+  do {                                                                 \
+    switch (::gen_ext::cpu::kernel_isa()) {                            \
+      GEN_EXT_ISA_CASE_AVX512(CALL)                                    \
+      GEN_EXT_ISA_CASE_AVX2(CALL)                                      \
+      default:                                                         \
+        ::gen_ext::cpu::DEFAULT::CALL;                                 \
+    }                                                                  \
+  } while (0)
+#if GEN_EXT_BUILD_AVX512
+#define GEN_EXT_ISA_CASE_AVX512(CALL) \
+  case ::gen_ext::cpu::Isa::kAvx512:  \
+    ::gen_ext::cpu::AVX512::CALL;     \
+    break;
+#else
+#define GEN_EXT_ISA_CASE_AVX512(CALL)
+#endif
+#if GEN_EXT_BUILD_AVX2
+#define GEN_EXT_ISA_CASE_AVX2(CALL) \
+  case ::gen_ext::cpu::Isa::kAvx2:  \
+    ::gen_ext::cpu::AVX2::CALL;     \
+    break;
+#else
+#define GEN_EXT_ISA_CASE_AVX2(CALL)
+#endif
 }  // namespace cpu
 }  // namespace gen_ext

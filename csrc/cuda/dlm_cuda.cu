@@ -45,7 +45,8 @@ __global__ void nll_forward_kernel(const T* __restrict__ x, const T* __restrict_
 
 template <typename T, int C>
 __global__ void nll_backward_kernel(const T* __restrict__ grad, const T* __restrict__ x,
-                                    const T* __restrict__ params, T* __restrict__ grad_x,
+                                    const T* __restrict__ params, const T* __restrict__ nll,
+                                    T* __restrict__ grad_x,
                                     T* __restrict__ grad_params, int64_t B, int64_t S, int M,
                                     BinGrid<T> grid) {
   const int64_t P = C == 3 ? 10 * M : 3 * M;
@@ -54,7 +55,7 @@ __global__ void nll_backward_kernel(const T* __restrict__ grad, const T* __restr
     const int64_t b = i / S, s = i % S;
     const MixtureAt<ScalarOps<T>, ScalarTerms, C> mix{params + b * P * S + s, S, x + b * C * S + s,
                                                        S, ParamLayout{M}, grid};
-    mix.backward(grad[i], grad_params + b * P * S + s, grad_x + b * C * S + s);
+    mix.backward(grad[i], nll[i], grad_params + b * P * S + s, grad_x + b * C * S + s);
   }
 }
 
@@ -81,16 +82,18 @@ at::Tensor nll_cuda(const at::Tensor& x, const at::Tensor& params, int64_t num_b
 }
 
 std::tuple<at::Tensor, at::Tensor> nll_backward_cuda(const at::Tensor& grad, const at::Tensor& x,
-                                                     const at::Tensor& params, int64_t num_bins) {
+                                                     const at::Tensor& params,
+                                                     const at::Tensor& nll, int64_t num_bins) {
   constexpr const char* op = "discretized_logistic_mixture_nll_backward";
   const int64_t M = check_dlm_nll_inputs(x, params, num_bins, op);
-  check_dlm_nll_grad(grad, x, op);
+  check_dlm_nll_grad(grad, nll, x, op);
   const c10::cuda::CUDAGuard guard(x.device());
   auto grad_x = at::empty(x.sizes(), x.options());
   auto grad_params = at::empty(params.sizes(), params.options());
   if (x.numel() == 0) return {grad_x.zero_(), grad_params.zero_()};
   const int64_t B = x.size(0), C = x.size(1), S = spatial_numel(x);
   const auto g = grad.contiguous();
+  const auto nll_c = nll.contiguous();
   const auto x_rows = as_rows(x);
   const auto p_rows = as_rows(params);
   const auto stream = c10::cuda::getCurrentCUDAStream();
@@ -99,7 +102,8 @@ std::tuple<at::Tensor, at::Tensor> nll_backward_cuda(const at::Tensor& grad, con
     auto kernel = C == 3 ? nll_backward_kernel<scalar_t, 3> : nll_backward_kernel<scalar_t, 1>;
     kernel<<<blocks_for(B * S), kThreads, 0, stream>>>(
         g.const_data_ptr<scalar_t>(), x_rows.const_data_ptr<scalar_t>(),
-        p_rows.const_data_ptr<scalar_t>(), grad_x.mutable_data_ptr<scalar_t>(),
+        p_rows.const_data_ptr<scalar_t>(), nll_c.const_data_ptr<scalar_t>(),
+        grad_x.mutable_data_ptr<scalar_t>(),
         grad_params.mutable_data_ptr<scalar_t>(), B, S, static_cast<int>(M), grid);
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();

@@ -59,9 +59,9 @@ def _nll_fake(x, params, num_bins):
     return x.new_empty((x.shape[0], *x.shape[2:]))
 
 
-def _nll_backward_fake(grad, x, params, num_bins):
+def _nll_backward_fake(grad, x, params, nll, num_bins):
     checks.check_nll_inputs(x, params, num_bins, checks.NLL_BACKWARD)
-    checks.check_nll_grad(grad, x)
+    checks.check_nll_grad(grad, nll, x)
     return torch.empty_like(x, memory_format=torch.contiguous_format), torch.empty_like(
         params, memory_format=torch.contiguous_format)
 
@@ -84,27 +84,29 @@ def _sample_triton(params, noise_mixture, noise_logistic, num_channels, num_bins
 
 def _nll_setup_context(ctx, inputs, output):
     x, params, num_bins = inputs
-    ctx.save_for_backward(x, params)
+    ctx.save_for_backward(x, params, output)
     ctx.num_bins = num_bins
 
 
 def _nll_backward(ctx, grad):
-    x, params = ctx.saved_tensors
+    x, params, nll = ctx.saved_tensors
     grad_x, grad_params = torch.ops.gen_ext.discretized_logistic_mixture_nll_backward(
-        grad, x, params, ctx.num_bins)
+        grad, x, params, nll, ctx.num_bins)
     return (grad_x if ctx.needs_input_grad[0] else None,
             grad_params if ctx.needs_input_grad[1] else None, None)
 
 
 def _nll_backward_setup_context(ctx, inputs, output):
-    grad, x, params, num_bins = inputs
+    grad, x, params, nll, num_bins = inputs
     ctx.save_for_backward(grad, x, params)
     ctx.num_bins = num_bins
 
 
 def _nll_backward_backward(ctx, gg_x, gg_params):
     """Second derivatives: a vector-Hessian product through the reference, whose every op is
-    differentiable. Exact to rounding, since the kernel's first derivative is the reference's."""
+    differentiable. Exact to rounding, since the kernel's first derivative is the reference's.
+    The `nll` input is the forward's output, a function of x and params: the total derivative
+    through it is included here, so it gets no gradient of its own."""
     grad, x, params = ctx.saved_tensors
     with torch.enable_grad():
         g = grad.detach().requires_grad_()
@@ -114,10 +116,10 @@ def _nll_backward_backward(ctx, gg_x, gg_params):
         first = torch.autograd.grad(nll, (xx, pp), g, create_graph=True)
         pairs = [(f, gg) for f, gg in zip(first, (gg_x, gg_params)) if gg is not None]
         if not pairs:
-            return None, None, None, None
+            return None, None, None, None, None
         second = torch.autograd.grad([f for f, _ in pairs], (g, xx, pp), [gg for _, gg in pairs],
                                      allow_unused=True)
-    return (*second, None)
+    return (*second, None, None)
 
 
 def register() -> None:

@@ -31,8 +31,6 @@ GEN_EXT_HOST_DEVICE float exp_(float v) { return ::expf(v); }
 GEN_EXT_HOST_DEVICE double exp_(double v) { return ::exp(v); }
 GEN_EXT_HOST_DEVICE float log_(float v) { return ::logf(v); }
 GEN_EXT_HOST_DEVICE double log_(double v) { return ::log(v); }
-GEN_EXT_HOST_DEVICE float log1p_(float v) { return ::log1pf(v); }
-GEN_EXT_HOST_DEVICE double log1p_(double v) { return ::log1p(v); }
 GEN_EXT_HOST_DEVICE float tanh_(float v) { return ::tanhf(v); }
 GEN_EXT_HOST_DEVICE double tanh_(double v) { return ::tanh(v); }
 GEN_EXT_HOST_DEVICE float floor_(float v) { return ::floorf(v); }
@@ -81,7 +79,6 @@ struct ScalarOps {
   GEN_EXT_HOST_DEVICE static void store(T* p, V v) { *p = v; }
   GEN_EXT_HOST_DEVICE static V exp(V v) { return exp_(v); }
   GEN_EXT_HOST_DEVICE static V log(V v) { return log_(v); }
-  GEN_EXT_HOST_DEVICE static V log1p(V v) { return log1p_(v); }
   GEN_EXT_HOST_DEVICE static V tanh(V v) { return tanh_(v); }
   GEN_EXT_HOST_DEVICE static V abs(V v) { return v < T(0) ? -v : v; }
   GEN_EXT_HOST_DEVICE static V max(V a, V b) { return a > b ? a : b; }
@@ -90,8 +87,8 @@ struct ScalarOps {
   GEN_EXT_HOST_DEVICE static V select(Mask m, V a, V b) { return m ? a : b; }
 };
 
-// z together with e = exp(-|z|) and r = 1 / (1 + e): sigmoid, its slope and softplus all follow
-// from these without overflow, for either sign of z.
+// z together with e = exp(-|z|) and r = 1 / (1 + e): sigmoid, its slope and softplus
+// (max(z, 0) - log r) all follow from these without overflow, for either sign of z.
 template <typename Ops>
 struct Logistic {
   using V = typename Ops::V;
@@ -106,25 +103,24 @@ struct Logistic {
   }
   // sigmoid(z) * sigmoid(-z), exact even where sigmoid(z) rounds to 1
   GEN_EXT_HOST_DEVICE V sigmoid_slope() const { return e * r * r; }
-  GEN_EXT_HOST_DEVICE V softplus() const { return Ops::max(z, Ops::splat(0)) + Ops::log1p(e); }
-  GEN_EXT_HOST_DEVICE V softplus_of_neg() const {
-    return Ops::max(-z, Ops::splat(0)) + Ops::log1p(e);
-  }
 };
 
-// Log-mass of x's bin under one logistic component, with its derivatives with respect to the
-// centred value u = x - mean and the clamped log-scale s (filled only when Grad).
+// Log-mass of x's bin under one logistic component, split as log_part + log(mass) with mass in
+// [1e-5, 1] (at least 1/4 outside the interior branch): a component multiplies its channels'
+// masses and takes one log, instead of one per channel. Also the derivatives of the log-mass with
+// respect to the centred value u = x - mean and the clamped log-scale s (filled only when Grad).
 template <typename Ops>
 struct Term {
   using V = typename Ops::V;
-  V logp, d_u, d_s;
+  V log_part, mass, d_u, d_s;
 };
 
-// First bin: log sigmoid(a), a = (u + half_bin) / scale.
+// First bin: log sigmoid(a) = -max(-a, 0) + log(1 / (1 + exp(-|a|))), a = (u + half_bin) / scale.
 template <typename Ops, bool Grad>
 GEN_EXT_HOST_DEVICE Term<Ops> lower_edge_term(const Logistic<Ops>& a, typename Ops::V inv_scale) {
   Term<Ops> t;
-  t.logp = -a.softplus_of_neg();
+  t.log_part = -Ops::max(-a.z, Ops::splat(0));
+  t.mass = a.r;
   if (Grad) {
     const auto d = a.sigmoid_of_neg();
     t.d_u = inv_scale * d;
@@ -133,11 +129,12 @@ GEN_EXT_HOST_DEVICE Term<Ops> lower_edge_term(const Logistic<Ops>& a, typename O
   return t;
 }
 
-// Last bin: log(1 - sigmoid(b)), b = (u - half_bin) / scale.
+// Last bin: log(1 - sigmoid(b)) = -max(b, 0) + log(1 / (1 + exp(-|b|))), b = (u - half_bin) / scale.
 template <typename Ops, bool Grad>
 GEN_EXT_HOST_DEVICE Term<Ops> upper_edge_term(const Logistic<Ops>& b, typename Ops::V inv_scale) {
   Term<Ops> t;
-  t.logp = -b.softplus();
+  t.log_part = -Ops::max(b.z, Ops::splat(0));
+  t.mass = b.r;
   if (Grad) {
     const auto d = -b.sigmoid();
     t.d_u = inv_scale * d;
@@ -151,7 +148,8 @@ template <typename Ops, bool Grad>
 GEN_EXT_HOST_DEVICE Term<Ops> interior_term(const Logistic<Ops>& a, const Logistic<Ops>& b,
                                             typename Ops::V inv_scale, typename Ops::V mass) {
   Term<Ops> t;
-  t.logp = Ops::log(mass);
+  t.log_part = Ops::splat(0);
+  t.mass = mass;
   if (Grad) {
     const auto da = a.sigmoid_slope() / mass;
     const auto db = -(b.sigmoid_slope() / mass);
@@ -161,7 +159,8 @@ GEN_EXT_HOST_DEVICE Term<Ops> interior_term(const Logistic<Ops>& a, const Logist
   return t;
 }
 
-// Underflowed interior bin: log density at x times the bin width.
+// Underflowed interior bin: log density at x times the bin width,
+// c - s - 2 softplus(c) - log((num_bins - 1) / 2) with c = u / scale.
 template <typename Ops, bool Grad>
 GEN_EXT_HOST_DEVICE Term<Ops> bin_centre_term(typename Ops::V u, typename Ops::V s,
                                               typename Ops::V inv_scale,
@@ -170,7 +169,8 @@ GEN_EXT_HOST_DEVICE Term<Ops> bin_centre_term(typename Ops::V u, typename Ops::V
   const V c = inv_scale * u;
   const Logistic<Ops> lc(c);
   Term<Ops> t;
-  t.logp = c - s - Ops::splat(2) * lc.softplus() - Ops::splat(log_half_bins);
+  t.log_part = c - s - Ops::splat(2) * Ops::max(c, Ops::splat(0)) - Ops::splat(log_half_bins);
+  t.mass = lc.r * lc.r;
   if (Grad) {
     const V dc = Ops::splat(1) - Ops::splat(2) * lc.sigmoid();
     t.d_u = inv_scale * dc;
@@ -252,23 +252,25 @@ struct MixtureAt {
   GEN_EXT_HOST_DEVICE V component_log_prob(int k, const V* xs, V log_z, Term<Ops>* terms,
                                            V (*tanhs)[2]) const {
     V lp = param(layout.logit(k)) - log_z;
+    V mass = Ops::splat(1);
     for (int c = 0; c < C; ++c) {
       const V raw_s = param(layout.log_scale(c, k));
       const V s = Ops::max(raw_s, Ops::splat(T(kMinLogScale)));
       const V m = mean(c, k, xs, tanhs[c]);
       const Term<Ops> t = Terms<T>::template eval<Grad>(xs[c], m, s, grid);
-      lp = lp + t.logp;
+      lp = lp + t.log_part;
+      mass = mass * t.mass;  // >= 1e-15 for three channels: no underflow in float
       if (Grad) terms[c] = t;
     }
-    return lp;
+    return lp + Ops::log(mass);
   }
 
   GEN_EXT_HOST_DEVICE void load_x(V* xs) const {
     for (int c = 0; c < C; ++c) xs[c] = Ops::load(x + c * x_plane);
   }
 
-  // Returns -log p(x) and writes log_z / the log-sum-exp for reuse by the backward pass.
-  GEN_EXT_HOST_DEVICE V nll(V* log_z_out = nullptr, V* lse_out = nullptr) const {
+  // -log p(x)
+  GEN_EXT_HOST_DEVICE V nll() const {
     V xs[C];
     load_x(xs);
     V tanhs[C][2];
@@ -282,16 +284,14 @@ struct MixtureAt {
       run_sum = Ops::select(Ops::gt(lp, run_max), run_sum * d + Ops::splat(1), run_sum + d);
       run_max = Ops::max(run_max, lp);
     }
-    const V lse = run_max + Ops::log(run_sum);
-    if (log_z_out) *log_z_out = log_z;
-    if (lse_out) *lse_out = lse;
-    return -lse;
+    return -(run_max + Ops::log(run_sum));
   }
 
-  // Gradients of grad * nll with respect to every parameter plane and every channel of x.
-  GEN_EXT_HOST_DEVICE void backward(V grad, T* grad_params, T* grad_x) const {
-    V log_z, lse;
-    nll(&log_z, &lse);
+  // Gradients of grad * nll with respect to every parameter plane and every channel of x, given
+  // the forward's result: -nll is the log-sum-exp the responsibilities need, so one pass suffices.
+  GEN_EXT_HOST_DEVICE void backward(V grad, V nll_value, T* grad_params, T* grad_x) const {
+    const V log_z = log_normaliser();
+    const V lse = -nll_value;
     V xs[C];
     load_x(xs);
     V gx[C];
