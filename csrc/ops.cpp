@@ -5,10 +5,11 @@
 #include "cpu/dlm_kernels.h"
 
 TORCH_LIBRARY(gen_ext, m) {
-  // Fake kernels and autograd live in this Python module; torch imports it when it needs them.
-  m.set_python_module("gen_ext.ops");
   // The instruction-set build the CPU kernels run on this processor (default, avx2, avx512).
   m.def("cpu_capability() -> str", &gen_ext::cpu::cpu_capability);
+  // Each family's fake kernels and autograd live in the Python module named before its schemas;
+  // torch imports it when it needs them.
+  m.set_python_module("gen_ext.ops.dlm");
   m.def("discretized_logistic_mixture_nll(Tensor x, Tensor params, int num_bins) -> Tensor");
   m.def(
       "discretized_logistic_mixture_nll_backward(Tensor grad, Tensor x, Tensor params, "

@@ -84,7 +84,7 @@ struct VecTerms {
     const V inv_scale = (-s).exp();
     const Logistic<Ops> a(inv_scale * (u + V(grid.half_bin)));
     const Logistic<Ops> b(inv_scale * (u - V(grid.half_bin)));
-    const V mass = a.sigmoid() - b.sigmoid();
+    const V mass = dlm::interior_mass(a, b);
     Term<Ops> t = dlm::interior_term<Ops, Grad>(a, b, inv_scale, mass);
     const V lower = x < V(grid.lower_edge);
     const V upper = x > V(grid.upper_edge);

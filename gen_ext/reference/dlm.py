@@ -58,10 +58,14 @@ def discretized_logistic_mixture_nll(x: torch.Tensor, params: torch.Tensor,
     plus_in = inv_scale * (centred + half_bin)
     min_in = inv_scale * (centred - half_bin)
     log_cdf_plus = F.logsigmoid(plus_in)  # first bin: log sigmoid(plus_in)
-    log_one_minus_cdf_min = -F.softplus(min_in)  # last bin: log(1 - sigmoid(min_in))
-    mass = torch.sigmoid(plus_in) - torch.sigmoid(min_in)
+    log_one_minus_cdf_min = F.logsigmoid(-min_in)  # last bin: log(1 - sigmoid(min_in))
+    # the bin's mass; where both sigmoids exceed 1/2 it is taken from their complements, which
+    # do not cancel as both approach 1
+    mass = torch.where(min_in >= 0, torch.sigmoid(-min_in) - torch.sigmoid(-plus_in),
+                       torch.sigmoid(plus_in) - torch.sigmoid(min_in))
     mid_in = inv_scale * centred
-    log_pdf_mid = mid_in - log_scales - 2.0 * F.softplus(mid_in)
+    # softplus(z) = -logsigmoid(-z): F.softplus turns linear above z = 20 and drops ~e^-20
+    log_pdf_mid = mid_in - log_scales + 2.0 * F.logsigmoid(-mid_in)
     interior = torch.where(
         mass > MIN_BIN_MASS,
         torch.log(mass.clamp(min=1e-12)),

@@ -1,0 +1,250 @@
+"""discretized_logistic_mixture_nll: the fused kernels against the reference (the spec)."""
+
+import pytest
+import torch
+
+from gen_ext import ops, reference
+from gen_ext.ops import use_backend
+
+from dlm_inputs import grid_values, make_inputs, num_params
+
+NLL = torch.ops.gen_ext.discretized_logistic_mixture_nll
+
+
+def value_and_grads(fn, x, params, num_bins):
+    x = x.detach().clone().requires_grad_()
+    params = params.detach().clone().requires_grad_()
+    out = fn(x, params, num_bins)
+    weights = torch.linspace(0.5, 1.5, out.numel(), dtype=out.dtype).view_as(out)
+    gx, gp = torch.autograd.grad((out * weights).sum(), (x, params))
+    return out, gx, gp
+
+
+SHAPES = [
+    (2, (5, 7)),  # rows longer than one vector plus a tail
+    (1, (1, 1)),  # a single position: scalar path only
+    (3, (37,)),  # 1-D (audio), odd length
+    (2, (2, 3, 5)),  # 3-D spatial
+    (2, (16, 16)),  # whole vectors only
+]
+
+
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("B,spatial", SHAPES)
+@pytest.mark.parametrize("num_bins", [2, 17, 256])
+def test_matches_reference_float64(cpu_isa, C, B, spatial, num_bins):
+    x, params = make_inputs(B, C, 3, spatial, num_bins, seed=hash((C, B, spatial, num_bins)) % 1000)
+    want = value_and_grads(reference.discretized_logistic_mixture_nll, x, params, num_bins)
+    got = value_and_grads(ops.discretized_logistic_mixture_nll, x, params, num_bins)
+    assert_matches_float64(got, want)
+
+
+# The values agree to 1e-10. Gradients get a wider bound for a reason of the reference's making:
+# autograd forms sigmoid' as s * (1 - s), which loses digits as s -> 1 (the kernels use
+# e / (1 + e)^2, exact there), and log-scales clamped at -7 scale that error by up to e^7.
+GRAD_TOL = dict(rtol=1e-7, atol=1e-8)
+
+
+def assert_matches_float64(got, want):
+    for name, g, w in zip(("nll", "grad x", "grad params"), got, want):
+        tol = dict(rtol=1e-10, atol=1e-10) if name == "nll" else GRAD_TOL
+        torch.testing.assert_close(g, w, **tol, msg=lambda m: f"{name}: {m}")
+
+
+@pytest.mark.parametrize("C", [1, 3])
+def test_float32_as_accurate_as_the_float32_reference(cpu_isa, C):
+    """float32 results carry rounding the float64 ones do not (a bin mass is a difference of two
+    sigmoids, so near a sharp mode it cancels). The kernel's error against the float64 reference
+    must be no larger than the eager float32 reference's own, up to a small factor."""
+    x, params = make_inputs(4, C, 10, (9, 11), 256, seed=7)
+    exact = value_and_grads(reference.discretized_logistic_mixture_nll, x, params, 256)
+    ref32 = value_and_grads(reference.discretized_logistic_mixture_nll, x.float(), params.float(), 256)
+    got = value_and_grads(ops.discretized_logistic_mixture_nll, x.float(), params.float(), 256)
+    assert all(g.dtype == torch.float32 for g in got)
+    for name, g, r, e in zip(("nll", "grad x", "grad params"), got, ref32, exact):
+        kernel_err = (g.double() - e).abs().max().item()
+        reference_err = (r.double() - e).abs().max().item()
+        scale = e.abs().max().item()
+        assert kernel_err <= 2 * reference_err + 1e-6 * scale, (name, kernel_err, reference_err)
+
+
+def test_every_branch_is_exercised():
+    """make_inputs must reach the edge bins, the interior and the underflowed-interior branch,
+    or the comparisons above would not cover them."""
+    x, params = make_inputs(2, 3, 3, (5, 7), 256, seed=0)
+    C, M = 3, 3
+    means = params[:, M:].reshape(2, C, 3, M, 5, 7)[:, :, 0]
+    ls = params[:, M:].reshape(2, C, 3, M, 5, 7)[:, :, 1].clamp(min=-7)
+    xk = x.unsqueeze(2)
+    centred = xk - means  # ignoring the RGB shift is enough to see the spread
+    inv = torch.exp(-ls)
+    mass = torch.sigmoid(inv * (centred + 1 / 255)) - torch.sigmoid(inv * (centred - 1 / 255))
+    assert (x == -1).any() and (x == 1).any()
+    assert (mass > 1e-5).any() and (mass <= 1e-5).any()
+
+
+@pytest.mark.parametrize("C", [1, 3])
+def test_gradcheck_and_gradgradcheck(C):
+    x, params = make_inputs(1, C, 2, (2, 3), 17, seed=3, scale=0.5)
+    # finite differences must not step outside [-1, 1]: keep x off the two edge values (their
+    # gradients are compared with the reference's above)
+    x = x.clamp(-1 + 2 / 16, 1 - 2 / 16).requires_grad_()
+    params.requires_grad_()
+    fn = lambda x, p: NLL(x, p, 17)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, params))
+    assert torch.autograd.gradgradcheck(fn, (x, params))
+
+
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_opcheck(C, requires_grad):
+    x, params = make_inputs(2, C, 2, (3, 5), 256, seed=5)
+    params.requires_grad_(requires_grad)
+    torch.library.opcheck(NLL, (x, params, 256))
+
+
+def test_opcheck_backward_op():
+    x, params = make_inputs(2, 3, 2, (3, 5), 256, seed=6)
+    nll = NLL(x, params, 256)
+    grad = torch.rand_like(nll)
+    torch.library.opcheck(torch.ops.gen_ext.discretized_logistic_mixture_nll_backward,
+                          (grad, x, params, nll, 256))
+
+
+def test_non_contiguous_inputs():
+    x, params = make_inputs(2, 3, 3, (6, 8), 256, seed=9)
+    x_nc = x.transpose(2, 3).contiguous().transpose(2, 3)  # same values, other strides
+    p_nc = params.contiguous(memory_format=torch.channels_last)
+    assert not x_nc.is_contiguous() and not p_nc.is_contiguous()
+    want = value_and_grads(reference.discretized_logistic_mixture_nll, x, params, 256)
+    got = value_and_grads(ops.discretized_logistic_mixture_nll, x_nc, p_nc, 256)
+    assert_matches_float64(got, want)
+    # a strided slice as params, and the expanded (stride-0) incoming gradient of a sum
+    p_leaf = torch.stack([params, params], dim=2).flatten(1, 2).requires_grad_()  # p0 p0 p1 p1 ..
+    p_ref = params.clone().requires_grad_()
+    ops.discretized_logistic_mixture_nll(x, p_leaf[:, ::2], 256).sum().backward()
+    reference.discretized_logistic_mixture_nll(x, p_ref, 256).sum().backward()
+    torch.testing.assert_close(p_leaf.grad[:, ::2], p_ref.grad, **GRAD_TOL)
+    assert (p_leaf.grad[:, 1::2] == 0).all()
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 4, 4), (2, 3, 0, 4)])
+def test_empty(shape):
+    x = torch.zeros(shape, dtype=torch.float64)
+    params = torch.zeros((shape[0], 20, *shape[2:]), dtype=torch.float64, requires_grad=True)
+    out = ops.discretized_logistic_mixture_nll(x, params)
+    assert out.shape == (shape[0], *shape[2:])
+    out.sum().backward()
+    assert params.grad.shape == params.shape and (params.grad == 0).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_extreme_parameters_stay_finite(cpu_isa, dtype):
+    """Logits of +-1e4, log-scales far below the clamp and far above, x exactly at +-1, means far
+    away: finite values and gradients, equal to the reference."""
+    B, C, M, S = 2, 3, 3, 21
+    g = torch.Generator().manual_seed(11)
+    x = torch.randint(0, 256, (B, C, S), generator=g).to(dtype) / 127.5 - 1
+    x[:, :, :7] = 1.0
+    x[:, :, 7:14] = -1.0
+    params = torch.randn((B, num_params(C, M), S), generator=g, dtype=dtype)
+    params[:, 0] = 1e4
+    params[:, 1] = -1e4
+    for c in range(C):
+        ls = M + 3 * M * c + M
+        params[:, ls] = -60.0
+        params[:, ls + 1] = 30.0
+        params[:, M + 3 * M * c + 2] = 25.0 * (-1) ** c  # a mean far outside [-1, 1]
+    got = value_and_grads(ops.discretized_logistic_mixture_nll, x, params, 256)
+    want = value_and_grads(reference.discretized_logistic_mixture_nll, x.double(), params.double(), 256)
+    for name, g_, w in zip(("nll", "grad x", "grad params"), got, want):
+        assert torch.isfinite(g_).all(), name
+        tol = 1e-9 if dtype == torch.float64 else 1e-3
+        torch.testing.assert_close(g_.double(), w, rtol=tol, atol=tol, msg=lambda m: f"{name}: {m}")
+
+
+@pytest.mark.parametrize("C,num_bins", [(1, 256), (1, 2), (3, 5)])
+def test_probabilities_sum_to_one(C, num_bins):
+    """exp(-nll) over every grid value (every colour triple for RGB) is a distribution."""
+    M = 3
+    values = grid_values(num_bins)
+    if C == 1:
+        x = values.view(1, 1, -1)
+    else:
+        r, g_, b = torch.meshgrid(values, values, values, indexing="ij")
+        x = torch.stack([r.flatten(), g_.flatten(), b.flatten()]).unsqueeze(0)
+    params = torch.randn(num_params(C, M), dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    for c in range(C):  # broad enough that no interior bin underflows
+        params[M + 3 * M * c + M: M + 3 * M * c + 2 * M] = -1.0
+    params = params.view(1, -1, 1).expand(1, -1, x.shape[-1])
+    total = torch.exp(-ops.discretized_logistic_mixture_nll(x, params, num_bins)).sum()
+    assert abs(total.item() - 1.0) < 1e-12
+
+
+def test_reference_backend_runs_only_when_asked():
+    x, params = make_inputs(1, 3, 2, (3, 3), 256, seed=1)
+    with use_backend("reference"):
+        assert ops.get_backend() == "reference"
+        got = ops.discretized_logistic_mixture_nll(x, params)
+    assert ops.get_backend() == "kernels"
+    torch.testing.assert_close(got, reference.discretized_logistic_mixture_nll(x, params))
+    with pytest.raises(ValueError, match="name must be one of"):
+        with use_backend("fast"):
+            pass
+
+
+def _bad(**overrides):
+    x, params = make_inputs(1, 3, 2, (2, 2), 256, seed=0)
+    args = dict(x=x, params=params, num_bins=256)
+    args.update({k: (v(args) if callable(v) else v) for k, v in overrides.items()})
+    return args
+
+
+BAD_INPUTS = [
+    (dict(num_bins=1), "num_bins must be at least 2"),
+    (dict(x=lambda a: a["x"].to(torch.int64)), "x must be float32 or float64"),
+    (dict(x=lambda a: a["x"].half(), params=lambda a: a["params"].half()), "x must be float32 or float64"),
+    (dict(params=lambda a: a["params"].float()), "params and x must have the same dtype"),
+    (dict(x=lambda a: a["x"][:, :2]), "x must have 1 or 3 channels, got 2"),
+    (dict(x=lambda a: a["x"][:, :1]), "params must have 3\\*M channels for 1-channel data"),
+    (dict(params=lambda a: a["params"][:, :15]), "params must have 10\\*M channels"),
+    (dict(params=lambda a: a["params"][:, :, :1]), "same spatial shape"),
+    (dict(params=lambda a: torch.cat([a["params"]] * 2)), "same batch size"),
+    (dict(params=lambda a: a["params"][..., 0]), "same number of dimensions"),
+    (dict(x=lambda a: a["x"] * 1.5), "x must lie in \\[-1, 1\\]"),
+    (dict(x=lambda a: a["x"].fill_(float("nan"))), "x must lie in \\[-1, 1\\]"),
+    (dict(x=lambda a: a["x"][0, 0, 0]), "x must have shape \\[B, C, \\*spatial\\]"),
+]
+
+
+@pytest.mark.parametrize("overrides,message", BAD_INPUTS)
+def test_bad_input_names_the_argument(overrides, message):
+    args = _bad(**overrides)
+    with pytest.raises(RuntimeError, match=message):
+        ops.discretized_logistic_mixture_nll(args["x"], args["params"], args["num_bins"])
+
+
+@pytest.mark.parametrize("overrides,message", [b for b in BAD_INPUTS if "lie in" not in b[1]])
+def test_fake_kernel_checks_the_same(overrides, message):
+    args = _bad(**overrides)
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode() as mode:
+        x = mode.from_tensor(args["x"])
+        params = mode.from_tensor(args["params"])
+        with pytest.raises(RuntimeError, match=message):
+            NLL(x, params, args["num_bins"])
+
+
+def test_torch_compile_traces_the_op():
+    x, params = make_inputs(2, 3, 2, (4, 4), 256, seed=4)
+    params.requires_grad_()
+    compiled = torch.compile(lambda x, p: ops.discretized_logistic_mixture_nll(x, p).sum(),
+                             backend="aot_eager", fullgraph=True)
+    loss = compiled(x, params)
+    loss.backward()
+    want = value_and_grads(reference.discretized_logistic_mixture_nll, x, params.detach(), 256)
+    torch.testing.assert_close(loss, want[0].sum())
+    p = params.detach().requires_grad_()
+    reference.discretized_logistic_mixture_nll(x, p).sum().backward()
+    torch.testing.assert_close(params.grad, p.grad, **GRAD_TOL)
