@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 from torch.utils import cpp_extension
 
 ROOT = Path(__file__).parent.resolve()
@@ -97,5 +97,7 @@ def extension():
 setup(
     ext_modules=[extension()],
     cmdclass={"build_ext": cpp_extension.BuildExtension},
+    # the Triton kernels live in the top-level kernels/ folder and install as gen_ext.kernels
+    packages=find_packages(include=["gen_ext", "gen_ext.*"]) + ["gen_ext.kernels"],
     package_dir={"gen_ext.kernels": "kernels"},
 )

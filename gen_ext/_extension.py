@@ -5,8 +5,6 @@ op raises ExtensionNotAvailable with the reason and the command that builds it; 
 ``gen_ext.ops.use_backend("reference")`` runs the plain-PyTorch references instead.
 """
 
-import functools
-
 import torch
 
 BUILD_HINT = (
@@ -28,9 +26,20 @@ def build_info() -> dict | None:
     return dict(BUILD_INFO)
 
 
-@functools.cache
+_NOT_TRIED = object()
+_failure: object = _NOT_TRIED  # None once loaded, else why not
+
+
 def _load() -> str | None:
-    """Imports gen_ext._C once; returns None on success, else the reason it failed."""
+    """Imports gen_ext._C once; returns None on success, else the reason it failed. (A plain
+    global rather than functools.cache, so torch.compile reads it as a constant.)"""
+    global _failure
+    if _failure is _NOT_TRIED:
+        _failure = _try_load()
+    return _failure
+
+
+def _try_load() -> str | None:
     info = build_info()
     if info is None:
         return f"gen_ext._C has not been built. {BUILD_HINT}"

@@ -5,6 +5,8 @@ Kernels: CPU and CUDA likelihood in csrc/ (shared math in csrc/include/gen_ext/d
 sampler in csrc/, GPU sampler in kernels/dlm_sample.py. Reference: gen_ext/reference/dlm.py.
 """
 
+import math
+
 import torch
 
 from gen_ext import _extension
@@ -72,14 +74,16 @@ def _sample_fake(params, noise_mixture, noise_logistic, num_channels, num_bins):
 
 
 def _sample_triton(params, noise_mixture, noise_logistic, num_channels, num_bins):
+    """The GPU sampler (registered for CUDA; the tests run it on CPU tensors under
+    TRITON_INTERPRET=1)."""
     checks.check_sample_inputs(params, noise_mixture, noise_logistic, num_channels, num_bins)
     from gen_ext.kernels.dlm_sample import discretized_logistic_mixture_sample_triton
 
-    B, C = params.shape[0], num_channels
-    rows = lambda t: t.reshape(t.shape[0], t.shape[1], -1)  # noqa: E731
+    positions = math.prod(params.shape[2:])
+    rows = lambda t: t.reshape(t.shape[0], t.shape[1], positions)  # noqa: E731
     out = discretized_logistic_mixture_sample_triton(
         rows(params), rows(noise_mixture), rows(noise_logistic), num_channels, num_bins)
-    return out.view(B, C, *params.shape[2:])
+    return out.view(params.shape[0], num_channels, *params.shape[2:])
 
 
 def _nll_setup_context(ctx, inputs, output):
