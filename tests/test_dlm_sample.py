@@ -8,7 +8,7 @@ from scipy import stats
 from gen_ext import ops, reference
 from gen_ext.ops.dlm import _sample_triton
 
-from dlm_inputs import grid_values, make_inputs, num_params
+from gen_ext.testing import dlm_num_params as num_params, grid_values, make_dlm_inputs as make_inputs
 
 SAMPLE = torch.ops.gen_ext.discretized_logistic_mixture_sample
 

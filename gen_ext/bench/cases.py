@@ -1,0 +1,96 @@
+"""Benchmark cases: for each op, a zero-argument callable per implementation (the fused op, the
+eager reference, torch.compile of the reference) doing one forward (+ backward where the op is
+differentiable) on the same inputs."""
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from gen_ext import ops, reference
+from gen_ext.testing import make_dlm_inputs
+
+IMPLEMENTATIONS = ("fused", "eager", "compiled")
+
+
+@dataclass
+class BenchCase:
+    op: str
+    shape: str  # the conditions, as printed in tables
+    # implementation name -> () -> callable running one step; built lazily so that compilation
+    # happens only for the cases that run
+    make: dict[str, Callable[[], Callable[[], object]]] = field(default_factory=dict)
+    forward_only: dict[str, Callable[[], Callable[[], object]]] = field(default_factory=dict)
+
+
+def _compiled(fn):
+    # dynamic=False: the benchmark shapes are fixed; mode default, as users would call it
+    return torch.compile(fn, dynamic=False)
+
+
+def dlm_nll_case(device: torch.device, batch: int = 16) -> BenchCase:
+    x, params = make_dlm_inputs(batch, 3, 10, (32, 32), 256, dtype=torch.float32, seed=0,
+                                device=device)
+    params.requires_grad_()
+    impls = {
+        "fused": lambda: ops.discretized_logistic_mixture_nll,
+        "eager": lambda: reference.discretized_logistic_mixture_nll,
+        "compiled": lambda: _compiled(reference.discretized_logistic_mixture_nll),
+    }
+
+    def full(get):
+        def build():
+            fn = get()
+
+            def step():
+                params.grad = None
+                fn(x, params, 256).sum().backward()
+            return step
+        return build
+
+    def forward(get):
+        def build():
+            fn = get()
+
+            def step():
+                with torch.no_grad():
+                    fn(x, params, 256)
+            return step
+        return build
+
+    return BenchCase(
+        "discretized_logistic_mixture_nll",
+        f"B={batch}, 3x32x32, M=10, float32, {device.type}",
+        make={k: full(v) for k, v in impls.items()},
+        forward_only={k: forward(v) for k, v in impls.items()},
+    )
+
+
+def dlm_sample_case(device: torch.device, batch: int = 16) -> BenchCase:
+    _, params = make_dlm_inputs(batch, 3, 10, (32, 32), 256, dtype=torch.float32, seed=0,
+                                device=device)
+    g = torch.Generator(device=device).manual_seed(0)
+    nm = torch.rand((batch, 10, 32, 32), generator=g, device=device)
+    nl = torch.rand((batch, 3, 32, 32), generator=g, device=device)
+    fns = {
+        "fused": lambda: torch.ops.gen_ext.discretized_logistic_mixture_sample,
+        "eager": lambda: reference.discretized_logistic_mixture_sample,
+        "compiled": lambda: _compiled(reference.discretized_logistic_mixture_sample),
+    }
+
+    def build(get):
+        def b():
+            fn = get()
+            return lambda: fn(params, nm, nl, 3, 256)
+        return b
+
+    made = {k: build(v) for k, v in fns.items()}
+    return BenchCase("discretized_logistic_mixture_sample",
+                     f"B={batch}, 3x32x32, M=10, float32, {device.type} (from given noise)",
+                     make=made, forward_only=made)
+
+
+CASES = {
+    "discretized_logistic_mixture_nll": dlm_nll_case,
+    "discretized_logistic_mixture_sample": dlm_sample_case,
+}
