@@ -160,8 +160,9 @@ GEN_EXT_HOST_DEVICE Term<Ops> interior_term(const Logistic<Ops>& a, const Logist
   t.log_part = Ops::splat(0);
   t.mass = mass;
   if (Grad) {
-    const auto da = a.sigmoid_slope() / mass;
-    const auto db = -(b.sigmoid_slope() / mass);
+    const auto inv_mass = Ops::splat(1) / mass;
+    const auto da = a.sigmoid_slope() * inv_mass;
+    const auto db = -(b.sigmoid_slope() * inv_mass);
     t.d_u = inv_scale * (da + db);
     t.d_s = -(a.z * da + b.z * db);
   }
