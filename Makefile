@@ -1,0 +1,42 @@
+# Two entry points for a fresh machine (see README): `make demo` and `make test`. Both create
+# .venv on first use and reuse it; the extension is rebuilt when its sources change.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_VERSION := 2.14.1
+export CUDA_HOME ?= /usr/local/cuda
+# Pull the venv's torch libraries (the CUDA 13.0 build) into the build; a CPU-only torch works too.
+DEPS := torch==$(TORCH_VERSION) numpy tqdm pillow matplotlib ninja setuptools wheel \
+        pytest pytest-benchmark scipy
+SOURCES := setup.py pyproject.toml $(shell find csrc kernels -type f 2>/dev/null)
+
+.PHONY: demo test bench check clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.deps: $(BIN)/python Makefile
+	$(BIN)/pip install --quiet $(DEPS)
+	touch $@
+
+# --no-build-isolation: compile against the torch installed above, not a fresh one
+$(VENV)/.built: $(VENV)/.deps $(SOURCES)
+	$(BIN)/pip install --quiet --no-build-isolation --no-deps -e .
+	touch $@
+
+demo: $(VENV)/.built
+	$(BIN)/gen-ext info
+	$(BIN)/gen-ext check
+	$(BIN)/gen-ext bench --quick
+
+test: $(VENV)/.built
+	TRITON_INTERPRET=1 $(BIN)/pytest
+
+check: $(VENV)/.built
+	$(BIN)/gen-ext check
+
+bench: $(VENV)/.built
+	$(BIN)/gen-ext bench
+
+clean:
+	rm -rf build build-cmake gen_ext/_C*.so gen_ext/_build_info.py $(VENV)/.built
