@@ -49,7 +49,7 @@ def _sample_channel(params_ptr, noise_log_ptr, out_ptr, base_p, base_c, chan_off
     # log_scale sits at its upper clamp, and a float->int cast of that is UB.
     j = tl.floor((y + 1.0) * (nbm1 / 2.0) + 0.5)
     j = tl.minimum(tl.maximum(j, 0.0), nbm1)
-    x = j * (2.0 / nbm1) - 1.0
+    x = (2.0 * j - nbm1) / nbm1  # exact numerator: the same grid value as the reference's
     tl.store(out_ptr + base_c, x, mask=mask)
     return x
 

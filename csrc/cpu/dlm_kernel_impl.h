@@ -54,6 +54,8 @@ struct VecOps {
   }
   static V abs(V v) { return v.abs(); }
   static V max(V a, V b) { return at::vec::maximum(a, b); }
+  static V min(V a, V b) { return at::vec::minimum(a, b); }
+  static V floor(V v) { return v.floor(); }
   static Mask gt(V a, V b) { return a > b; }
   static Mask ge(V a, V b) { return a >= b; }
   static V select(Mask m, V a, V b) { return V::blendv(b, a, m); }
@@ -169,6 +171,24 @@ void nll_backward_typed(const T* grad, const T* x, const T* params, const T* nll
   });
 }
 
+template <typename T, int C>
+void sample_typed(const T* params, const T* noise_mix, const T* noise_logistic, T* out, int64_t B,
+                  int64_t S, int M, int64_t num_bins) {
+  const ParamLayout layout{M};
+  const int64_t P = C == 3 ? 10 * M : 3 * M;
+  at::parallel_for(0, B * S, kGrain, [&](int64_t begin, int64_t end) {
+    auto at_position = [&](auto ops, int64_t b, int64_t s) {
+      using Ops = decltype(ops);
+      dlm::sample_at<Ops, C>(params + b * P * S + s, S, noise_mix + b * M * S + s,
+                             noise_logistic + b * C * S + s, S, out + b * C * S + s, S, layout,
+                             num_bins);
+    };
+    for_each_position<T>(
+        begin, end, S, [&](int64_t b, int64_t s) { at_position(VecOps<T>{}, b, s); },
+        [&](int64_t b, int64_t s) { at_position(TailOps<T>{}, b, s); });
+  });
+}
+
 // Tensors arrive contiguous and shaped [B, C, S], [B, P, S], [B, S] (grad, nll); checks are the
 // caller's.
 void dlm_nll_forward(const at::Tensor& x, const at::Tensor& params, at::Tensor& out,
@@ -193,6 +213,19 @@ void dlm_nll_backward(const at::Tensor& grad, const at::Tensor& x, const at::Ten
        params.const_data_ptr<scalar_t>(), nll.const_data_ptr<scalar_t>(),
        grad_x.mutable_data_ptr<scalar_t>(),
        grad_params.mutable_data_ptr<scalar_t>(), B, S, M, num_bins);
+  });
+}
+
+void dlm_sample(const at::Tensor& params, const at::Tensor& noise_mixture,
+                const at::Tensor& noise_logistic, int64_t num_channels, int64_t num_bins,
+                at::Tensor& out) {
+  const int64_t B = params.size(0), S = params.size(2);
+  const int M = static_cast<int>(params.size(1) / (num_channels == 3 ? 10 : 3));
+  AT_DISPATCH_FLOATING_TYPES(params.scalar_type(), "discretized_logistic_mixture_sample", [&] {
+    auto fn = num_channels == 3 ? sample_typed<scalar_t, 3> : sample_typed<scalar_t, 1>;
+    fn(params.const_data_ptr<scalar_t>(), noise_mixture.const_data_ptr<scalar_t>(),
+       noise_logistic.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), B, S, M,
+       num_bins);
   });
 }
 

@@ -16,6 +16,9 @@ namespace cpu {
   void dlm_nll_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& params, \
                         const at::Tensor& nll, int64_t num_bins, at::Tensor& grad_x,           \
                         at::Tensor& grad_params);                                              \
+  void dlm_sample(const at::Tensor& params, const at::Tensor& noise_mixture,                   \
+                  const at::Tensor& noise_logistic, int64_t num_channels, int64_t num_bins,    \
+                  at::Tensor& out);                                                            \
   }
 GEN_EXT_DECLARE_DLM_KERNELS(DEFAULT)
 #if GEN_EXT_BUILD_AVX2

@@ -83,7 +83,7 @@ def discretized_logistic_mixture_nll(x: torch.Tensor, params: torch.Tensor,
 def _quantize(y: torch.Tensor, num_bins: int) -> torch.Tensor:
     steps = num_bins - 1
     j = torch.floor((y + 1.0) * (steps / 2.0) + 0.5).clamp(0, steps)
-    return j * (2.0 / steps) - 1.0
+    return (2.0 * j - steps) / steps  # exact numerator: one rounding, the same everywhere
 
 
 def discretized_logistic_mixture_sample(params: torch.Tensor, noise_mixture: torch.Tensor,

@@ -82,6 +82,8 @@ struct ScalarOps {
   GEN_EXT_HOST_DEVICE static V tanh(V v) { return tanh_(v); }
   GEN_EXT_HOST_DEVICE static V abs(V v) { return v < T(0) ? -v : v; }
   GEN_EXT_HOST_DEVICE static V max(V a, V b) { return a > b ? a : b; }
+  GEN_EXT_HOST_DEVICE static V min(V a, V b) { return a < b ? a : b; }
+  GEN_EXT_HOST_DEVICE static V floor(V v) { return floor_(v); }
   GEN_EXT_HOST_DEVICE static Mask gt(V a, V b) { return a > b; }
   GEN_EXT_HOST_DEVICE static Mask ge(V a, V b) { return a >= b; }
   GEN_EXT_HOST_DEVICE static V select(Mask m, V a, V b) { return m ? a : b; }
@@ -344,43 +346,54 @@ struct MixtureAt {
   }
 };
 
-// Sampling at one position from uniforms: Gumbel-max over components, then the logistic of each
-// channel in turn, conditioned on the already quantized preceding channels, snapped to the grid.
-// `noise_mix` holds M uniforms (`noise_plane` apart), `noise_logistic` C uniforms, `out` C values.
-template <typename T, int C>
-GEN_EXT_HOST_DEVICE void sample_at(const T* params, int64_t plane, const T* noise_mix,
-                                   const T* noise_logistic, int64_t noise_plane, T* out,
-                                   int64_t out_plane, ParamLayout layout, int64_t num_bins) {
-  int best = 0;
-  T best_score = -std::numeric_limits<T>::infinity();
+// Sampling at one position (or one vector of positions) from uniforms: Gumbel-max over
+// components, then the logistic of each channel in turn, conditioned on the already quantized
+// preceding channels, snapped to the grid. `noise_mix` holds M uniforms (`noise_plane` apart),
+// `noise_logistic` C uniforms, `out` C values. The chosen component's parameters are carried
+// along by selection, so vector lanes need no gather.
+template <typename Ops, int C>
+GEN_EXT_HOST_DEVICE void sample_at(const typename Ops::Scalar* params, int64_t plane,
+                                   const typename Ops::Scalar* noise_mix,
+                                   const typename Ops::Scalar* noise_logistic, int64_t noise_plane,
+                                   typename Ops::Scalar* out, int64_t out_plane, ParamLayout layout,
+                                   int64_t num_bins) {
+  using T = typename Ops::Scalar;
+  using V = typename Ops::V;
+  const V tiny = Ops::splat(T(kTinyUniform));
+  auto param = [&](int i) { return Ops::load(params + i * plane); };
+  V best = Ops::splat(-std::numeric_limits<T>::infinity());
+  V mean[C], log_scale[C], coeff[C];
+  for (int c = 0; c < C; ++c) mean[c] = log_scale[c] = coeff[c] = Ops::splat(0);
   for (int k = 0; k < layout.M; ++k) {
-    T u = noise_mix[k * noise_plane];
-    u = u > T(kTinyUniform) ? u : T(kTinyUniform);
-    const T score = params[layout.logit(k) * plane] - log_(-log_(u));
-    if (score > best_score) {
-      best_score = score;
-      best = k;
+    const V u = Ops::max(Ops::load(noise_mix + k * noise_plane), tiny);
+    const V score = param(layout.logit(k)) - Ops::log(-Ops::log(u));
+    const auto better = Ops::gt(score, best);  // strict: the first of equal scores wins
+    best = Ops::select(better, score, best);
+    for (int c = 0; c < C; ++c) {
+      mean[c] = Ops::select(better, param(layout.mean(c, k)), mean[c]);
+      log_scale[c] = Ops::select(better, param(layout.log_scale(c, k)), log_scale[c]);
+      if (C == 3) coeff[c] = Ops::select(better, param(layout.coeff(c, k)), coeff[c]);
     }
   }
   const T steps = T(num_bins - 1);
-  T xs[C];
+  V xs[C];
   for (int c = 0; c < C; ++c) {
-    T m = params[layout.mean(c, best) * plane];
+    V m = mean[c];
     if (C == 3 && c == 1) {
-      m = m + tanh_(params[layout.coeff(0, best) * plane]) * xs[0];
+      m = m + Ops::tanh(coeff[0]) * xs[0];
     } else if (C == 3 && c == 2) {
-      m = m + (tanh_(params[layout.coeff(1, best) * plane]) * xs[0] +
-               tanh_(params[layout.coeff(2, best) * plane]) * xs[1]);
+      m = m + (Ops::tanh(coeff[1]) * xs[0] + Ops::tanh(coeff[2]) * xs[1]);
     }
-    T s = params[layout.log_scale(c, best) * plane];
-    s = s < T(kMinLogScale) ? T(kMinLogScale) : (s > T(kMaxSampleLogScale) ? T(kMaxSampleLogScale) : s);
-    T v = noise_logistic[c * noise_plane];
-    v = v > T(kTinyUniform) ? v : T(kTinyUniform);
-    const T y = m + exp_(s) * (log_(v) - log_(T(1) - v));
-    T j = floor_((y + T(1)) * (steps / T(2)) + T(0.5));
-    j = j < T(0) ? T(0) : (j > steps ? steps : j);
-    xs[c] = j * (T(2) / steps) - T(1);
-    out[c * out_plane] = xs[c];
+    const V s = Ops::min(Ops::max(log_scale[c], Ops::splat(T(kMinLogScale))),
+                         Ops::splat(T(kMaxSampleLogScale)));
+    const V v = Ops::max(Ops::load(noise_logistic + c * noise_plane), tiny);
+    const V y = m + Ops::exp(s) * (Ops::log(v) - Ops::log(Ops::splat(1) - v));
+    V j = Ops::floor((y + Ops::splat(1)) * Ops::splat(steps / T(2)) + Ops::splat(T(0.5)));
+    j = Ops::min(Ops::max(j, Ops::splat(0)), Ops::splat(steps));
+    // (2j - steps) is an exact integer, so the one rounding of the division gives the same grid
+    // value in every implementation, whether or not the compiler fuses multiply-adds
+    xs[c] = (Ops::splat(2) * j - Ops::splat(steps)) / Ops::splat(steps);
+    Ops::store(out + c * out_plane, xs[c]);
   }
 }
 
