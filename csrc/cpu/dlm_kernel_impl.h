@@ -52,6 +52,15 @@ struct VecOps {
     const V t = (V(T(1)) - e) / (V(T(1)) + e);
     return select(v < V(T(0)), -t, t);
   }
+  // Two at the cost of one division: 1/(1+e_v) = (1+e_w) / ((1+e_v)(1+e_w)).
+  static void tanh_pair(V v, V w, V& tv, V& tw) {
+    const V ev = exp(V(T(-2)) * v.abs()), ew = exp(V(T(-2)) * w.abs());
+    const V one_ev = V(T(1)) + ev, one_ew = V(T(1)) + ew;
+    const V d = V(T(1)) / (one_ev * one_ew);
+    const V t_v = (V(T(1)) - ev) * one_ew * d, t_w = (V(T(1)) - ew) * one_ev * d;
+    tv = select(v < V(T(0)), -t_v, t_v);
+    tw = select(w < V(T(0)), -t_w, t_w);
+  }
   static V abs(V v) { return v.abs(); }
   static V max(V a, V b) { return at::vec::maximum(a, b); }
   static V min(V a, V b) { return at::vec::minimum(a, b); }
@@ -80,12 +89,14 @@ struct VecTerms {
     }
   }
 
+  // Always inlined: returned by value, the four vectors would otherwise travel through memory.
   template <bool Grad>
-  static Term<Ops> eval(V x, V mean, V s, const BinGrid<T>& grid) {
+  C10_ALWAYS_INLINE static Term<Ops> eval(V x, V mean, V s, const BinGrid<T>& grid) {
     const V u = x - mean;
-    const V inv_scale = (-s).exp();
-    const Logistic<Ops> a(inv_scale * (u + V(grid.half_bin)));
-    const Logistic<Ops> b(inv_scale * (u - V(grid.half_bin)));
+    const V inv_scale = Ops::exp(-s);
+    Logistic<Ops> a, b;
+    Logistic<Ops>::pair(inv_scale * (u + V(grid.half_bin)), inv_scale * (u - V(grid.half_bin)), a,
+                        b);
     const V mass = dlm::interior_mass(a, b);
     Term<Ops> t = dlm::interior_term<Ops, Grad>(a, b, inv_scale, mass);
     const V lower = x < V(grid.lower_edge);

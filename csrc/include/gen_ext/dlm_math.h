@@ -80,6 +80,10 @@ struct ScalarOps {
   GEN_EXT_HOST_DEVICE static V exp(V v) { return exp_(v); }
   GEN_EXT_HOST_DEVICE static V log(V v) { return log_(v); }
   GEN_EXT_HOST_DEVICE static V tanh(V v) { return tanh_(v); }
+  GEN_EXT_HOST_DEVICE static void tanh_pair(V v, V w, V& tv, V& tw) {
+    tv = tanh_(v);
+    tw = tanh_(w);
+  }
   GEN_EXT_HOST_DEVICE static V abs(V v) { return v < T(0) ? -v : v; }
   GEN_EXT_HOST_DEVICE static V max(V a, V b) { return a > b ? a : b; }
   GEN_EXT_HOST_DEVICE static V min(V a, V b) { return a < b ? a : b; }
@@ -98,6 +102,17 @@ struct Logistic {
   GEN_EXT_HOST_DEVICE explicit Logistic(V z_) : z(z_) {
     e = Ops::exp(-Ops::abs(z));
     r = Ops::splat(1) / (Ops::splat(1) + e);
+  }
+  GEN_EXT_HOST_DEVICE Logistic(V z_, V e_, V r_) : z(z_), e(e_), r(r_) {}
+  GEN_EXT_HOST_DEVICE Logistic() = default;
+  // Both ends of a bin with one division: 1/(1+e_a) = (1+e_b) / ((1+e_a)(1+e_b)), and
+  // e <= 1 keeps the product in [1, 4].
+  GEN_EXT_HOST_DEVICE static void pair(V za, V zb, Logistic& a, Logistic& b) {
+    const V ea = Ops::exp(-Ops::abs(za)), eb = Ops::exp(-Ops::abs(zb));
+    const V one_ea = Ops::splat(1) + ea, one_eb = Ops::splat(1) + eb;
+    const V d = Ops::splat(1) / (one_ea * one_eb);
+    a = Logistic(za, ea, one_eb * d);
+    b = Logistic(zb, eb, one_ea * d);
   }
   GEN_EXT_HOST_DEVICE V sigmoid() const { return Ops::select(Ops::ge(z, Ops::splat(0)), r, e * r); }
   GEN_EXT_HOST_DEVICE V sigmoid_of_neg() const {
@@ -203,8 +218,8 @@ GEN_EXT_HOST_DEVICE Term<Ops> channel_term(T x, T mean, T s, const BinGrid<T>& g
   if (x > grid.upper_edge) {
     return upper_edge_term<Ops, Grad>(Logistic<Ops>(inv_scale * (u - grid.half_bin)), inv_scale);
   }
-  const Logistic<Ops> a(inv_scale * (u + grid.half_bin));
-  const Logistic<Ops> b(inv_scale * (u - grid.half_bin));
+  Logistic<Ops> a, b;
+  Logistic<Ops>::pair(inv_scale * (u + grid.half_bin), inv_scale * (u - grid.half_bin), a, b);
   const T mass = interior_mass(a, b);
   if (mass > T(kMinBinMass)) return interior_term<Ops, Grad>(a, b, inv_scale, mass);
   return bin_centre_term<Ops, Grad>(u, s, inv_scale, grid.log_half_bins);
@@ -252,8 +267,8 @@ struct MixtureAt {
       tanh_out[0] = Ops::tanh(param(layout.coeff(0, k)));
       m = m + tanh_out[0] * xs[0];
     } else if (C == 3 && c == 2) {
-      tanh_out[0] = Ops::tanh(param(layout.coeff(1, k)));
-      tanh_out[1] = Ops::tanh(param(layout.coeff(2, k)));
+      Ops::tanh_pair(param(layout.coeff(1, k)), param(layout.coeff(2, k)), tanh_out[0],
+                     tanh_out[1]);
       m = m + (tanh_out[0] * xs[0] + tanh_out[1] * xs[1]);
     }
     return m;
