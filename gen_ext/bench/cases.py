@@ -21,6 +21,9 @@ class BenchCase:
     # happens only for the cases that run
     make: dict[str, Callable[[], Callable[[], object]]] = field(default_factory=dict)
     forward_only: dict[str, Callable[[], Callable[[], object]]] = field(default_factory=dict)
+    # bytes every implementation must allocate for its results (outputs and gradients), so the
+    # workspace beyond them can be told apart from the peak
+    result_bytes: int = 0
 
 
 def _compiled(fn):
@@ -58,11 +61,13 @@ def dlm_nll_case(device: torch.device, batch: int = 16) -> BenchCase:
             return step
         return build
 
+    nll_bytes = batch * 32 * 32 * 4
     return BenchCase(
         "discretized_logistic_mixture_nll",
         f"B={batch}, 3x32x32, M=10, float32, {device.type}",
         make={k: full(v) for k, v in impls.items()},
         forward_only={k: forward(v) for k, v in impls.items()},
+        result_bytes=nll_bytes + params.numel() * params.element_size(),
     )
 
 
@@ -87,7 +92,7 @@ def dlm_sample_case(device: torch.device, batch: int = 16) -> BenchCase:
     made = {k: build(v) for k, v in fns.items()}
     return BenchCase("discretized_logistic_mixture_sample",
                      f"B={batch}, 3x32x32, M=10, float32, {device.type} (from given noise)",
-                     make=made, forward_only=made)
+                     make=made, forward_only=made, result_bytes=nl.numel() * nl.element_size())
 
 
 CASES = {

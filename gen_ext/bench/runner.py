@@ -25,6 +25,7 @@ class BenchRow:
     full_iqr_ms: float
     forward_ms: float
     peak_mib: float  # peak memory allocated during one full step, above what was there before
+    workspace_mib: float  # the peak less the results every implementation must hold
     reps: int
 
 
@@ -58,7 +59,8 @@ def run(device: torch.device, names=None, quick: bool = False) -> list[BenchRow]
             forward_ms = time_call(case.forward_only[impl](), device=device, warmup=warmup,
                                    reps=reps)[0]
         rows.append(BenchRow(case.op, case.shape, impl, m.median_ms, m.iqr_ms, forward_ms,
-                             m.peak_bytes / MIB, m.reps))
+                             m.peak_bytes / MIB, max(0, m.peak_bytes - case.result_bytes) / MIB,
+                             m.reps))
     return rows
 
 
@@ -81,14 +83,17 @@ def summary(rows) -> list[dict]:
                 entry[f"speedup_vs_{other}"] = impls[other].full_ms / fused.full_ms
         if "eager" in impls and impls["eager"].peak_mib > 0:
             entry["memory_vs_eager"] = fused.peak_mib / impls["eager"].peak_mib
+        if "eager" in impls and impls["eager"].workspace_mib > 0:
+            entry["workspace_vs_eager"] = fused.workspace_mib / impls["eager"].workspace_mib
         out.append(entry)
     return out
 
 
 def markdown(rows, info: dict) -> str:
     lines = [
-        "| op | implementation | fwd+bwd ms (median ± IQR) | forward ms | peak extra MiB | fused is x faster |",
-        "|---|---|---|---|---|---|",
+        "| op | implementation | fwd+bwd ms (median ± IQR) | forward ms | peak extra MiB "
+        "| workspace MiB | fused is x faster |",
+        "|---|---|---|---|---|---|---|",
     ]
     for op, impls in _by_op(rows).items():
         fused = impls["fused"]
@@ -98,10 +103,14 @@ def markdown(rows, info: dict) -> str:
                 continue
             faster = "" if impl == "fused" else f"{r.full_ms / fused.full_ms:.1f}"
             lines.append(f"| {op} | {impl} | {r.full_ms:.2f} ± {r.full_iqr_ms:.2f} | "
-                         f"{r.forward_ms:.2f} | {r.peak_mib:.1f} | {faster} |")
+                         f"{r.forward_ms:.2f} | {r.peak_mib:.1f} | {r.workspace_mib:.1f} | {faster} |")
     shapes = sorted({r.shape for r in rows})
     cond = ", ".join(f"{k}={v}" for k, v in info.items())
-    return "\n".join(lines) + "\n\nShapes: " + "; ".join(shapes) + f"\n\nConditions: {cond}\n"
+    notes = ("peak extra: memory allocated at the peak of one step above what existed before it; "
+             "workspace: that peak less the outputs and gradients every implementation must "
+             "return. Ops without a backward show the forward alone.")
+    return ("\n".join(lines) + "\n\nShapes: " + "; ".join(shapes) + f"\n\nConditions: {cond}\n\n"
+            + notes + "\n")
 
 
 def plot(rows, path: Path) -> None:
