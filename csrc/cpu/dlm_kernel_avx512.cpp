@@ -3,18 +3,7 @@
 #include "capability.h"
 #if GEN_EXT_BUILD_AVX512
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
-#ifndef __AVX__
-#define __AVX__ 1
-#endif
-#ifndef __AVX2__
-#define __AVX2__ 1
-#endif
-#ifndef __FMA__
-#define __FMA__ 1
-#endif
-#ifndef __F16C__
-#define __F16C__ 1
-#endif
+#include "avx2_feature_macros.h"
 #ifndef __AVX512F__
 #define __AVX512F__ 1
 #endif

@@ -9,6 +9,8 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/cpu/vec/vec.h>
 
+#include <type_traits>
+
 #include "gen_ext/dlm_math.h"
 
 namespace gen_ext {
@@ -135,9 +137,11 @@ void for_each_position(int64_t begin, int64_t end, int64_t S, const VecFn& vec,
 // Positions per parallel task: enough work to amortise the fork, small enough for two cores.
 constexpr int64_t kGrain = 256;
 
-template <typename T, int C>
-void nll_forward_typed(const T* x, const T* params, T* out, int64_t B, int64_t S, int M,
-                       int64_t num_bins) {
+// Calls fn(mix, b, s) for every position, mix being the MixtureAt of a full vector of positions
+// or (row tails) of a single one; fn is generic over the two, which differ in their Ops.
+template <typename T, int C, typename Fn>
+void for_each_mixture(const T* x, const T* params, int64_t B, int64_t S, int M, int64_t num_bins,
+                      const Fn& fn) {
   const BinGrid<T> grid(num_bins);
   const ParamLayout layout{M};
   const int64_t P = C == 3 ? 10 * M : 3 * M;
@@ -145,40 +149,35 @@ void nll_forward_typed(const T* x, const T* params, T* out, int64_t B, int64_t S
     for_each_position<T>(
         begin, end, S,
         [&](int64_t b, int64_t s) {
-          const MixtureAt<VecOps<T>, VecTerms, C> mix{params + b * P * S + s, S,
-                                                      x + b * C * S + s, S, layout, grid};
-          mix.nll().store(out + b * S + s);
+          fn(MixtureAt<VecOps<T>, VecTerms, C>{params + b * P * S + s, S, x + b * C * S + s, S,
+                                               layout, grid},
+             b, s);
         },
         [&](int64_t b, int64_t s) {
-          const MixtureAt<TailOps<T>, TailTerms, C> mix{params + b * P * S + s, S,
-                                                        x + b * C * S + s, S, layout, grid};
-          out[b * S + s] = mix.nll();
+          fn(MixtureAt<TailOps<T>, TailTerms, C>{params + b * P * S + s, S, x + b * C * S + s, S,
+                                                 layout, grid},
+             b, s);
         });
+  });
+}
+
+template <typename T, int C>
+void nll_forward_typed(const T* x, const T* params, T* out, int64_t B, int64_t S, int M,
+                       int64_t num_bins) {
+  for_each_mixture<T, C>(x, params, B, S, M, num_bins, [&](const auto& mix, int64_t b, int64_t s) {
+    using Ops = typename std::decay_t<decltype(mix)>::OpsType;
+    Ops::store(out + b * S + s, mix.nll());
   });
 }
 
 template <typename T, int C>
 void nll_backward_typed(const T* grad, const T* x, const T* params, const T* nll, T* grad_x,
                         T* grad_params, int64_t B, int64_t S, int M, int64_t num_bins) {
-  const BinGrid<T> grid(num_bins);
-  const ParamLayout layout{M};
   const int64_t P = C == 3 ? 10 * M : 3 * M;
-  at::parallel_for(0, B * S, kGrain, [&](int64_t begin, int64_t end) {
-    for_each_position<T>(
-        begin, end, S,
-        [&](int64_t b, int64_t s) {
-          const MixtureAt<VecOps<T>, VecTerms, C> mix{params + b * P * S + s, S,
-                                                      x + b * C * S + s, S, layout, grid};
-          mix.backward(at::vec::Vectorized<T>::loadu(grad + b * S + s),
-                       at::vec::Vectorized<T>::loadu(nll + b * S + s), grad_params + b * P * S + s,
-                       grad_x + b * C * S + s);
-        },
-        [&](int64_t b, int64_t s) {
-          const MixtureAt<TailOps<T>, TailTerms, C> mix{params + b * P * S + s, S,
-                                                        x + b * C * S + s, S, layout, grid};
-          mix.backward(grad[b * S + s], nll[b * S + s], grad_params + b * P * S + s,
-                       grad_x + b * C * S + s);
-        });
+  for_each_mixture<T, C>(x, params, B, S, M, num_bins, [&](const auto& mix, int64_t b, int64_t s) {
+    using Ops = typename std::decay_t<decltype(mix)>::OpsType;
+    mix.backward(Ops::load(grad + b * S + s), Ops::load(nll + b * S + s),
+                 grad_params + b * P * S + s, grad_x + b * C * S + s);
   });
 }
 

@@ -29,34 +29,38 @@ int blocks_for(int64_t n) {
   return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535 * 8));
 }
 
-template <typename T, int C>
-__global__ void nll_forward_kernel(const T* __restrict__ x, const T* __restrict__ params,
-                                   T* __restrict__ out, int64_t B, int64_t S, int M,
-                                   BinGrid<T> grid) {
+// Grid-stride loop over positions, handing fn the index and the mixture at it.
+template <typename T, int C, typename Fn>
+__device__ void for_each_mixture(const T* x, const T* params, int64_t B, int64_t S, int M,
+                                 const BinGrid<T>& grid, Fn fn) {
   const int64_t P = C == 3 ? 10 * M : 3 * M;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < B * S;
        i += int64_t(blockDim.x) * gridDim.x) {
     const int64_t b = i / S, s = i % S;
-    const MixtureAt<ScalarOps<T>, ScalarTerms, C> mix{params + b * P * S + s, S, x + b * C * S + s,
-                                                       S, ParamLayout{M}, grid};
-    out[i] = mix.nll();
+    fn(i, b * P * S + s, b * C * S + s,
+       MixtureAt<ScalarOps<T>, ScalarTerms, C>{params + b * P * S + s, S, x + b * C * S + s, S,
+                                                ParamLayout{M}, grid});
   }
+}
+
+template <typename T, int C>
+__global__ void nll_forward_kernel(const T* __restrict__ x, const T* __restrict__ params,
+                                   T* __restrict__ out, int64_t B, int64_t S, int M,
+                                   BinGrid<T> grid) {
+  for_each_mixture<T, C>(x, params, B, S, M, grid,
+                         [&](int64_t i, int64_t, int64_t, const auto& mix) { out[i] = mix.nll(); });
 }
 
 template <typename T, int C>
 __global__ void nll_backward_kernel(const T* __restrict__ grad, const T* __restrict__ x,
                                     const T* __restrict__ params, const T* __restrict__ nll,
-                                    T* __restrict__ grad_x,
-                                    T* __restrict__ grad_params, int64_t B, int64_t S, int M,
-                                    BinGrid<T> grid) {
-  const int64_t P = C == 3 ? 10 * M : 3 * M;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < B * S;
-       i += int64_t(blockDim.x) * gridDim.x) {
-    const int64_t b = i / S, s = i % S;
-    const MixtureAt<ScalarOps<T>, ScalarTerms, C> mix{params + b * P * S + s, S, x + b * C * S + s,
-                                                       S, ParamLayout{M}, grid};
-    mix.backward(grad[i], nll[i], grad_params + b * P * S + s, grad_x + b * C * S + s);
-  }
+                                    T* __restrict__ grad_x, T* __restrict__ grad_params, int64_t B,
+                                    int64_t S, int M, BinGrid<T> grid) {
+  for_each_mixture<T, C>(x, params, B, S, M, grid,
+                         [&](int64_t i, int64_t p_offset, int64_t x_offset, const auto& mix) {
+                           mix.backward(grad[i], nll[i], grad_params + p_offset,
+                                        grad_x + x_offset);
+                         });
 }
 
 at::Tensor nll_cuda(const at::Tensor& x, const at::Tensor& params, int64_t num_bins) {

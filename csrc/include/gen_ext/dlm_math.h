@@ -238,6 +238,7 @@ struct ScalarTerms {
 // Terms<Ops> supplies eval<Grad>(x, mean, s, grid) -> Term<Ops> for the policy.
 template <typename Ops, template <typename> class Terms, int C>
 struct MixtureAt {
+  using OpsType = Ops;
   using T = typename Ops::Scalar;
   using V = typename Ops::V;
 
