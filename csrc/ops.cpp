@@ -2,7 +2,7 @@
 // cuda/; autograd and fake (meta) kernels are registered from Python in gen_ext/ops/.
 #include <torch/library.h>
 
-#include "cpu/dlm_kernels.h"
+#include "cpu/kernels.h"
 
 TORCH_LIBRARY(gen_ext, m) {
   // The instruction-set build the CPU kernels run on this processor (default, avx2, avx512).

@@ -6,7 +6,7 @@
 
 #include "../dlm_checks.h"
 #include "../dlm_shapes.h"
-#include "dlm_kernels.h"
+#include "kernels.h"
 
 namespace gen_ext {
 namespace cpu {

@@ -1,17 +1,15 @@
 #pragma once
-// CPU kernels of the discretized logistic mixture, compiled once per instruction set: the file
-// that includes this defines CPU_CAPABILITY (DEFAULT or AVX2) first, so every type below lives in
-// a namespace of its own and the two builds never share a symbol. Positions run in at::vec lanes;
-// the few left at the end of a row use the scalar path, which is also the CUDA kernels' path.
+// CPU kernels of the discretized logistic mixture, compiled once per instruction set (see
+// vec_ops.h). Positions run in at::vec lanes; the few left at the end of a row use the scalar
+// path, which is also the CUDA kernels' path.
 
 #include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/cpu/vec/vec.h>
 
 #include <type_traits>
 
 #include "gen_ext/dlm_math.h"
+#include "vec_ops.h"
 
 namespace gen_ext {
 namespace cpu {
@@ -23,54 +21,12 @@ using dlm::MixtureAt;
 using dlm::ParamLayout;
 using dlm::Term;
 
-// A scalar policy of this instruction set's own, so the tail instantiations differ by type (and
-// so by symbol) between the DEFAULT and AVX2 builds.
-template <typename T>
-struct TailOps : dlm::ScalarOps<T> {};
-
 template <typename T>
 struct TailTerms {
   template <bool Grad>
   static Term<TailOps<T>> eval(T x, T mean, T s, const BinGrid<T>& grid) {
     return dlm::channel_term<TailOps<T>, Grad>(x, mean, s, grid);
   }
-};
-
-template <typename T>
-struct VecOps {
-  using Scalar = T;
-  using V = at::vec::Vectorized<T>;
-  using Mask = V;
-  static V splat(T v) { return V(v); }
-  static V load(const T* p) { return V::loadu(p); }
-  static void store(T* p, V v) { v.store(p); }
-  // at::vec's own polynomial exp (2 ulp) is several times cheaper than Sleef's 1-ulp one.
-  static V exp(V v) { return v.exp_u20(); }
-  static V log(V v) { return v.log(); }
-  // Through one exp, like the rest: absolute error ~2e-7 near 0, the size of a float32 mean's own
-  // rounding, and several times cheaper than Sleef's tanh.
-  static V tanh(V v) {
-    const V e = exp(V(T(-2)) * v.abs());
-    const V t = (V(T(1)) - e) / (V(T(1)) + e);
-    return select(v < V(T(0)), -t, t);
-  }
-  // Two at the cost of one division: 1/(1+e_v) = (1+e_w) / ((1+e_v)(1+e_w)).
-  static void tanh_pair(V v, V w, V& tv, V& tw) {
-    const V ev = exp(V(T(-2)) * v.abs()), ew = exp(V(T(-2)) * w.abs());
-    const V one_ev = V(T(1)) + ev, one_ew = V(T(1)) + ew;
-    const V d = V(T(1)) / (one_ev * one_ew);
-    const V t_v = (V(T(1)) - ev) * one_ew * d, t_w = (V(T(1)) - ew) * one_ev * d;
-    tv = select(v < V(T(0)), -t_v, t_v);
-    tw = select(w < V(T(0)), -t_w, t_w);
-  }
-  static V abs(V v) { return v.abs(); }
-  static V max(V a, V b) { return at::vec::maximum(a, b); }
-  static V min(V a, V b) { return at::vec::minimum(a, b); }
-  static V floor(V v) { return v.floor(); }
-  static Mask gt(V a, V b) { return a > b; }
-  static Mask ge(V a, V b) { return a >= b; }
-  static V select(Mask m, V a, V b) { return V::blendv(b, a, m); }
-  static bool any(Mask m) { return m.zero_mask() != (1 << V::size()) - 1; }
 };
 
 // One (channel, component) term for a vector of positions: the interior branch is computed for
@@ -113,29 +69,6 @@ struct VecTerms {
     return t;
   }
 };
-
-// Walks positions [begin, end) of a [B, S] grid, handing full vectors that stay inside one row to
-// `vec(b, s)` and everything else to `scalar(b, s)`.
-template <typename T, typename VecFn, typename ScalarFn>
-void for_each_position(int64_t begin, int64_t end, int64_t S, const VecFn& vec,
-                       const ScalarFn& scalar) {
-  constexpr int64_t W = at::vec::Vectorized<T>::size();
-  int64_t i = begin;
-  while (i < end) {
-    const int64_t b = i / S;
-    const int64_t s = i % S;
-    if (s + W <= S && i + W <= end) {
-      vec(b, s);
-      i += W;
-    } else {
-      scalar(b, s);
-      i += 1;
-    }
-  }
-}
-
-// Positions per parallel task: enough work to amortise the fork, small enough for two cores.
-constexpr int64_t kGrain = 256;
 
 // Calls fn(mix, b, s) for every position, mix being the MixtureAt of a full vector of positions
 // or (row tails) of a single one; fn is generic over the two, which differ in their Ops.

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <string>
 
-#include "dlm_kernels.h"
+#include "kernels.h"
 
 namespace gen_ext {
 namespace cpu {

@@ -3,8 +3,9 @@
 // CPU kernels (scalar and at::vec lanes) and the CUDA kernels.
 //
 // Everything is templated on an `Ops` policy that supplies the value type V (a scalar or a SIMD
-// vector), its mask type and the handful of primitives the formulas need. ScalarOps lives here;
-// the CPU kernel adds a vector policy over at::vec::Vectorized. Branches are chosen either by
+// vector), its mask type and the handful of primitives the formulas need: ScalarOps
+// (gen_ext/scalar_ops.h) here and in the CUDA kernels, a vector policy over at::vec::Vectorized in
+// the CPU kernels (csrc/cpu/vec_ops.h). Branches are chosen either by
 // control flow (scalar) or by blending whole lanes (vector): in both cases the value that reaches
 // an output, gradients included, comes from the selected branch only, so a NaN or inf computed in
 // an unselected lane never leaks.
@@ -14,6 +15,7 @@
 #include <limits>
 
 #include "gen_ext/macros.h"
+#include "gen_ext/scalar_ops.h"
 
 namespace gen_ext {
 namespace dlm {
@@ -26,15 +28,6 @@ constexpr double kMinBinMass = 1e-5;
 constexpr double kMaxSampleLogScale = 80.0;
 // Uniform noise is clamped from below so that log(u) stays finite.
 constexpr double kTinyUniform = 1e-30;
-
-GEN_EXT_HOST_DEVICE float exp_(float v) { return ::expf(v); }
-GEN_EXT_HOST_DEVICE double exp_(double v) { return ::exp(v); }
-GEN_EXT_HOST_DEVICE float log_(float v) { return ::logf(v); }
-GEN_EXT_HOST_DEVICE double log_(double v) { return ::log(v); }
-GEN_EXT_HOST_DEVICE float tanh_(float v) { return ::tanhf(v); }
-GEN_EXT_HOST_DEVICE double tanh_(double v) { return ::tanh(v); }
-GEN_EXT_HOST_DEVICE float floor_(float v) { return ::floorf(v); }
-GEN_EXT_HOST_DEVICE double floor_(double v) { return ::floor(v); }
 
 // Where the bins are: num_bins values on [-1, 1], spaced 2 / (num_bins - 1) apart. The first and
 // last bins are open-ended; x is in the first (last) bin when it lies below (above) the midpoint
@@ -68,30 +61,7 @@ struct ParamLayout {
 template <typename Ops>
 struct Term;
 
-// Scalar policy: plain float/double, branches by control flow.
-template <typename T>
-struct ScalarOps {
-  using Scalar = T;
-  using V = T;
-  using Mask = bool;
-  GEN_EXT_HOST_DEVICE static V splat(T v) { return v; }
-  GEN_EXT_HOST_DEVICE static V load(const T* p) { return *p; }
-  GEN_EXT_HOST_DEVICE static void store(T* p, V v) { *p = v; }
-  GEN_EXT_HOST_DEVICE static V exp(V v) { return exp_(v); }
-  GEN_EXT_HOST_DEVICE static V log(V v) { return log_(v); }
-  GEN_EXT_HOST_DEVICE static V tanh(V v) { return tanh_(v); }
-  GEN_EXT_HOST_DEVICE static void tanh_pair(V v, V w, V& tv, V& tw) {
-    tv = tanh_(v);
-    tw = tanh_(w);
-  }
-  GEN_EXT_HOST_DEVICE static V abs(V v) { return v < T(0) ? -v : v; }
-  GEN_EXT_HOST_DEVICE static V max(V a, V b) { return a > b ? a : b; }
-  GEN_EXT_HOST_DEVICE static V min(V a, V b) { return a < b ? a : b; }
-  GEN_EXT_HOST_DEVICE static V floor(V v) { return floor_(v); }
-  GEN_EXT_HOST_DEVICE static Mask gt(V a, V b) { return a > b; }
-  GEN_EXT_HOST_DEVICE static Mask ge(V a, V b) { return a >= b; }
-  GEN_EXT_HOST_DEVICE static V select(Mask m, V a, V b) { return m ? a : b; }
-};
+using gen_ext::ScalarOps;
 
 // z together with e = exp(-|z|) and r = 1 / (1 + e): sigmoid, its slope and softplus
 // (max(z, 0) - log r) all follow from these without overflow, for either sign of z.

@@ -1,4 +1,4 @@
 // Portable build of the CPU kernels (at::vec's generic lanes).
 #define CPU_CAPABILITY DEFAULT
 #define CPU_CAPABILITY_DEFAULT
-#include "dlm_kernel_impl.h"
+#include "kernels_impl.h"

@@ -7,5 +7,5 @@
 #include "avx2_feature_macros.h"
 #define CPU_CAPABILITY AVX2
 #define CPU_CAPABILITY_AVX2
-#include "dlm_kernel_impl.h"
+#include "kernels_impl.h"
 #endif

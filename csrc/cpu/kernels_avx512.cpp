@@ -1,5 +1,5 @@
 // AVX-512 (F, BW, VL, DQ) build of the CPU kernels, chosen at run time when the processor has
-// them; see dlm_kernel_avx2.cpp for why the target is set by pragma.
+// them; see kernels_avx2.cpp for why the target is set by pragma.
 #include "capability.h"
 #if GEN_EXT_BUILD_AVX512
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
@@ -18,5 +18,5 @@
 #endif
 #define CPU_CAPABILITY AVX512
 #define CPU_CAPABILITY_AVX512
-#include "dlm_kernel_impl.h"
+#include "kernels_impl.h"
 #endif

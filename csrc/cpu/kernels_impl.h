@@ -1,0 +1,3 @@
+#pragma once
+// Every op family's CPU kernels, for the per-instruction-set files kernels_<isa>.cpp.
+#include "dlm_kernel_impl.h"
