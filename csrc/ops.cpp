@@ -17,4 +17,10 @@ TORCH_LIBRARY(gen_ext, m) {
   m.def(
       "discretized_logistic_mixture_sample(Tensor params, Tensor noise_mixture, "
       "Tensor noise_logistic, int num_channels, int num_bins) -> Tensor");
+
+  m.set_python_module("gen_ext.ops.gaussian");
+  m.def("gaussian_reparameterize_kl(Tensor mu, Tensor logvar, Tensor eps) -> (Tensor, Tensor)");
+  m.def(
+      "gaussian_reparameterize_kl_backward(Tensor grad_z, Tensor grad_kl, Tensor mu, "
+      "Tensor logvar, Tensor eps) -> (Tensor, Tensor, Tensor)");
 }

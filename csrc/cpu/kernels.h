@@ -1,6 +1,6 @@
 #pragma once
-// The per-instruction-set builds of the CPU kernels (dlm_kernel_impl.h), declared for the
-// dispatcher in dlm_cpu.cpp.
+// The per-instruction-set builds of the CPU kernels (kernels_<isa>.cpp), declared for the
+// entry points (dlm_cpu.cpp, gaussian_cpu.cpp).
 #include <ATen/core/Tensor.h>
 
 #include <string>
@@ -9,7 +9,7 @@
 
 namespace gen_ext {
 namespace cpu {
-#define GEN_EXT_DECLARE_DLM_KERNELS(CAP)                                                       \
+#define GEN_EXT_DECLARE_KERNELS(CAP)                                                       \
   namespace CAP {                                                                              \
   void dlm_nll_forward(const at::Tensor& x, const at::Tensor& params, at::Tensor& out,         \
                        int64_t num_bins);                                                      \
@@ -19,15 +19,20 @@ namespace cpu {
   void dlm_sample(const at::Tensor& params, const at::Tensor& noise_mixture,                   \
                   const at::Tensor& noise_logistic, int64_t num_channels, int64_t num_bins,    \
                   at::Tensor& out);                                                            \
+  void gaussian_forward(const at::Tensor& mu, const at::Tensor& logvar, const at::Tensor& eps, \
+                        at::Tensor& z, at::Tensor& kl);                                        \
+  void gaussian_backward(const at::Tensor& grad_z, const at::Tensor& grad_kl,                  \
+                         const at::Tensor& mu, const at::Tensor& logvar, const at::Tensor& eps, \
+                         at::Tensor& grad_mu, at::Tensor& grad_logvar, at::Tensor& grad_eps);  \
   }
-GEN_EXT_DECLARE_DLM_KERNELS(DEFAULT)
+GEN_EXT_DECLARE_KERNELS(DEFAULT)
 #if GEN_EXT_BUILD_AVX2
-GEN_EXT_DECLARE_DLM_KERNELS(AVX2)
+GEN_EXT_DECLARE_KERNELS(AVX2)
 #endif
 #if GEN_EXT_BUILD_AVX512
-GEN_EXT_DECLARE_DLM_KERNELS(AVX512)
+GEN_EXT_DECLARE_KERNELS(AVX512)
 #endif
-#undef GEN_EXT_DECLARE_DLM_KERNELS
+#undef GEN_EXT_DECLARE_KERNELS
 
 enum class Isa { kDefault, kAvx2, kAvx512 };
 

@@ -95,7 +95,47 @@ def dlm_sample_case(device: torch.device, batch: int = 16) -> BenchCase:
                      make=made, forward_only=made, result_bytes=nl.numel() * nl.element_size())
 
 
+def gaussian_case(device: torch.device, batch: int = 256, dim: int = 512) -> BenchCase:
+    g = torch.Generator(device=device).manual_seed(0)
+    mu, logvar, eps = (torch.randn((batch, dim), generator=g, device=device) for _ in range(3))
+    mu.requires_grad_()
+    logvar.requires_grad_()
+    fns = {
+        "fused": lambda: ops.gaussian_reparameterize_kl,
+        "eager": lambda: reference.gaussian_reparameterize_kl,
+        "compiled": lambda: _compiled(reference.gaussian_reparameterize_kl),
+    }
+
+    def full(get):
+        def build():
+            fn = get()
+
+            def step():
+                mu.grad = logvar.grad = None
+                z, kl = fn(mu, logvar, eps)
+                (z.sum() + kl.sum()).backward()
+            return step
+        return build
+
+    def forward(get):
+        def build():
+            fn = get()
+
+            def step():
+                with torch.no_grad():
+                    fn(mu, logvar, eps)
+            return step
+        return build
+
+    return BenchCase("gaussian_reparameterize_kl",
+                     f"B={batch}, {dim} latent dims, float32, {device.type} (given eps)",
+                     make={k: full(v) for k, v in fns.items()},
+                     forward_only={k: forward(v) for k, v in fns.items()},
+                     result_bytes=(3 * batch * dim + batch) * 4)
+
+
 CASES = {
     "discretized_logistic_mixture_nll": dlm_nll_case,
     "discretized_logistic_mixture_sample": dlm_sample_case,
+    "gaussian_reparameterize_kl": gaussian_case,
 }

@@ -14,6 +14,7 @@ from gen_ext import reference as ref
 
 from . import dlm_checks as checks
 from .backend import get_backend
+from .second_order import backward_of_backward
 
 NLL_OP = "gen_ext::discretized_logistic_mixture_nll"
 NLL_BACKWARD_OP = "gen_ext::discretized_logistic_mixture_nll_backward"
@@ -107,23 +108,13 @@ def _nll_backward_setup_context(ctx, inputs, output):
 
 
 def _nll_backward_backward(ctx, gg_x, gg_params):
-    """Second derivatives: a vector-Hessian product through the reference, whose every op is
-    differentiable. Exact to rounding, since the kernel's first derivative is the reference's.
-    The `nll` input is the forward's output, a function of x and params: the total derivative
-    through it is included here, so it gets no gradient of its own."""
+    """Second derivatives through the reference (see second_order). The `nll` input is the
+    forward's output, a function of x and params: the total derivative through it is included,
+    so it gets no gradient of its own."""
     grad, x, params = ctx.saved_tensors
-    with torch.enable_grad():
-        g = grad.detach().requires_grad_()
-        xx = x.detach().requires_grad_()
-        pp = params.detach().requires_grad_()
-        nll = ref.discretized_logistic_mixture_nll(xx, pp, ctx.num_bins)
-        first = torch.autograd.grad(nll, (xx, pp), g, create_graph=True)
-        pairs = [(f, gg) for f, gg in zip(first, (gg_x, gg_params)) if gg is not None]
-        if not pairs:
-            return None, None, None, None, None
-        second = torch.autograd.grad([f for f, _ in pairs], (g, xx, pp), [gg for _, gg in pairs],
-                                     allow_unused=True)
-    return (*second, None, None)
+    reference = lambda x, p: ref.discretized_logistic_mixture_nll(x, p, ctx.num_bins)  # noqa: E731
+    g_grad, g_x, g_params = backward_of_backward(reference, (x, params), (grad,), (gg_x, gg_params))
+    return g_grad, g_x, g_params, None, None
 
 
 def register() -> None:

@@ -308,7 +308,8 @@ struct MixtureAt {
         const V raw_s = param(layout.log_scale(c, k));
         Ops::store(grad_params + layout.mean(c, k) * plane, -g_u);
         Ops::store(grad_params + layout.log_scale(c, k) * plane,
-                   Ops::select(Ops::ge(raw_s, Ops::splat(T(kMinLogScale))), g_s,
+                   // strictly above the clamp, as torch.clamp passes gradient
+                   Ops::select(Ops::gt(raw_s, Ops::splat(T(kMinLogScale))), g_s,
                                Ops::splat(0)));
         gx[c] = gx[c] + g_u;
         if (C == 3 && c == 1) {

@@ -1,0 +1,101 @@
+"""Fused Gaussian reparameterization and KL: the public function and its torch.library
+registrations (fake kernels, autograd with double backward).
+
+Kernels: csrc/cpu/gaussian_kernel_impl.h and csrc/cuda/gaussian_cuda.cu over the shared
+per-element math csrc/include/gen_ext/gaussian_math.h. Reference: gen_ext/reference/gaussian.py.
+"""
+
+import torch
+
+from gen_ext import _extension
+from gen_ext import reference as ref
+
+from .backend import get_backend
+from .second_order import backward_of_backward
+
+OP = "gen_ext::gaussian_reparameterize_kl"
+BACKWARD_OP = "gen_ext::gaussian_reparameterize_kl_backward"
+FLOAT_DTYPES = (torch.float32, torch.float64)
+
+
+def _check(cond, op, message):
+    torch._check(cond, lambda: f"{op}: {message}")
+
+
+def check_inputs(mu, logvar, eps, op="gaussian_reparameterize_kl"):
+    """The conditions and messages of csrc/gaussian_checks.h."""
+    _check(mu.dtype in FLOAT_DTYPES, op, f"mu must be float32 or float64, got {mu.dtype}")
+    _check(mu.dim() >= 1, op, "mu must have a batch dimension, got a 0-d tensor")
+    for name, t in (("logvar", logvar), ("eps", eps)):
+        _check(t.shape == mu.shape, op,
+               f"{name} must have the shape of mu {list(mu.shape)}, got {list(t.shape)}")
+        _check(t.dtype == mu.dtype and t.device == mu.device, op,
+               f"{name} must match mu in dtype and device ({mu.dtype} on {mu.device}), "
+               f"got {t.dtype} on {t.device}")
+
+
+def gaussian_reparameterize_kl(mu: torch.Tensor, logvar: torch.Tensor,
+                               eps: torch.Tensor | None = None,
+                               generator: torch.Generator | None = None):
+    """z = mu + exp(logvar / 2) * eps and kl = KL(N(mu, exp(logvar)) || N(0, I)) summed over every
+    dimension but the first, in one pass (and one pass backward; double backward works).
+
+    logvar is clamped to [-30, 20] (gradients stop outside, as with torch.clamp), which keeps z, kl
+    and the gradients finite in float32. eps ~ N(0, 1) is drawn from `generator` when not given;
+    pass one or the other. Returns (z shaped like mu, kl of shape [B])."""
+    if eps is None:
+        eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device, generator=generator)
+    elif generator is not None:
+        raise ValueError("gaussian_reparameterize_kl: pass eps or generator, not both")
+    if get_backend() == "reference":
+        check_inputs(mu, logvar, eps)
+        return ref.gaussian_reparameterize_kl(mu, logvar, eps)
+    _extension.require()
+    return torch.ops.gen_ext.gaussian_reparameterize_kl(mu, logvar, eps)
+
+
+# ---- registrations (run by gen_ext.ops once gen_ext._C is loaded) ----
+
+def _fake(mu, logvar, eps):
+    check_inputs(mu, logvar, eps)
+    return torch.empty_like(mu, memory_format=torch.contiguous_format), mu.new_empty(mu.shape[:1])
+
+
+def _backward_fake(grad_z, grad_kl, mu, logvar, eps):
+    op = "gaussian_reparameterize_kl_backward"
+    check_inputs(mu, logvar, eps, op)
+    _check(grad_z.shape == mu.shape, op,
+           f"grad_z must have the shape of mu {list(mu.shape)}, got {list(grad_z.shape)}")
+    _check(grad_kl.dim() == 1 and grad_kl.shape[0] == mu.shape[0], op,
+           f"grad_kl must have shape [B] = [{mu.shape[0]}], got {list(grad_kl.shape)}")
+    return tuple(torch.empty_like(mu, memory_format=torch.contiguous_format) for _ in range(3))
+
+
+def _setup_context(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _backward(ctx, grad_z, grad_kl):
+    mu, logvar, eps = ctx.saved_tensors
+    # autograd passes None for an output nobody used; the kernel wants zeros there
+    grad_z = torch.zeros_like(mu) if grad_z is None else grad_z
+    grad_kl = mu.new_zeros(mu.shape[:1]) if grad_kl is None else grad_kl
+    return torch.ops.gen_ext.gaussian_reparameterize_kl_backward(grad_z, grad_kl, mu, logvar, eps)
+
+
+def _backward_setup_context(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _backward_backward(ctx, gg_mu, gg_logvar, gg_eps):
+    grad_z, grad_kl, mu, logvar, eps = ctx.saved_tensors
+    return tuple(backward_of_backward(ref.gaussian_reparameterize_kl, (mu, logvar, eps),
+                                      (grad_z, grad_kl), (gg_mu, gg_logvar, gg_eps)))
+
+
+def register() -> None:
+    torch.library.register_fake(OP, _fake)
+    torch.library.register_fake(BACKWARD_OP, _backward_fake)
+    torch.library.register_autograd(OP, _backward, setup_context=_setup_context)
+    torch.library.register_autograd(BACKWARD_OP, _backward_backward,
+                                    setup_context=_backward_setup_context)
