@@ -1,6 +1,7 @@
-"""The gen-ext command: info, check and bench."""
+"""The gen-ext command: info, check, bench, train and sample."""
 
 import argparse
+import ast
 import platform
 import sys
 from pathlib import Path
@@ -88,6 +89,52 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from gen_ext.train import TrainConfig, train
+
+    out = args.out or f"results/train/{args.model}"
+    model_args = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"gen-ext train: --set takes KEY=VALUE, got {item!r}")
+        try:
+            model_args[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            model_args[key] = value  # a bare word, e.g. likelihood=logistic
+    cfg = TrainConfig(model=args.model, data=args.data, epochs=args.epochs,
+                      batch_size=args.batch_size, lr=args.lr, device=str(_device(args.device)),
+                      out=out, seed=args.seed, image_size=args.image_size, model_args=model_args)
+    try:
+        metrics = train(cfg, resume=args.resume)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the last finished epoch is saved in {out}; continue with --resume",
+              file=sys.stderr)
+        return 130
+    main = {k: v for k, v in metrics["test"].items()}
+    print(f"held-out on {metrics['data']} ({metrics['test_images']} images): " +
+          ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in main.items()))
+    if "baseline" in metrics:
+        b = metrics["baseline"]
+        print(f"PCA with {b['pca_components']} components: test mse {b['pca_test_mse']:.4f}")
+    print(f"written: {out}/metrics.json, " + ", ".join(metrics["pictures"].values()))
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from gen_ext.models import GenerativeModel
+    from gen_ext.viz import save_grid
+
+    model = GenerativeModel.load(args.checkpoint, map_location=_device(args.device))
+    if not model.can_sample:
+        raise SystemExit(f"gen-ext sample: {type(model).__name__} has no prior to sample from")
+    model.eval()
+    generator = torch.Generator(device=_device(args.device)).manual_seed(args.seed)
+    path = save_grid(model.sample(args.n, generator).cpu(), args.out)
+    print(f"written: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gen_ext.bench.cases import CASES
     from gen_ext.check import CHECKS
@@ -105,6 +152,30 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
     bench.add_argument("--out", default="results/bench", help="folder for bench.{json,md,png}")
     bench.set_defaults(fn=cmd_bench)
+    from gen_ext.models import MODELS
+
+    train = sub.add_parser("train", help="train a model; checkpoints, metrics and PNGs in --out")
+    train.add_argument("model", choices=sorted(MODELS))
+    train.add_argument("--data", default="digits",
+                       help="digits, rgb-patches, a folder of images or an .npy/.npz file")
+    train.add_argument("--epochs", type=int, default=100)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--device", default="cpu")
+    train.add_argument("--out", help="folder for the results (default results/train/MODEL)")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--image-size", type=int, default=8, help="side of rgb-patches and folder images")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="a model constructor argument, e.g. --set likelihood=logistic")
+    train.set_defaults(fn=cmd_train)
+    sample = sub.add_parser("sample", help="draw samples from a checkpoint into a PNG grid")
+    sample.add_argument("checkpoint")
+    sample.add_argument("-n", type=int, default=64)
+    sample.add_argument("--out", default="samples.png")
+    sample.add_argument("--device", default="cpu")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.set_defaults(fn=cmd_sample)
     return parser
 
 
