@@ -6,11 +6,11 @@ BIN := $(VENV)/bin
 TORCH_VERSION := 2.14.1
 export CUDA_HOME ?= /usr/local/cuda
 # Pull the venv's torch libraries (the CUDA 13.0 build) into the build; a CPU-only torch works too.
-DEPS := torch==$(TORCH_VERSION) numpy tqdm pillow matplotlib ninja setuptools wheel \
+DEPS := torch==$(TORCH_VERSION) numpy tqdm pillow matplotlib scikit-learn ninja setuptools wheel \
         pytest pytest-benchmark scipy
 SOURCES := setup.py pyproject.toml $(shell find csrc kernels -type f 2>/dev/null)
 
-.PHONY: demo test bench check clean
+.PHONY: demo test bench check results clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,7 @@ demo: $(VENV)/.built
 	$(BIN)/gen-ext info
 	$(BIN)/gen-ext check
 	$(BIN)/gen-ext bench --quick
+	$(BIN)/gen-ext train vae --set likelihood=logistic --out results/train/vae-logistic
 
 test: $(VENV)/.built
 	TRITON_INTERPRET=1 $(BIN)/pytest
@@ -37,6 +38,13 @@ check: $(VENV)/.built
 
 bench: $(VENV)/.built
 	$(BIN)/gen-ext bench
+
+# the README's table of held-out results: every autoencoder-family model, default settings
+results: $(VENV)/.built
+	for m in autoencoder conv-autoencoder denoising-autoencoder vae; do $(BIN)/gen-ext train $$m; done
+	$(BIN)/gen-ext train vae --set likelihood=logistic --out results/train/vae-logistic
+	$(BIN)/gen-ext train vae --set likelihood=bernoulli --out results/train/vae-bernoulli
+	$(BIN)/python benchmarks/train_table.py results/train
 
 clean:
 	rm -rf build build-cmake gen_ext/_C*.so gen_ext/_build_info.py $(VENV)/.built
