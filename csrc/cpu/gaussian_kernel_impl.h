@@ -22,17 +22,22 @@ void for_each_in_row(int64_t D, const VecFn& vec, const ScalarFn& scalar) {
   for (; i < D; ++i) scalar(i);
 }
 
-// Rows of this many elements or fewer are grouped into one parallel task.
-constexpr int64_t kRowGrain = 16384;
+// Calls fn(b) for every row b in parallel, rows grouped so each task has ~16K elements.
+template <typename Fn>
+void for_each_row(int64_t B, int64_t D, const Fn& fn) {
+  constexpr int64_t kElementsPerTask = 16384;
+  at::parallel_for(0, B, std::max<int64_t>(1, kElementsPerTask / std::max<int64_t>(D, 1)),
+                   [&](int64_t begin, int64_t end) {
+                     for (int64_t b = begin; b < end; ++b) fn(b);
+                   });
+}
 
 template <typename T>
 void gaussian_forward_typed(const T* mu, const T* logvar, const T* eps, T* z, T* kl, int64_t B,
                             int64_t D) {
   using Vec = gaussian::Element<VecOps<T>>;
   using Tail = gaussian::Element<TailOps<T>>;
-  at::parallel_for(0, B, std::max<int64_t>(1, kRowGrain / std::max<int64_t>(D, 1)),
-                   [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
+  for_each_row(B, D, [&](int64_t b) {
       const int64_t o = b * D;
       at::vec::Vectorized<T> acc(T(0));
       T tail = T(0);
@@ -55,7 +60,6 @@ void gaussian_forward_typed(const T* mu, const T* logvar, const T* eps, T* z, T*
       acc.store(lanes);
       for (const T lane : lanes) tail += lane;
       kl[b] = T(0.5) * tail;
-    }
   });
 }
 
@@ -67,9 +71,7 @@ void gaussian_backward_typed(const T* grad_z, int64_t gz_row, int64_t gz_col, co
                              T* grad_logvar, T* grad_eps, int64_t B, int64_t D) {
   using Vec = gaussian::Element<VecOps<T>>;
   using Tail = gaussian::Element<TailOps<T>>;
-  at::parallel_for(0, B, std::max<int64_t>(1, kRowGrain / std::max<int64_t>(D, 1)),
-                   [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
+  for_each_row(B, D, [&](int64_t b) {
       const int64_t o = b * D;
       for_each_in_row<T>(
           D,
@@ -88,7 +90,6 @@ void gaussian_backward_typed(const T* grad_z, int64_t gz_row, int64_t gz_col, co
                            eps[o + i],
                            grad_mu[o + i], grad_logvar[o + i], grad_eps[o + i]);
           });
-    }
   });
 }
 

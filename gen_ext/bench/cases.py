@@ -31,42 +31,43 @@ def _compiled(fn):
     return torch.compile(fn, dynamic=False)
 
 
+def _implementations(fused, reference_fn) -> dict:
+    """The three implementations of an op, built lazily (compilation happens on first use)."""
+    return {"fused": lambda: fused, "eager": lambda: reference_fn,
+            "compiled": lambda: _compiled(reference_fn)}
+
+
+def _builders(impls: dict, step) -> dict:
+    """implementation name -> builder of its zero-argument step, step(fn) making one from fn."""
+    return {name: (lambda get=get: step(get())) for name, get in impls.items()}
+
+
+def _no_grad(run):
+    def step():
+        with torch.no_grad():
+            run()
+    return step
+
+
 def dlm_nll_case(device: torch.device, batch: int = 16) -> BenchCase:
     x, params = make_dlm_inputs(batch, 3, 10, (32, 32), 256, dtype=torch.float32, seed=0,
                                 device=device)
     params.requires_grad_()
-    impls = {
-        "fused": lambda: ops.discretized_logistic_mixture_nll,
-        "eager": lambda: reference.discretized_logistic_mixture_nll,
-        "compiled": lambda: _compiled(reference.discretized_logistic_mixture_nll),
-    }
+    impls = _implementations(ops.discretized_logistic_mixture_nll,
+                             reference.discretized_logistic_mixture_nll)
 
-    def full(get):
-        def build():
-            fn = get()
-
-            def step():
-                params.grad = None
-                fn(x, params, 256).sum().backward()
-            return step
-        return build
-
-    def forward(get):
-        def build():
-            fn = get()
-
-            def step():
-                with torch.no_grad():
-                    fn(x, params, 256)
-            return step
-        return build
+    def full(fn):
+        def step():
+            params.grad = None
+            fn(x, params, 256).sum().backward()
+        return step
 
     nll_bytes = batch * 32 * 32 * 4
     return BenchCase(
         "discretized_logistic_mixture_nll",
         f"B={batch}, 3x32x32, M=10, float32, {device.type}",
-        make={k: full(v) for k, v in impls.items()},
-        forward_only={k: forward(v) for k, v in impls.items()},
+        make=_builders(impls, full),
+        forward_only=_builders(impls, lambda fn: _no_grad(lambda: fn(x, params, 256))),
         result_bytes=nll_bytes + params.numel() * params.element_size(),
     )
 
@@ -77,19 +78,9 @@ def dlm_sample_case(device: torch.device, batch: int = 16) -> BenchCase:
     g = torch.Generator(device=device).manual_seed(0)
     nm = torch.rand((batch, 10, 32, 32), generator=g, device=device)
     nl = torch.rand((batch, 3, 32, 32), generator=g, device=device)
-    fns = {
-        "fused": lambda: torch.ops.gen_ext.discretized_logistic_mixture_sample,
-        "eager": lambda: reference.discretized_logistic_mixture_sample,
-        "compiled": lambda: _compiled(reference.discretized_logistic_mixture_sample),
-    }
-
-    def build(get):
-        def b():
-            fn = get()
-            return lambda: fn(params, nm, nl, 3, 256)
-        return b
-
-    made = {k: build(v) for k, v in fns.items()}
+    impls = _implementations(torch.ops.gen_ext.discretized_logistic_mixture_sample,
+                             reference.discretized_logistic_mixture_sample)
+    made = _builders(impls, lambda fn: lambda: fn(params, nm, nl, 3, 256))
     return BenchCase("discretized_logistic_mixture_sample",
                      f"B={batch}, 3x32x32, M=10, float32, {device.type} (from given noise)",
                      make=made, forward_only=made, result_bytes=nl.numel() * nl.element_size())
@@ -100,37 +91,19 @@ def gaussian_case(device: torch.device, batch: int = 256, dim: int = 512) -> Ben
     mu, logvar, eps = (torch.randn((batch, dim), generator=g, device=device) for _ in range(3))
     mu.requires_grad_()
     logvar.requires_grad_()
-    fns = {
-        "fused": lambda: ops.gaussian_reparameterize_kl,
-        "eager": lambda: reference.gaussian_reparameterize_kl,
-        "compiled": lambda: _compiled(reference.gaussian_reparameterize_kl),
-    }
+    impls = _implementations(ops.gaussian_reparameterize_kl, reference.gaussian_reparameterize_kl)
 
-    def full(get):
-        def build():
-            fn = get()
-
-            def step():
-                mu.grad = logvar.grad = None
-                z, kl = fn(mu, logvar, eps)
-                (z.sum() + kl.sum()).backward()
-            return step
-        return build
-
-    def forward(get):
-        def build():
-            fn = get()
-
-            def step():
-                with torch.no_grad():
-                    fn(mu, logvar, eps)
-            return step
-        return build
+    def full(fn):
+        def step():
+            mu.grad = logvar.grad = None
+            z, kl = fn(mu, logvar, eps)
+            (z.sum() + kl.sum()).backward()
+        return step
 
     return BenchCase("gaussian_reparameterize_kl",
                      f"B={batch}, {dim} latent dims, float32, {device.type} (given eps)",
-                     make={k: full(v) for k, v in fns.items()},
-                     forward_only={k: forward(v) for k, v in fns.items()},
+                     make=_builders(impls, full),
+                     forward_only=_builders(impls, lambda fn: _no_grad(lambda: fn(mu, logvar, eps))),
                      result_bytes=(3 * batch * dim + batch) * 4)
 
 
