@@ -11,25 +11,21 @@ from gen_ext import _extension
 from gen_ext import reference as ref
 
 from .backend import get_backend
+from .arg_checks import FLOAT_DTYPES, check_arg
 from .second_order import backward_of_backward
 
 OP = "gen_ext::gaussian_reparameterize_kl"
 BACKWARD_OP = "gen_ext::gaussian_reparameterize_kl_backward"
-FLOAT_DTYPES = (torch.float32, torch.float64)
-
-
-def _check(cond, op, message):
-    torch._check(cond, lambda: f"{op}: {message}")
 
 
 def check_inputs(mu, logvar, eps, op="gaussian_reparameterize_kl"):
     """The conditions and messages of csrc/gaussian_checks.h."""
-    _check(mu.dtype in FLOAT_DTYPES, op, f"mu must be float32 or float64, got {mu.dtype}")
-    _check(mu.dim() >= 1, op, "mu must have a batch dimension, got a 0-d tensor")
+    check_arg(mu.dtype in FLOAT_DTYPES, op, f"mu must be float32 or float64, got {mu.dtype}")
+    check_arg(mu.dim() >= 1, op, "mu must have a batch dimension, got a 0-d tensor")
     for name, t in (("logvar", logvar), ("eps", eps)):
-        _check(t.shape == mu.shape, op,
+        check_arg(t.shape == mu.shape, op,
                f"{name} must have the shape of mu {list(mu.shape)}, got {list(t.shape)}")
-        _check(t.dtype == mu.dtype and t.device == mu.device, op,
+        check_arg(t.dtype == mu.dtype and t.device == mu.device, op,
                f"{name} must match mu in dtype and device ({mu.dtype} on {mu.device}), "
                f"got {t.dtype} on {t.device}")
 
@@ -64,9 +60,9 @@ def _fake(mu, logvar, eps):
 def _backward_fake(grad_z, grad_kl, mu, logvar, eps):
     op = "gaussian_reparameterize_kl_backward"
     check_inputs(mu, logvar, eps, op)
-    _check(grad_z.shape == mu.shape, op,
+    check_arg(grad_z.shape == mu.shape, op,
            f"grad_z must have the shape of mu {list(mu.shape)}, got {list(grad_z.shape)}")
-    _check(grad_kl.dim() == 1 and grad_kl.shape[0] == mu.shape[0], op,
+    check_arg(grad_kl.dim() == 1 and grad_kl.shape[0] == mu.shape[0], op,
            f"grad_kl must have shape [B] = [{mu.shape[0]}], got {list(grad_kl.shape)}")
     return tuple(torch.empty_like(mu, memory_format=torch.contiguous_format) for _ in range(3))
 
