@@ -6,13 +6,19 @@
 
 namespace gen_ext {
 
+inline void check_gaussian_dtype(const at::Tensor& t, const char* op, const char* name) {
+  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, op, ": ", name,
+              " must be float32 or float64, got ", t.scalar_type());
+}
+
+// An undefined eps stands for noise drawn inside the kernel.
 inline void check_gaussian_inputs(const at::Tensor& mu, const at::Tensor& logvar,
                                   const at::Tensor& eps, const char* op) {
-  TORCH_CHECK(mu.scalar_type() == at::kFloat || mu.scalar_type() == at::kDouble, op,
-              ": mu must be float32 or float64, got ", mu.scalar_type());
+  check_gaussian_dtype(mu, op, "mu");
   TORCH_CHECK(mu.dim() >= 1, op, ": mu must have a batch dimension, got a 0-d tensor");
   for (const auto& [name, t] : {std::pair<const char*, const at::Tensor*>{"logvar", &logvar},
                                 {"eps", &eps}}) {
+    if (!t->defined()) continue;
     TORCH_CHECK(t->sizes() == mu.sizes(), op, ": ", name, " must have the shape of mu ",
                 mu.sizes(), ", got ", t->sizes());
     TORCH_CHECK(t->scalar_type() == mu.scalar_type() && t->device() == mu.device(), op, ": ",

@@ -131,6 +131,12 @@ def check_gaussian(device: torch.device) -> list[CheckRow]:
         rows.append(CheckRow(op, f"{str(dtype).removeprefix('torch.')} fwd+bwd",
                              _relative_error(got, exact), tol,
                              "z, kl, grads of mu, logvar, eps vs float64 reference (relative)"))
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+        stream = torch.ops.gen_ext.gaussian_noise(mu.to(dtype), 2024)
+        want = reference.gaussian_noise(mu.shape, 2024, dtype, device)
+        rows.append(CheckRow(op, f"{str(dtype).removeprefix('torch.')} noise drawn in the kernel",
+                             _relative_error((stream,), (want,)), tol,
+                             "the kernels' counter-based N(0, 1) stream vs the reference's"))
     small = [t[:3, :4].clone().requires_grad_() for t in (mu, logvar / 12, eps)]
     ok = torch.autograd.gradcheck(ops.gaussian_reparameterize_kl, small, raise_exception=False) and \
         torch.autograd.gradgradcheck(ops.gaussian_reparameterize_kl, small, raise_exception=False)

@@ -168,3 +168,58 @@ def test_broadcast_incoming_gradient(reduce):
         grads.append((m.grad, lv.grad))
     for g, w in zip(*grads):
         torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+
+
+SEEDED = torch.ops.gen_ext.gaussian_reparameterize_kl_seeded
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("shape", [(3, 5), (4, 64), (2, 3, 7)])
+def test_noise_drawn_in_the_kernel_is_the_reference_stream(cpu_isa, dtype, shape):
+    from gen_ext.ops.gaussian import draw_seed
+
+    mu, logvar, _ = inputs(shape, dtype, seed=11)
+    seed = draw_seed(torch.Generator().manual_seed(5), mu.device)
+    eps = reference.gaussian_noise(shape, seed, dtype)
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=2e-5, atol=2e-5)
+    torch.testing.assert_close(torch.ops.gen_ext.gaussian_noise(mu, seed), eps, **tol)
+    got = value_and_grads(lambda m, lv, e: ops.gaussian_reparameterize_kl(
+        m, lv, generator=torch.Generator().manual_seed(5)), mu, logvar, eps)
+    want = value_and_grads(reference.gaussian_reparameterize_kl, mu, logvar, eps)
+    for name, g, w in zip(("z", "kl", "grad mu", "grad logvar"), got[:4], want[:4]):
+        torch.testing.assert_close(g, w, **tol, msg=lambda m: f"{name}: {m}")
+    with ops.use_backend("reference"):
+        z_ref, _ = ops.gaussian_reparameterize_kl(mu, logvar, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(z_ref, got[0], **tol)
+
+
+def test_noise_stream_is_standard_normal_and_reproducible():
+    from scipy import stats
+
+    noise = torch.ops.gen_ext.gaussian_noise(torch.empty(200_000, dtype=torch.float64), 123)
+    assert stats.kstest(noise.numpy(), "norm").pvalue > 1e-3
+    pairs = noise.view(-1, 2)
+    assert abs(torch.corrcoef(pairs.T)[0, 1].item()) < 0.01  # the Box-Muller pair is independent
+    other = torch.ops.gen_ext.gaussian_noise(torch.empty(200_000, dtype=torch.float64), 124)
+    assert abs(torch.corrcoef(torch.stack([noise, other]))[0, 1].item()) < 0.01
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = torch.ops.gen_ext.gaussian_noise(torch.empty(200_000, dtype=torch.float64), 123)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(noise, single)
+
+
+def test_seeded_op_gradcheck_and_opcheck():
+    mu, logvar, _ = (t.requires_grad_() for t in inputs((3, 4), seed=12, spread=1.0))
+    f = lambda m, lv: SEEDED(m, lv, 77)  # noqa: E731
+    assert torch.autograd.gradcheck(f, (mu, logvar))
+    assert torch.autograd.gradgradcheck(f, (mu, logvar))
+    torch.library.opcheck(SEEDED, (mu, logvar, 77))
+    z, kl = SEEDED(mu.detach(), logvar.detach(), 77)
+    torch.library.opcheck(torch.ops.gen_ext.gaussian_reparameterize_kl_seeded_backward,
+                          (torch.rand_like(z), torch.rand_like(kl), mu.detach(), logvar.detach(), 77))
+    torch.library.opcheck(torch.ops.gen_ext.gaussian_noise, (mu.detach(), 77))
+    with pytest.raises(RuntimeError, match="like must be float32 or float64"):
+        torch.ops.gen_ext.gaussian_noise(torch.zeros(3, dtype=torch.int64), 1)

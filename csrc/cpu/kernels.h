@@ -20,10 +20,12 @@ namespace cpu {
                   const at::Tensor& noise_logistic, int64_t num_channels, int64_t num_bins,    \
                   at::Tensor& out);                                                            \
   void gaussian_forward(const at::Tensor& mu, const at::Tensor& logvar, const at::Tensor& eps, \
-                        at::Tensor& z, at::Tensor& kl);                                        \
+                        int64_t seed, at::Tensor& z, at::Tensor& kl);                          \
   void gaussian_backward(const at::Tensor& grad_z, const at::Tensor& grad_kl,                  \
                          const at::Tensor& mu, const at::Tensor& logvar, const at::Tensor& eps, \
-                         at::Tensor& grad_mu, at::Tensor& grad_logvar, at::Tensor& grad_eps);  \
+                         int64_t seed, at::Tensor& grad_mu, at::Tensor& grad_logvar,           \
+                         at::Tensor& grad_eps);                                                \
+  void gaussian_noise(int64_t seed, at::Tensor& out);                                          \
   }
 GEN_EXT_DECLARE_KERNELS(DEFAULT)
 #if GEN_EXT_BUILD_AVX2

@@ -16,13 +16,18 @@ from .second_order import backward_of_backward
 
 OP = "gen_ext::gaussian_reparameterize_kl"
 BACKWARD_OP = "gen_ext::gaussian_reparameterize_kl_backward"
+SEEDED_OP = "gen_ext::gaussian_reparameterize_kl_seeded"
+SEEDED_BACKWARD_OP = "gen_ext::gaussian_reparameterize_kl_seeded_backward"
+NOISE_OP = "gen_ext::gaussian_noise"
 
 
 def check_inputs(mu, logvar, eps, op="gaussian_reparameterize_kl"):
-    """The conditions and messages of csrc/gaussian_checks.h."""
+    """The conditions and messages of csrc/gaussian_checks.h (eps None: drawn in the kernel)."""
     check_arg(mu.dtype in FLOAT_DTYPES, op, f"mu must be float32 or float64, got {mu.dtype}")
     check_arg(mu.dim() >= 1, op, "mu must have a batch dimension, got a 0-d tensor")
     for name, t in (("logvar", logvar), ("eps", eps)):
+        if t is None:
+            continue
         check_arg(t.shape == mu.shape, op,
                f"{name} must have the shape of mu {list(mu.shape)}, got {list(t.shape)}")
         check_arg(t.dtype == mu.dtype and t.device == mu.device, op,
@@ -37,17 +42,32 @@ def gaussian_reparameterize_kl(mu: torch.Tensor, logvar: torch.Tensor,
     dimension but the first, in one pass (and one pass backward; double backward works).
 
     logvar is clamped to [-30, 20] (gradients stop outside, as with torch.clamp), which keeps z, kl
-    and the gradients finite in float32. eps ~ N(0, 1) is drawn from `generator` when not given;
-    pass one or the other. Returns (z shaped like mu, kl of shape [B])."""
-    if eps is None:
-        eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device, generator=generator)
-    elif generator is not None:
+    and the gradients finite in float32. When eps is not given, the kernel draws eps ~ N(0, 1)
+    itself from a counter-based stream whose seed comes from `generator` (so a generator seed
+    reproduces z on any thread count), and the backward regenerates it instead of storing it;
+    pass eps or generator, not both. Returns (z shaped like mu, kl of shape [B])."""
+    if eps is not None and generator is not None:
         raise ValueError("gaussian_reparameterize_kl: pass eps or generator, not both")
+    if eps is None:
+        seed = draw_seed(generator, mu.device)
+        if get_backend() == "reference":
+            check_inputs(mu, logvar, None)
+            eps = ref.gaussian_noise(mu.shape, seed, mu.dtype, mu.device)
+            return ref.gaussian_reparameterize_kl(mu, logvar, eps)
+        _extension.require()
+        return torch.ops.gen_ext.gaussian_reparameterize_kl_seeded(mu, logvar, seed)
     if get_backend() == "reference":
         check_inputs(mu, logvar, eps)
         return ref.gaussian_reparameterize_kl(mu, logvar, eps)
     _extension.require()
     return torch.ops.gen_ext.gaussian_reparameterize_kl(mu, logvar, eps)
+
+
+def draw_seed(generator: torch.Generator | None, device: torch.device) -> int:
+    """A seed for the kernels' noise stream, drawn from `generator` (or the default generator of
+    `device`), so the generator's state decides the noise as it would for torch.randn."""
+    where = generator.device if generator is not None else device
+    return int(torch.randint(0, 2**62, (1,), generator=generator, device=where).item())
 
 
 # ---- registrations (run by gen_ext.ops once gen_ext._C is loaded) ----
@@ -89,7 +109,57 @@ def _backward_backward(ctx, gg_mu, gg_logvar, gg_eps):
                                       (grad_z, grad_kl), (gg_mu, gg_logvar, gg_eps)))
 
 
+def _seeded_fake(mu, logvar, seed):
+    check_inputs(mu, logvar, None, "gaussian_reparameterize_kl_seeded")
+    return torch.empty_like(mu, memory_format=torch.contiguous_format), mu.new_empty(mu.shape[:1])
+
+
+def _seeded_backward_fake(grad_z, grad_kl, mu, logvar, seed):
+    return _backward_fake(grad_z, grad_kl, mu, logvar, mu)[:2]
+
+
+def _noise_fake(like, seed):
+    check_arg(like.dtype in FLOAT_DTYPES, "gaussian_noise",
+              f"like must be float32 or float64, got {like.dtype}")
+    return torch.empty_like(like, memory_format=torch.contiguous_format)
+
+
+def _seeded_setup_context(ctx, inputs, output):
+    mu, logvar, seed = inputs
+    ctx.save_for_backward(mu, logvar)
+    ctx.seed = seed
+
+
+def _seeded_backward(ctx, grad_z, grad_kl):
+    mu, logvar = ctx.saved_tensors
+    grad_z = torch.zeros_like(mu) if grad_z is None else grad_z
+    grad_kl = mu.new_zeros(mu.shape[:1]) if grad_kl is None else grad_kl
+    grad_mu, grad_logvar = torch.ops.gen_ext.gaussian_reparameterize_kl_seeded_backward(
+        grad_z, grad_kl, mu, logvar, ctx.seed)
+    return grad_mu, grad_logvar, None
+
+
+def _seeded_backward_setup_context(ctx, inputs, output):
+    grad_z, grad_kl, mu, logvar, seed = inputs
+    ctx.save_for_backward(grad_z, grad_kl, mu, logvar)
+    ctx.seed = seed
+
+
+def _seeded_backward_backward(ctx, gg_mu, gg_logvar):
+    grad_z, grad_kl, mu, logvar = ctx.saved_tensors
+    eps = torch.ops.gen_ext.gaussian_noise(mu, ctx.seed)  # the noise the kernels drew
+    reference = lambda m, lv: ref.gaussian_reparameterize_kl(m, lv, eps)  # noqa: E731
+    return (*backward_of_backward(reference, (mu, logvar), (grad_z, grad_kl), (gg_mu, gg_logvar)),
+            None)
+
+
 def register() -> None:
+    torch.library.register_fake(SEEDED_OP, _seeded_fake)
+    torch.library.register_fake(SEEDED_BACKWARD_OP, _seeded_backward_fake)
+    torch.library.register_fake(NOISE_OP, _noise_fake)
+    torch.library.register_autograd(SEEDED_OP, _seeded_backward, setup_context=_seeded_setup_context)
+    torch.library.register_autograd(SEEDED_BACKWARD_OP, _seeded_backward_backward,
+                                    setup_context=_seeded_backward_setup_context)
     torch.library.register_fake(OP, _fake)
     torch.library.register_fake(BACKWARD_OP, _backward_fake)
     torch.library.register_autograd(OP, _backward, setup_context=_setup_context)

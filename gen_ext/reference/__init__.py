@@ -6,11 +6,12 @@ from .dlm import (
     discretized_logistic_mixture_sample,
     sample_discretized_logistic_mixture,
 )
-from .gaussian import gaussian_reparameterize_kl
+from .gaussian import gaussian_noise, gaussian_reparameterize_kl
 
 __all__ = [
     "discretized_logistic_mixture_nll",
     "discretized_logistic_mixture_sample",
     "sample_discretized_logistic_mixture",
     "gaussian_reparameterize_kl",
+    "gaussian_noise",
 ]

@@ -5,6 +5,8 @@ over every dimension but the first, with lv = clamp(logvar, -30, 20) so that bot
 float32 for any finite logvar.
 """
 
+import math
+
 import torch
 
 MIN_LOGVAR = -30.0
@@ -17,3 +19,39 @@ def gaussian_reparameterize_kl(mu: torch.Tensor, logvar: torch.Tensor, eps: torc
     z = mu + torch.exp(0.5 * lv) * eps
     kl = 0.5 * (torch.exp(lv) + mu * mu - 1.0 - lv).flatten(1).sum(1)
     return z, kl
+
+
+def _as_int64(value: int) -> int:
+    """An unsigned 64-bit constant as the int64 with the same bits."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _shift_right(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Logical right shift of int64 tensors holding unsigned 64-bit values."""
+    return (x >> k) & ((1 << (64 - k)) - 1)
+
+
+def _mix64(z: torch.Tensor) -> torch.Tensor:
+    # splitmix64's finaliser; int64 arithmetic wraps as uint64 arithmetic does
+    z = z + _as_int64(0x9E3779B97F4A7C15)
+    z = (z ^ _shift_right(z, 30)) * _as_int64(0xBF58476D1CE4E5B9)
+    z = (z ^ _shift_right(z, 27)) * _as_int64(0x94D049BB133111EB)
+    return z ^ _shift_right(z, 31)
+
+
+def gaussian_noise(shape, seed: int, dtype=torch.float32, device="cpu") -> torch.Tensor:
+    """Standard normal noise from the counter-based stream `seed`: element i (in row-major order)
+    is cos (i even) or sin (i odd) of the Box-Muller pair drawn from one 64-bit hash of
+    (seed, i // 2), with 32 bits each for u1 in (0, 1] and u2 in [0, 1) in float64 and 24 in
+    float32. The fused kernels draw exactly this stream."""
+    n = math.prod(shape)
+    index = torch.arange(n, dtype=torch.int64, device=device)
+    h = _mix64(torch.full_like(index, _as_int64(seed % (1 << 64))) ^ _mix64(index >> 1))
+    bits = 24 if dtype == torch.float32 else 32
+    mask = (1 << bits) - 1
+    scale = 1.0 / (1 << bits)
+    u1 = (_shift_right(h, 32) & mask).to(dtype) * scale + scale
+    u2 = (h & mask).to(dtype) * scale
+    r = torch.sqrt(-2.0 * torch.log(u1))
+    theta = 6.283185307179586 * u2
+    return torch.where(index % 2 == 1, r * torch.sin(theta), r * torch.cos(theta)).view(shape)

@@ -74,7 +74,7 @@ struct Logistic {
     r = Ops::splat(1) / (Ops::splat(1) + e);
   }
   GEN_EXT_HOST_DEVICE Logistic(V z_, V e_, V r_) : z(z_), e(e_), r(r_) {}
-  GEN_EXT_HOST_DEVICE Logistic() = default;
+  Logistic() = default;
   // Both ends of a bin with one division: 1/(1+e_a) = (1+e_b) / ((1+e_a)(1+e_b)), and
   // e <= 1 keeps the product in [1, 4].
   GEN_EXT_HOST_DEVICE static void pair(V za, V zb, Logistic& a, Logistic& b) {

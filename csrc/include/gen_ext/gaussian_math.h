@@ -8,6 +8,8 @@
 // [9e-14, 4.9e8], so z, kl and every gradient are finite in float32 for any finite logvar (a row
 // of 512 dims sums to at most ~2.5e11). As with torch.clamp, logvar outside the range or on its
 // bounds gets no gradient through lv.
+#include <cstdint>
+
 #include "gen_ext/macros.h"
 #include "gen_ext/scalar_ops.h"
 
@@ -16,6 +18,41 @@ namespace gaussian {
 
 constexpr double kMinLogVar = -30.0;
 constexpr double kMaxLogVar = 20.0;
+
+// Counter-based standard normal noise: element `index` of the stream `seed`, the same on every
+// device and for any thread count, so a kernel draws its noise where it needs it and the
+// backward regenerates it instead of storing it. Elements 2j and 2j + 1 are the Box-Muller pair of
+// one 64-bit hash of (seed, j): for u1 in (0, 1] and u2 in [0, 1), 32 bits each in double and
+// 24 in float (what a float holds exactly, so u1 never rounds above 1).
+GEN_EXT_HOST_DEVICE uint64_t mix64(uint64_t z) {
+  // the splitmix64 finaliser: every output bit depends on every input bit
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// The two uniforms of Box-Muller pair `pair` of stream `seed`.
+template <typename T>
+GEN_EXT_HOST_DEVICE void pair_uniforms(uint64_t seed, uint64_t pair, T& u1, T& u2) {
+  const uint64_t h = mix64(seed ^ mix64(pair));
+  constexpr int bits = sizeof(T) == 4 ? 24 : 32;
+  constexpr uint64_t mask = (uint64_t(1) << bits) - 1;
+  const T scale = T(1) / T(uint64_t(1) << bits);
+  u1 = T((h >> 32) & mask) * scale + scale;
+  u2 = T(h & mask) * scale;
+}
+
+constexpr double kTwoPi = 6.283185307179586;
+
+template <typename T>
+GEN_EXT_HOST_DEVICE T standard_normal(uint64_t seed, uint64_t index) {
+  T u1, u2;
+  pair_uniforms(seed, index >> 1, u1, u2);
+  const T r = sqrt_(T(-2) * log_(u1));
+  const T theta = T(kTwoPi) * u2;
+  return (index & 1) ? r * sin_(theta) : r * cos_(theta);
+}
 
 template <typename Ops>
 struct Element {

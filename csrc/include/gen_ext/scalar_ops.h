@@ -16,6 +16,12 @@ GEN_EXT_HOST_DEVICE float tanh_(float v) { return ::tanhf(v); }
 GEN_EXT_HOST_DEVICE double tanh_(double v) { return ::tanh(v); }
 GEN_EXT_HOST_DEVICE float floor_(float v) { return ::floorf(v); }
 GEN_EXT_HOST_DEVICE double floor_(double v) { return ::floor(v); }
+GEN_EXT_HOST_DEVICE float sqrt_(float v) { return ::sqrtf(v); }
+GEN_EXT_HOST_DEVICE double sqrt_(double v) { return ::sqrt(v); }
+GEN_EXT_HOST_DEVICE float sin_(float v) { return ::sinf(v); }
+GEN_EXT_HOST_DEVICE double sin_(double v) { return ::sin(v); }
+GEN_EXT_HOST_DEVICE float cos_(float v) { return ::cosf(v); }
+GEN_EXT_HOST_DEVICE double cos_(double v) { return ::cos(v); }
 
 template <typename T>
 struct ScalarOps {
