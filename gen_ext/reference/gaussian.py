@@ -31,22 +31,22 @@ def _shift_right(x: torch.Tensor, k: int) -> torch.Tensor:
     return (x >> k) & ((1 << (64 - k)) - 1)
 
 
-def _mix64(z: torch.Tensor) -> torch.Tensor:
-    # splitmix64's finaliser; int64 arithmetic wraps as uint64 arithmetic does
-    z = z + _as_int64(0x9E3779B97F4A7C15)
+def _splitmix64(seed: int, j: torch.Tensor) -> torch.Tensor:
+    """The j-th output of splitmix64 started at `seed`; int64 arithmetic wraps as uint64's does."""
+    z = _as_int64(seed % (1 << 64)) + (j + 1) * _as_int64(0x9E3779B97F4A7C15)
     z = (z ^ _shift_right(z, 30)) * _as_int64(0xBF58476D1CE4E5B9)
     z = (z ^ _shift_right(z, 27)) * _as_int64(0x94D049BB133111EB)
     return z ^ _shift_right(z, 31)
 
 
 def gaussian_noise(shape, seed: int, dtype=torch.float32, device="cpu") -> torch.Tensor:
-    """Standard normal noise from the counter-based stream `seed`: element i (in row-major order)
-    is cos (i even) or sin (i odd) of the Box-Muller pair drawn from one 64-bit hash of
-    (seed, i // 2), with 32 bits each for u1 in (0, 1] and u2 in [0, 1) in float64 and 24 in
-    float32. The fused kernels draw exactly this stream."""
+    """Standard normal noise from the counter-based stream `seed`: element i (row-major) is the
+    cos (i even) or sin (i odd) half of the Box-Muller pair drawn from the (i // 2)-th output of
+    splitmix64 started at `seed`, with 32 bits each for u1 in (0, 1] and u2 in [0, 1) in float64
+    and 24 in float32. The fused kernels draw exactly this stream."""
     n = math.prod(shape)
     index = torch.arange(n, dtype=torch.int64, device=device)
-    h = _mix64(torch.full_like(index, _as_int64(seed % (1 << 64))) ^ _mix64(index >> 1))
+    h = _splitmix64(seed, index >> 1)
     bits = 24 if dtype == torch.float32 else 32
     mask = (1 << bits) - 1
     scale = 1.0 / (1 << bits)

@@ -22,11 +22,11 @@ constexpr double kMaxLogVar = 20.0;
 // Counter-based standard normal noise: element `index` of the stream `seed`, the same on every
 // device and for any thread count, so a kernel draws its noise where it needs it and the
 // backward regenerates it instead of storing it. Elements 2j and 2j + 1 are the Box-Muller pair of
-// one 64-bit hash of (seed, j): for u1 in (0, 1] and u2 in [0, 1), 32 bits each in double and
-// 24 in float (what a float holds exactly, so u1 never rounds above 1).
-GEN_EXT_HOST_DEVICE uint64_t mix64(uint64_t z) {
-  // the splitmix64 finaliser: every output bit depends on every input bit
-  z += 0x9E3779B97F4A7C15ull;
+// one 64-bit word, the j-th output of splitmix64 started at `seed`: for u1 in (0, 1] and u2 in
+// [0, 1), 32 bits each in double and 24 in float (what a float holds exactly, so u1 never rounds
+// above 1).
+GEN_EXT_HOST_DEVICE uint64_t splitmix64(uint64_t seed, uint64_t j) {
+  uint64_t z = seed + (j + 1) * 0x9E3779B97F4A7C15ull;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
@@ -35,7 +35,7 @@ GEN_EXT_HOST_DEVICE uint64_t mix64(uint64_t z) {
 // The two uniforms of Box-Muller pair `pair` of stream `seed`.
 template <typename T>
 GEN_EXT_HOST_DEVICE void pair_uniforms(uint64_t seed, uint64_t pair, T& u1, T& u2) {
-  const uint64_t h = mix64(seed ^ mix64(pair));
+  const uint64_t h = splitmix64(seed, pair);
   constexpr int bits = sizeof(T) == 4 ? 24 : 32;
   constexpr uint64_t mask = (uint64_t(1) << bits) - 1;
   const T scale = T(1) / T(uint64_t(1) << bits);
