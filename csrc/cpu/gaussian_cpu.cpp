@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "../gaussian_checks.h"
+#include "../gaussian_schemas.h"
 #include "kernels.h"
 
 namespace gen_ext {
@@ -55,32 +56,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_z
   return {grad_mu, grad_logvar, grad_eps};
 }
 
-std::tuple<at::Tensor, at::Tensor> gaussian_cpu(const at::Tensor& mu, const at::Tensor& logvar,
-                                                const at::Tensor& eps) {
-  return forward(mu, logvar, eps, 0, "gaussian_reparameterize_kl");
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_backward_cpu(
-    const at::Tensor& grad_z, const at::Tensor& grad_kl, const at::Tensor& mu,
-    const at::Tensor& logvar, const at::Tensor& eps) {
-  return backward(grad_z, grad_kl, mu, logvar, eps, 0, "gaussian_reparameterize_kl_backward");
-}
-
-std::tuple<at::Tensor, at::Tensor> gaussian_seeded_cpu(const at::Tensor& mu,
-                                                       const at::Tensor& logvar, int64_t seed) {
-  return forward(mu, logvar, at::Tensor(), seed, "gaussian_reparameterize_kl_seeded");
-}
-
-std::tuple<at::Tensor, at::Tensor> gaussian_seeded_backward_cpu(const at::Tensor& grad_z,
-                                                                const at::Tensor& grad_kl,
-                                                                const at::Tensor& mu,
-                                                                const at::Tensor& logvar,
-                                                                int64_t seed) {
-  auto [grad_mu, grad_logvar, unused] = backward(grad_z, grad_kl, mu, logvar, at::Tensor(), seed,
-                                                 "gaussian_reparameterize_kl_seeded_backward");
-  return {grad_mu, grad_logvar};
-}
-
 at::Tensor gaussian_noise_cpu(const at::Tensor& like, int64_t seed) {
   check_gaussian_dtype(like, "gaussian_noise", "like");
   auto out = at::empty(like.sizes(), like.options());
@@ -91,11 +66,7 @@ at::Tensor gaussian_noise_cpu(const at::Tensor& like, int64_t seed) {
 }  // namespace
 
 TORCH_LIBRARY_IMPL(gen_ext, CPU, m) {
-  m.impl("gaussian_reparameterize_kl", &gaussian_cpu);
-  m.impl("gaussian_reparameterize_kl_backward", &gaussian_backward_cpu);
-  m.impl("gaussian_reparameterize_kl_seeded", &gaussian_seeded_cpu);
-  m.impl("gaussian_reparameterize_kl_seeded_backward", &gaussian_seeded_backward_cpu);
-  m.impl("gaussian_noise", &gaussian_noise_cpu);
+  register_gaussian_kernels<&forward, &backward, &gaussian_noise_cpu>(m);
 }
 
 }  // namespace cpu

@@ -10,6 +10,7 @@
 #include <torch/library.h>
 
 #include "../gaussian_checks.h"
+#include "../gaussian_schemas.h"
 #include "gen_ext/gaussian_math.h"
 
 namespace gen_ext {
@@ -129,32 +130,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_z
   return {grad_mu, grad_logvar, grad_eps};
 }
 
-std::tuple<at::Tensor, at::Tensor> gaussian_cuda(const at::Tensor& mu, const at::Tensor& logvar,
-                                                 const at::Tensor& eps) {
-  return forward(mu, logvar, eps, 0, "gaussian_reparameterize_kl");
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor> gaussian_backward_cuda(
-    const at::Tensor& grad_z, const at::Tensor& grad_kl, const at::Tensor& mu,
-    const at::Tensor& logvar, const at::Tensor& eps) {
-  return backward(grad_z, grad_kl, mu, logvar, eps, 0, "gaussian_reparameterize_kl_backward");
-}
-
-std::tuple<at::Tensor, at::Tensor> gaussian_seeded_cuda(const at::Tensor& mu,
-                                                        const at::Tensor& logvar, int64_t seed) {
-  return forward(mu, logvar, at::Tensor(), seed, "gaussian_reparameterize_kl_seeded");
-}
-
-std::tuple<at::Tensor, at::Tensor> gaussian_seeded_backward_cuda(const at::Tensor& grad_z,
-                                                                 const at::Tensor& grad_kl,
-                                                                 const at::Tensor& mu,
-                                                                 const at::Tensor& logvar,
-                                                                 int64_t seed) {
-  auto [grad_mu, grad_logvar, unused] = backward(grad_z, grad_kl, mu, logvar, at::Tensor(), seed,
-                                                 "gaussian_reparameterize_kl_seeded_backward");
-  return {grad_mu, grad_logvar};
-}
-
 at::Tensor gaussian_noise_cuda(const at::Tensor& like, int64_t seed) {
   check_gaussian_dtype(like, "gaussian_noise", "like");
   const c10::cuda::CUDAGuard guard(like.device());
@@ -173,11 +148,7 @@ at::Tensor gaussian_noise_cuda(const at::Tensor& like, int64_t seed) {
 }  // namespace
 
 TORCH_LIBRARY_IMPL(gen_ext, CUDA, m) {
-  m.impl("gaussian_reparameterize_kl", &gaussian_cuda);
-  m.impl("gaussian_reparameterize_kl_backward", &gaussian_backward_cuda);
-  m.impl("gaussian_reparameterize_kl_seeded", &gaussian_seeded_cuda);
-  m.impl("gaussian_reparameterize_kl_seeded_backward", &gaussian_seeded_backward_cuda);
-  m.impl("gaussian_noise", &gaussian_noise_cuda);
+  register_gaussian_kernels<&forward, &backward, &gaussian_noise_cuda>(m);
 }
 
 }  // namespace cuda
