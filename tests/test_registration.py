@@ -1,0 +1,41 @@
+"""Every op has its kernels registered: CPU always, CUDA when the build has CUDA (the .cu files,
+plus the Triton sampler registered from Python), and a fake kernel and autograd for each."""
+
+import pytest
+import torch
+
+from gen_ext import _extension
+
+KERNEL_OPS = [
+    "discretized_logistic_mixture_nll",
+    "discretized_logistic_mixture_nll_backward",
+    "discretized_logistic_mixture_sample",
+    "gaussian_reparameterize_kl",
+    "gaussian_reparameterize_kl_backward",
+    "gaussian_reparameterize_kl_seeded",
+    "gaussian_reparameterize_kl_seeded_backward",
+    "gaussian_noise",
+]
+DIFFERENTIABLE = [op for op in KERNEL_OPS if op not in ("discretized_logistic_mixture_sample", "gaussian_noise")]
+
+
+def has_kernel(op, key):
+    return torch._C._dispatch_has_kernel_for_dispatch_key(f"gen_ext::{op}", key)
+
+
+@pytest.mark.parametrize("op", KERNEL_OPS)
+def test_cpu_kernel_and_fake(op):
+    assert has_kernel(op, "CPU")
+    assert torch._library.simple_registry.singleton.find(f"gen_ext::{op}").fake_impl.kernel is not None
+
+
+@pytest.mark.parametrize("op", KERNEL_OPS)
+def test_cuda_kernel_when_built_with_cuda(op):
+    if not _extension.build_info()["cuda"]:
+        pytest.skip("this build has no CUDA kernels")
+    assert has_kernel(op, "CUDA")
+
+
+@pytest.mark.parametrize("op", DIFFERENTIABLE)
+def test_autograd_registered(op):
+    assert has_kernel(op, "Autograd") or has_kernel(op, "AutogradCPU")
