@@ -27,6 +27,8 @@ SHAPES = [
     (3, (37,)),  # 1-D (audio), odd length
     (2, (2, 3, 5)),  # 3-D spatial
     (2, (16, 16)),  # whole vectors only
+    (9, (2, 3)),  # few positions per image: the batch is folded into the vector lanes
+    (40, (1,)),
 ]
 
 

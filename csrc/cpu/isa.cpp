@@ -1,4 +1,5 @@
 // Run-time choice among the instruction-set builds of the CPU kernels.
+#include <c10/core/ScalarType.h>
 #include <c10/util/Exception.h>
 
 #include <cstdlib>
@@ -54,6 +55,12 @@ const char* isa_name(Isa isa) {
 }
 
 std::string cpu_capability() { return isa_name(kernel_isa()); }
+
+int64_t vector_lanes(at::ScalarType dtype) {
+  // at::vec's vectors: 64 bytes under AVX-512, 32 under AVX2 and in the portable build
+  const int64_t bytes = kernel_isa() == Isa::kAvx512 ? 64 : 32;
+  return bytes / static_cast<int64_t>(c10::elementSize(dtype));
+}
 
 }  // namespace cpu
 }  // namespace gen_ext

@@ -43,6 +43,8 @@ enum class Isa { kDefault, kAvx2, kAvx512 };
 // exercise each build in one process).
 Isa kernel_isa();
 const char* isa_name(Isa isa);
+// Elements of this dtype in one vector of the kernels kernel_isa() selects.
+int64_t vector_lanes(at::ScalarType dtype);
 // isa_name(kernel_isa()), for gen_ext::cpu_capability().
 std::string cpu_capability();
 
