@@ -111,9 +111,9 @@ def cmd_train(args) -> int:
         print(f"\ninterrupted: the last finished epoch is saved in {out}; continue with --resume",
               file=sys.stderr)
         return 130
-    main = {k: v for k, v in metrics["test"].items()}
     print(f"held-out on {metrics['data']} ({metrics['test_images']} images): " +
-          ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in main.items()))
+          ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                    for k, v in metrics["test"].items()))
     if "baseline" in metrics:
         b = metrics["baseline"]
         print(f"PCA with {b['pca_components']} components: test mse {b['pca_test_mse']:.4f}")

@@ -11,6 +11,7 @@
 
 #include "../dlm_checks.h"
 #include "../dlm_shapes.h"
+#include "launch.h"
 #include "gen_ext/dlm_math.h"
 
 namespace gen_ext {
@@ -22,12 +23,6 @@ using dlm::MixtureAt;
 using dlm::ParamLayout;
 using dlm::ScalarOps;
 using dlm::ScalarTerms;
-
-constexpr int kThreads = 256;
-
-int blocks_for(int64_t n) {
-  return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535 * 8));
-}
 
 // Grid-stride loop over positions, handing fn the index and the mixture at it.
 template <typename T, int C, typename Fn>

@@ -11,13 +11,12 @@
 
 #include "../gaussian_checks.h"
 #include "../gaussian_schemas.h"
+#include "launch.h"
 #include "gen_ext/gaussian_math.h"
 
 namespace gen_ext {
 namespace cuda {
 namespace {
-
-constexpr int kThreads = 256;
 
 // eps == nullptr: noise from the counter-based stream `seed`, as the CPU kernels draw it.
 template <typename T>
@@ -71,10 +70,6 @@ __global__ void gaussian_backward_kernel(const T* __restrict__ grad_z,
                                               ge);
     if (grad_eps != nullptr) grad_eps[i] = ge;
   }
-}
-
-int blocks_for(int64_t n) {
-  return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535 * 8));
 }
 
 // eps undefined: noise drawn from the stream `seed` inside the kernel.

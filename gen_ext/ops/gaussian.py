@@ -72,19 +72,25 @@ def draw_seed(generator: torch.Generator | None, device: torch.device) -> int:
 
 # ---- registrations (run by gen_ext.ops once gen_ext._C is loaded) ----
 
-def _fake(mu, logvar, eps):
-    check_inputs(mu, logvar, eps)
+def _fake(mu, logvar, eps, op="gaussian_reparameterize_kl"):
+    check_inputs(mu, logvar, eps, op)
     return torch.empty_like(mu, memory_format=torch.contiguous_format), mu.new_empty(mu.shape[:1])
 
 
-def _backward_fake(grad_z, grad_kl, mu, logvar, eps):
-    op = "gaussian_reparameterize_kl_backward"
+def _backward_fake(grad_z, grad_kl, mu, logvar, eps, op="gaussian_reparameterize_kl_backward"):
     check_inputs(mu, logvar, eps, op)
     check_arg(grad_z.shape == mu.shape, op,
-           f"grad_z must have the shape of mu {list(mu.shape)}, got {list(grad_z.shape)}")
+              f"grad_z must have the shape of mu {list(mu.shape)}, got {list(grad_z.shape)}")
     check_arg(grad_kl.dim() == 1 and grad_kl.shape[0] == mu.shape[0], op,
-           f"grad_kl must have shape [B] = [{mu.shape[0]}], got {list(grad_kl.shape)}")
+              f"grad_kl must have shape [B] = [{mu.shape[0]}], got {list(grad_kl.shape)}")
     return tuple(torch.empty_like(mu, memory_format=torch.contiguous_format) for _ in range(3))
+
+
+def _dense_incoming(mu, grad_z, grad_kl):
+    """Autograd passes None for an output nobody used; the kernels want zeros there."""
+    grad_z = torch.zeros_like(mu) if grad_z is None else grad_z
+    grad_kl = mu.new_zeros(mu.shape[:1]) if grad_kl is None else grad_kl
+    return grad_z, grad_kl
 
 
 def _setup_context(ctx, inputs, output):
@@ -93,9 +99,7 @@ def _setup_context(ctx, inputs, output):
 
 def _backward(ctx, grad_z, grad_kl):
     mu, logvar, eps = ctx.saved_tensors
-    # autograd passes None for an output nobody used; the kernel wants zeros there
-    grad_z = torch.zeros_like(mu) if grad_z is None else grad_z
-    grad_kl = mu.new_zeros(mu.shape[:1]) if grad_kl is None else grad_kl
+    grad_z, grad_kl = _dense_incoming(mu, grad_z, grad_kl)
     return torch.ops.gen_ext.gaussian_reparameterize_kl_backward(grad_z, grad_kl, mu, logvar, eps)
 
 
@@ -110,12 +114,12 @@ def _backward_backward(ctx, gg_mu, gg_logvar, gg_eps):
 
 
 def _seeded_fake(mu, logvar, seed):
-    check_inputs(mu, logvar, None, "gaussian_reparameterize_kl_seeded")
-    return torch.empty_like(mu, memory_format=torch.contiguous_format), mu.new_empty(mu.shape[:1])
+    return _fake(mu, logvar, None, "gaussian_reparameterize_kl_seeded")
 
 
 def _seeded_backward_fake(grad_z, grad_kl, mu, logvar, seed):
-    return _backward_fake(grad_z, grad_kl, mu, logvar, mu)[:2]
+    return _backward_fake(grad_z, grad_kl, mu, logvar, None,
+                          "gaussian_reparameterize_kl_seeded_backward")[:2]
 
 
 def _noise_fake(like, seed):
@@ -132,8 +136,7 @@ def _seeded_setup_context(ctx, inputs, output):
 
 def _seeded_backward(ctx, grad_z, grad_kl):
     mu, logvar = ctx.saved_tensors
-    grad_z = torch.zeros_like(mu) if grad_z is None else grad_z
-    grad_kl = mu.new_zeros(mu.shape[:1]) if grad_kl is None else grad_kl
+    grad_z, grad_kl = _dense_incoming(mu, grad_z, grad_kl)
     grad_mu, grad_logvar = torch.ops.gen_ext.gaussian_reparameterize_kl_seeded_backward(
         grad_z, grad_kl, mu, logvar, ctx.seed)
     return grad_mu, grad_logvar, None
