@@ -31,4 +31,14 @@ TORCH_LIBRARY(gen_ext, m) {
       "Tensor logvar, int seed) -> (Tensor, Tensor)");
   // That stream itself, shaped like `like`: what the seeded ops draw.
   m.def("gaussian_noise(Tensor like, int seed) -> Tensor");
+
+  m.set_python_module("gen_ext.ops.masked_conv");
+  // PixelCNN masked convolution, stride 1, 'same' padding; mask_type "A" or "B", color_channels
+  // 1 or 3. The kernels skip the masked taps; the backward gives zero there.
+  m.def(
+      "masked_conv2d(Tensor x, Tensor weight, Tensor? bias, str mask_type, int color_channels) "
+      "-> Tensor");
+  m.def(
+      "masked_conv2d_backward(Tensor grad, Tensor x, Tensor weight, str mask_type, "
+      "int color_channels) -> (Tensor, Tensor)");
 }

@@ -2,5 +2,6 @@
 
 from .dlm import DiscretizedLogisticMixture
 from .gaussian import GaussianLatent
+from .masked_conv import MaskedConv2d
 
-__all__ = ["DiscretizedLogisticMixture", "GaussianLatent"]
+__all__ = ["DiscretizedLogisticMixture", "GaussianLatent", "MaskedConv2d"]

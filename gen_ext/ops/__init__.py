@@ -6,18 +6,22 @@ from gen_ext import _extension
 from .backend import get_backend, use_backend
 from .dlm import discretized_logistic_mixture_nll, sample_discretized_logistic_mixture
 from .gaussian import gaussian_reparameterize_kl
+from .masked_conv import masked_conv2d
 
 if _extension.available():
     from . import dlm as _dlm
     from . import gaussian as _gaussian
+    from . import masked_conv as _masked_conv
 
     _dlm.register()
     _gaussian.register()
+    _masked_conv.register()
 
 __all__ = [
     "discretized_logistic_mixture_nll",
     "sample_discretized_logistic_mixture",
     "gaussian_reparameterize_kl",
+    "masked_conv2d",
     "get_backend",
     "use_backend",
 ]

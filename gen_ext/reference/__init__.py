@@ -6,7 +6,9 @@ from .dlm import (
     discretized_logistic_mixture_sample,
     sample_discretized_logistic_mixture,
 )
+from .gated import gated_activation
 from .gaussian import gaussian_noise, gaussian_reparameterize_kl
+from .masked_conv import masked_conv2d, pixelcnn_mask
 
 __all__ = [
     "discretized_logistic_mixture_nll",
@@ -14,4 +16,7 @@ __all__ = [
     "sample_discretized_logistic_mixture",
     "gaussian_reparameterize_kl",
     "gaussian_noise",
+    "gated_activation",
+    "masked_conv2d",
+    "pixelcnn_mask",
 ]

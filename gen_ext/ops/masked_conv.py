@@ -1,0 +1,117 @@
+"""Masked causal convolution (PixelCNN masks A and B, with or without the colour-group mask):
+the public function and its torch.library registrations (fake kernels, autograd with double
+backward).
+
+The kernels never read or multiply a masked tap: they run an implicit GEMM over the kept taps
+only (csrc/cpu/masked_conv_kernel_impl.h, csrc/cuda/masked_conv_cuda.cu). Reference:
+gen_ext/reference/masked_conv.py.
+"""
+
+import torch
+
+from gen_ext import _extension
+from gen_ext import reference as ref
+
+from .arg_checks import FLOAT_DTYPES, check_arg
+from .backend import get_backend
+from .second_order import backward_of_backward
+
+OP = "gen_ext::masked_conv2d"
+BACKWARD_OP = "gen_ext::masked_conv2d_backward"
+
+
+def check_inputs(x, weight, bias, mask_type, color_channels, op="masked_conv2d"):
+    """The conditions and messages of csrc/masked_conv_checks.h."""
+    check_arg(x.dim() == 4, op, f"x must be 4-D [B, C, H, W], got {x.dim()}-D")
+    check_arg(x.dtype in FLOAT_DTYPES, op, f"x must be float32 or float64, got {x.dtype}")
+    check_arg(weight.dim() == 4, op,
+              f"weight must be 4-D [out_channels, in_channels, kh, kw], got {weight.dim()}-D")
+    check_arg(weight.dtype == x.dtype and weight.device == x.device, op,
+              f"weight must match x in dtype and device ({x.dtype} on {x.device}), "
+              f"got {weight.dtype} on {weight.device}")
+    check_arg(weight.shape[1] == x.shape[1], op,
+              f"weight has {weight.shape[1]} input channels but x has {x.shape[1]}")
+    kh, kw = weight.shape[2], weight.shape[3]
+    check_arg(kh % 2 == 1 and kw % 2 == 1, op,
+              f"weight's kernel size must be odd in both dimensions, got {kh}x{kw}")
+    check_arg(mask_type in ("A", "B"), op, f"mask_type must be 'A' or 'B', got {mask_type!r}")
+    check_arg(color_channels in (1, 3), op, f"color_channels must be 1 or 3, got {color_channels}")
+    if color_channels == 3:
+        check_arg(weight.shape[0] % 3 == 0 and weight.shape[1] % 3 == 0, op,
+                  "with color_channels=3 the input and output channel counts must be divisible "
+                  f"by 3, got {weight.shape[1]} and {weight.shape[0]}")
+    if bias is not None:
+        check_arg(bias.shape == weight.shape[:1], op,
+                  f"bias must have shape [{weight.shape[0]}], got {list(bias.shape)}")
+        check_arg(bias.dtype == x.dtype and bias.device == x.device, op,
+                  f"bias must match x in dtype and device ({x.dtype} on {x.device}), "
+                  f"got {bias.dtype} on {bias.device}")
+
+
+def masked_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                  mask_type: str = "B", color_channels: int = 1) -> torch.Tensor:
+    """conv2d(x, weight * pixelcnn_mask, bias) with stride 1 and 'same' padding, computed
+    without touching the masked taps: [B, Cin, H, W] -> [B, Cout, H, W].
+
+    weight is a full [Cout, Cin, kh, kw] kernel (kh, kw odd); its masked entries are never read
+    and get zero gradient. mask_type 'A' excludes the centre pixel (first layer), 'B' includes
+    it. color_channels=3 adds the R -> G -> B channel-group mask at the centre tap."""
+    if get_backend() == "reference":
+        check_inputs(x, weight, bias, mask_type, color_channels)
+        return ref.masked_conv2d(x, weight, bias, mask_type, color_channels)
+    _extension.require()
+    return torch.ops.gen_ext.masked_conv2d(x, weight, bias, mask_type, color_channels)
+
+
+# ---- registrations (run by gen_ext.ops once gen_ext._C is loaded) ----
+
+def _fake(x, weight, bias, mask_type, color_channels):
+    check_inputs(x, weight, bias, mask_type, color_channels)
+    return x.new_empty((x.shape[0], weight.shape[0], x.shape[2], x.shape[3]))
+
+
+def _backward_fake(grad, x, weight, mask_type, color_channels):
+    op = "masked_conv2d_backward"
+    check_inputs(x, weight, None, mask_type, color_channels, op)
+    want = (x.shape[0], weight.shape[0], x.shape[2], x.shape[3])
+    check_arg(tuple(grad.shape) == want, op,
+              f"grad must have the output's shape {list(want)}, got {list(grad.shape)}")
+    check_arg(grad.dtype == x.dtype and grad.device == x.device, op,
+              f"grad must match x in dtype and device ({x.dtype} on {x.device}), "
+              f"got {grad.dtype} on {grad.device}")
+    return (torch.empty_like(x, memory_format=torch.contiguous_format),
+            torch.empty_like(weight, memory_format=torch.contiguous_format))
+
+
+def _setup_context(ctx, inputs, output):
+    x, weight, bias, mask_type, color_channels = inputs
+    ctx.save_for_backward(x, weight)
+    ctx.mask = (mask_type, color_channels)
+    ctx.has_bias = bias is not None
+
+
+def _backward(ctx, grad):
+    x, weight = ctx.saved_tensors
+    grad_x, grad_weight = torch.ops.gen_ext.masked_conv2d_backward(grad, x, weight, *ctx.mask)
+    grad_bias = grad.sum((0, 2, 3)) if ctx.has_bias else None
+    return grad_x, grad_weight, grad_bias, None, None
+
+
+def _backward_setup_context(ctx, inputs, output):
+    grad, x, weight, mask_type, color_channels = inputs
+    ctx.save_for_backward(grad, x, weight)
+    ctx.mask = (mask_type, color_channels)
+
+
+def _backward_backward(ctx, gg_x, gg_weight):
+    grad, x, weight = ctx.saved_tensors
+    reference = lambda x_, w_: ref.masked_conv2d(x_, w_, None, *ctx.mask)  # noqa: E731
+    return (*backward_of_backward(reference, (x, weight), (grad,), (gg_x, gg_weight)), None, None)
+
+
+def register() -> None:
+    torch.library.register_fake(OP, _fake)
+    torch.library.register_fake(BACKWARD_OP, _backward_fake)
+    torch.library.register_autograd(OP, _backward, setup_context=_setup_context)
+    torch.library.register_autograd(BACKWARD_OP, _backward_backward,
+                                    setup_context=_backward_setup_context)
