@@ -6,6 +6,7 @@
 #include <string>
 
 #include "capability.h"
+#include "masked_conv_plan.h"
 
 namespace gen_ext {
 namespace cpu {
@@ -26,6 +27,12 @@ namespace cpu {
                          int64_t seed, at::Tensor& grad_mu, at::Tensor& grad_logvar,           \
                          at::Tensor& grad_eps);                                                \
   void gaussian_noise(int64_t seed, at::Tensor& out);                                          \
+  void masked_conv_gemm_rows(const at::Tensor& src, const at::Tensor& packed,                  \
+                             const ::gen_ext::cpu::TapPlan& plan, const at::Tensor& bias,      \
+                             at::Tensor& dst);                                                 \
+  void masked_conv_weight_grad(const at::Tensor& src, const at::Tensor& grad,                  \
+                               const ::gen_ext::cpu::TapPlan& plan, at::Tensor& grad_packed);  \
+  void to_channels_last(const at::Tensor& src, at::Tensor& dst, int64_t top, int64_t left);    \
   }
 GEN_EXT_DECLARE_KERNELS(DEFAULT)
 #if GEN_EXT_BUILD_AVX2

@@ -1,0 +1,94 @@
+#pragma once
+// What the CPU masked convolution computes, as an implicit GEMM over the kept taps only:
+//   dst[b, n, y, x] (+)= sum over taps t, k in range(g(n), t) of
+//                        src[b, k, y + ry[t], x + rx[t]] * packed[t, k, n]
+// src is a zero-padded copy of the input (forward) or of the incoming gradient (input gradient),
+// so every tap reads in bounds. The output channels n fall into groups (the
+// colour groups, or one group), and each group reads, per tap, one contiguous range of k: all of
+// them for a tap above or left of the centre, the colour mask's range at the centre. A masked
+// (tap, k, n) is never read or multiplied.
+#include <cstdint>
+#include <vector>
+
+#include "gen_ext/pixelcnn_mask.h"
+
+namespace gen_ext {
+namespace cpu {
+
+struct KRange {
+  int64_t begin, end;
+};
+
+struct TapPlan {
+  std::vector<int64_t> dy, dx;  // the kept taps, in the weight's (row, column)
+  std::vector<int64_t> ry, rx;  // their offsets into the padded source
+  int64_t k_size = 0, n_size = 0;
+  std::vector<int64_t> group_begin, group_end;  // output-channel (n) groups
+  std::vector<std::vector<KRange>> k_range;     // [group][tap]: the k this group reads
+};
+
+// The kept taps of the mask, row by row (taps open to every channel, then the centre if any
+// channel pair keeps it).
+inline void kept_taps(const PixelCnnMask& m, std::vector<int64_t>& dy, std::vector<int64_t>& dx) {
+  const bool centre = m.type_b || m.groups > 1;
+  for (int64_t r = 0; r < m.kh; ++r) {
+    for (int64_t c = 0; c < m.kw; ++c) {
+      if (m.tap_open(r, c) || (centre && m.is_centre(r, c))) {
+        dy.push_back(r);
+        dx.push_back(c);
+      }
+    }
+  }
+}
+
+// Forward: n = output channel, k = input channel; the source is x padded by (centre_row) on top
+// and (centre_col) on both sides, so tap (dy, dx) of output (y, x) reads source (y + dy, x + dx).
+inline TapPlan forward_plan(const PixelCnnMask& m) {
+  TapPlan p;
+  kept_taps(m, p.dy, p.dx);
+  p.ry = p.dy;
+  p.rx = p.dx;
+  p.k_size = m.in_channels;
+  p.n_size = m.out_channels;
+  const int64_t size = m.out_channels / m.groups;
+  for (int64_t g = 0; g < m.groups; ++g) {
+    p.group_begin.push_back(g * size);
+    p.group_end.push_back((g + 1) * size);
+    std::vector<KRange> ranges;
+    for (size_t t = 0; t < p.dy.size(); ++t) {
+      const bool centre = m.is_centre(p.dy[t], p.dx[t]);
+      ranges.push_back({0, centre ? m.centre_in_end(g * size) : m.in_channels});
+    }
+    p.k_range.push_back(ranges);
+  }
+  return p;
+}
+
+// Input gradient: n = input channel, k = output channel; the source is the output gradient
+// padded by (centre_row) below and (centre_col) on both sides, so tap (dy, dx) sends output
+// (y + c_r - dy, x + c_c - dx)'s gradient to input (y, x): source (y + c_r - dy, x + 2 c_c - dx).
+inline TapPlan input_grad_plan(const PixelCnnMask& m) {
+  TapPlan p;
+  kept_taps(m, p.dy, p.dx);
+  for (size_t t = 0; t < p.dy.size(); ++t) {
+    p.ry.push_back(m.centre_row() - p.dy[t]);
+    p.rx.push_back(2 * m.centre_col() - p.dx[t]);
+  }
+  p.k_size = m.out_channels;
+  p.n_size = m.in_channels;
+  const int64_t size = m.in_channels / m.groups;
+  for (int64_t g = 0; g < m.groups; ++g) {
+    p.group_begin.push_back(g * size);
+    p.group_end.push_back((g + 1) * size);
+    std::vector<KRange> ranges;
+    for (size_t t = 0; t < p.dy.size(); ++t) {
+      const bool centre = m.is_centre(p.dy[t], p.dx[t]);
+      ranges.push_back({centre ? m.centre_out_begin(g * size) : 0, m.out_channels});
+    }
+    p.k_range.push_back(ranges);
+  }
+  return p;
+}
+
+}  // namespace cpu
+}  // namespace gen_ext
