@@ -145,10 +145,49 @@ def check_gaussian(device: torch.device) -> list[CheckRow]:
     return rows
 
 
+def check_masked_conv(device: torch.device) -> list[CheckRow]:
+    rows = []
+    op = "masked_conv2d"
+    g = torch.Generator(device=device).manual_seed(0)
+
+    def run(fn, x, weight, bias, mask_type, colors):
+        leaves = [t.detach().clone().requires_grad_() for t in (x, weight, bias)]
+        out = fn(*leaves, mask_type, colors)
+        cotangent = torch.linspace(-1, 1, out.numel(), dtype=out.dtype, device=device)
+        return (out, *torch.autograd.grad(out, leaves, cotangent.view_as(out)))
+
+    for mask_type, colors, k in (("A", 1, 7), ("B", 1, 3), ("A", 3, 5), ("B", 3, 3)):
+        cin = cout = 48 if colors == 3 else 64
+        x = torch.randn((4, cin, 13, 11), generator=g, dtype=torch.float64, device=device)
+        weight = torch.randn((cout, cin, k, k), generator=g, dtype=torch.float64, device=device)
+        bias = torch.randn((cout,), generator=g, dtype=torch.float64, device=device)
+        exact = run(reference.masked_conv2d, x, weight, bias, mask_type, colors)
+        got = run(ops.masked_conv2d, x, weight, bias, mask_type, colors)
+        case = f"{k}x{k} mask {mask_type}, {colors} colour group{'s' if colors > 1 else ''}"
+        rows.append(CheckRow(op, f"{case} float64 fwd+bwd", _relative_error(got, exact), 1e-10,
+                             "out, grads of x, weight, bias vs reference (relative)"))
+        f32 = [t.float() for t in (x, weight, bias)]
+        exact = run(reference.masked_conv2d, *(t.double() for t in f32), mask_type, colors)
+        ref32 = run(reference.masked_conv2d, *f32, mask_type, colors)
+        got32 = run(ops.masked_conv2d, *f32, mask_type, colors)
+        error, allowed = float32_error_budget(got32, ref32, exact)
+        rows.append(CheckRow(op, f"{case} float32 fwd+bwd", error, allowed,
+                             "relative error vs float64 reference, bound by the float32 reference's"))
+    small = [torch.randn(shape, generator=g, dtype=torch.float64, device=device).requires_grad_()
+             for shape in ((2, 3, 4, 5), (3, 3, 3, 3), (3,))]
+    fn = lambda x, w, b: ops.masked_conv2d(x, w, b, "A", 3)  # noqa: E731
+    ok = torch.autograd.gradcheck(fn, small, raise_exception=False) and \
+        torch.autograd.gradgradcheck(fn, small, raise_exception=False)
+    rows.append(CheckRow(op, "gradcheck+gradgradcheck float64", 0.0 if ok else 1.0, 0.0,
+                         "finite differences of first and second order"))
+    return rows
+
+
 CHECKS = {
     "discretized_logistic_mixture_nll": check_dlm_nll,
     "discretized_logistic_mixture_sample": check_dlm_sample,
     "gaussian_reparameterize_kl": check_gaussian,
+    "masked_conv2d": check_masked_conv,
 }
 
 

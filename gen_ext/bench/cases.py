@@ -136,9 +136,37 @@ def gaussian_drawn_case(device: torch.device, batch: int = 256, dim: int = 512) 
                      result_bytes=(2 * batch * dim + batch) * 4)
 
 
+def masked_conv_case(device: torch.device, kernel: int, mask_type: str, batch: int = 16,
+                     channels: int = 64, size: int = 32) -> BenchCase:
+    """The masked convolution against its reference, the weight multiplied by the mask and then
+    conv2d (eager: the baseline the kernel must beat; compiled: the same through torch.compile)."""
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn((batch, channels, size, size), generator=g, device=device, requires_grad=True)
+    weight = torch.randn((channels, channels, kernel, kernel), generator=g, device=device,
+                         requires_grad=True)
+    bias = torch.randn((channels,), generator=g, device=device, requires_grad=True)
+    impls = _implementations(ops.masked_conv2d, reference.masked_conv2d)
+
+    def full(fn):
+        def step():
+            x.grad = weight.grad = bias.grad = None
+            fn(x, weight, bias, mask_type, 1).sum().backward()
+        return step
+
+    result_bytes = (2 * x.numel() + weight.numel() + bias.numel()) * 4
+    return BenchCase(f"masked_conv2d {kernel}x{kernel} {mask_type}",
+                     f"B={batch}, {channels}->{channels} ch, {size}x{size}, float32, {device.type}",
+                     make=_builders(impls, full),
+                     forward_only=_builders(impls, lambda fn: _no_grad(
+                         lambda: fn(x, weight, bias, mask_type, 1))),
+                     result_bytes=result_bytes)
+
+
 CASES = {
     "discretized_logistic_mixture_nll": dlm_nll_case,
     "discretized_logistic_mixture_sample": dlm_sample_case,
     "gaussian_reparameterize_kl": gaussian_case,
     "gaussian_reparameterize_kl (drawn eps)": gaussian_drawn_case,
+    "masked_conv2d 7x7 A": lambda device: masked_conv_case(device, 7, "A"),
+    "masked_conv2d 3x3 B": lambda device: masked_conv_case(device, 3, "B"),
 }
