@@ -8,6 +8,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from gen_ext import ops, reference
 from gen_ext.check import float32_error_budget
 from gen_ext.nn import MaskedConv2d
+from gen_ext.ops.masked_conv import masked_conv2d_backward_triton, masked_conv2d_triton
 
 OP = torch.ops.gen_ext.masked_conv2d
 BACKWARD_OP = torch.ops.gen_ext.masked_conv2d_backward
@@ -55,6 +56,42 @@ def test_matches_reference_float64(cpu_isa, shape, mask_type, colors):
     want = value_and_grads(reference.masked_conv2d, x, weight, bias, mask_type, colors)
     for name, g, wnt in zip(("out", "grad x", "grad weight", "grad bias"), got, want):
         torch.testing.assert_close(g, wnt, rtol=1e-12, atol=1e-12, msg=lambda m: f"{name}: {m}")
+
+
+# the GPU kernels (Triton), here on CPU tensors through the interpreter: small shapes, as every
+# program instance costs milliseconds there
+TRITON_SHAPES = [(2, 3, 6, 5, 7, (3, 3)), (1, 6, 9, 4, 5, (5, 5)), (1, 33, 35, 3, 6, (3, 5)),
+                 (2, 2, 3, 3, 4, (1, 1))]
+
+
+@pytest.mark.parametrize("shape", TRITON_SHAPES)
+@pytest.mark.parametrize("mask_type,colors", [("A", 1), ("B", 1), ("A", 3), ("B", 3)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_triton_kernels_match_reference(shape, mask_type, colors, dtype):
+    batch, cin, cout, h, w, kernel = shape
+    if colors == 3 and (cin % 3 or cout % 3):
+        cin, cout = 3 * max(1, cin // 3), 3 * max(1, cout // 3)
+    x, weight, bias = inputs(batch, cin, cout, h, w, kernel, dtype, seed=cin + cout)
+    mask = reference.pixelcnn_mask(cout, cin, kernel, mask_type, colors, dtype).bool()
+    poisoned = torch.where(mask, weight, torch.full_like(weight, float("nan")))
+    grad = torch.randn(batch, cout, h, w, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    got = (masked_conv2d_triton(x, poisoned, bias, mask_type, colors),
+           *masked_conv2d_backward_triton(grad, x, poisoned, mask_type, colors))
+    leaves = [t.clone().requires_grad_() for t in (x, weight)]
+    out = reference.masked_conv2d(*leaves, bias, mask_type, colors)
+    want = (out, *torch.autograd.grad(out, leaves, grad))
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-4)
+    for name, g, wnt in zip(("out", "grad x", "grad weight"), got, want):
+        torch.testing.assert_close(g, wnt, **tol, msg=lambda m: f"{name}: {m}")
+
+
+def test_triton_kernels_check_their_arguments():
+    x, weight, bias = inputs(2, 3, 6, 4, 4, (3, 3))
+    with pytest.raises(RuntimeError, match="mask_type must be 'A' or 'B'"):
+        masked_conv2d_triton(x, weight, bias, "C", 1)
+    with pytest.raises(RuntimeError, match="grad must have the output's shape"):
+        masked_conv2d_backward_triton(torch.zeros(2, 6, 4, 3, dtype=torch.float64), x, weight,
+                                      "A", 1)
 
 
 @pytest.mark.parametrize("mask_type,kernel", [("A", (7, 7)), ("B", (3, 3))])

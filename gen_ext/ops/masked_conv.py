@@ -3,7 +3,8 @@ the public function and its torch.library registrations (fake kernels, autograd 
 backward).
 
 The kernels never read or multiply a masked tap: they run an implicit GEMM over the kept taps
-only (csrc/cpu/masked_conv_kernel_impl.h, csrc/cuda/masked_conv_cuda.cu). Reference:
+only (CPU: csrc/cpu/masked_conv_kernel_impl.h; GPU: kernels/masked_conv.py in Triton, registered
+for CUDA here and tested on CPU tensors under TRITON_INTERPRET=1). Reference:
 gen_ext/reference/masked_conv.py.
 """
 
@@ -63,6 +64,71 @@ def masked_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     return torch.ops.gen_ext.masked_conv2d(x, weight, bias, mask_type, color_channels)
 
 
+# ---- the GPU kernels (Triton) ----
+
+def tap_plan(weight_shape, mask_type: str, color_channels: int, input_grad: bool, device):
+    """What kernels/masked_conv.py computes, from the reference mask: (index of the kept taps in
+    the flattened kh*kw kernel, their [T, 2] offsets into the source, the [G, T, 2] range of k each
+    output-channel group reads at each tap). Forward: k = input channel, n = output channel.
+    Input gradient: k = output channel, n = input channel, the taps mirrored."""
+    cout, cin, kh, kw = weight_shape
+    mask = ref.pixelcnn_mask(cout, cin, (kh, kw), mask_type, color_channels).bool()
+    index = mask.flatten(0, 1).any(0).flatten().nonzero().flatten()
+    dy, dx = index // kw, index % kw
+    sign = -1 if input_grad else 1
+    offsets = torch.stack([sign * (dy - kh // 2), sign * (dx - kw // 2)], 1)
+    per_tap = mask.flatten(2)[:, :, index]  # [cout, cin, T]
+    if input_grad:
+        per_tap = per_tap.transpose(0, 1)   # [cin, cout, T]: n first, then k
+    n_size = per_tap.shape[0] // color_channels
+    ranges = torch.zeros(color_channels, len(index), 2, dtype=torch.int64)
+    for g in range(color_channels):
+        if n_size == 0:
+            break
+        for t in range(len(index)):
+            ks = per_tap[g * n_size, :, t].nonzero().flatten()
+            if len(ks):
+                # the colour mask keeps one contiguous range of k per group and tap
+                assert ks[-1] - ks[0] + 1 == len(ks), "non-contiguous channel range in the mask"
+                ranges[g, t] = torch.stack([ks[0], ks[-1] + 1])
+    as_int32 = lambda t: t.to(device=device, dtype=torch.int32).contiguous()  # noqa: E731
+    return index.to(device), as_int32(offsets), as_int32(ranges)
+
+
+def _packed(weight, index, input_grad: bool):
+    """The kept taps of weight as [T, K, N]: [T, in, out] (forward) or [T, out, in]."""
+    taps = weight.reshape(weight.shape[0], weight.shape[1], -1)[:, :, index]
+    return (taps.permute(2, 0, 1) if input_grad else taps.permute(2, 1, 0)).contiguous()
+
+
+def masked_conv2d_triton(x, weight, bias, mask_type, color_channels):
+    """The GPU forward (registered for CUDA; the tests run it on CPU tensors under
+    TRITON_INTERPRET=1)."""
+    check_inputs(x, weight, bias, mask_type, color_channels)
+    from gen_ext.kernels.masked_conv import taps_gemm
+
+    index, offsets, ranges = tap_plan(weight.shape, mask_type, color_channels, False, x.device)
+    return taps_gemm(x, _packed(weight, index, False), offsets, ranges,
+                     None if bias is None else bias.contiguous(),
+                     weight.shape[0] // color_channels)
+
+
+def masked_conv2d_backward_triton(grad, x, weight, mask_type, color_channels):
+    """The GPU backward: (grad_x, grad_weight), zero at the masked taps."""
+    _backward_fake(grad, x, weight, mask_type, color_channels)  # the checks
+    from gen_ext.kernels.masked_conv import taps_gemm, taps_weight_grad
+
+    cout, cin, kh, kw = weight.shape
+    index, offsets, ranges = tap_plan(weight.shape, mask_type, color_channels, True, x.device)
+    grad_x = taps_gemm(grad, _packed(weight, index, True), offsets, ranges, None,
+                       cin // color_channels)
+    _, offsets, ranges = tap_plan(weight.shape, mask_type, color_channels, False, x.device)
+    packed = taps_weight_grad(x, grad, offsets, ranges, cout // color_channels)
+    grad_weight = weight.new_zeros((cout, cin, kh * kw))
+    grad_weight[:, :, index] = packed.permute(2, 1, 0)
+    return grad_x, grad_weight.view(weight.shape)
+
+
 # ---- registrations (run by gen_ext.ops once gen_ext._C is loaded) ----
 
 def _fake(x, weight, bias, mask_type, color_channels):
@@ -115,3 +181,5 @@ def register() -> None:
     torch.library.register_autograd(OP, _backward, setup_context=_setup_context)
     torch.library.register_autograd(BACKWARD_OP, _backward_backward,
                                     setup_context=_backward_setup_context)
+    torch.library.register_kernel(OP, "cuda", masked_conv2d_triton)
+    torch.library.register_kernel(BACKWARD_OP, "cuda", masked_conv2d_backward_triton)
