@@ -41,6 +41,20 @@ inline void kept_taps(const PixelCnnMask& m, std::vector<int64_t>& dy, std::vect
   }
 }
 
+// Splits the n channels into the mask's groups; range_of(t, n) is the k range that channel n
+// (standing for its group) reads at tap t.
+template <typename RangeOf>
+void add_groups(TapPlan& p, int64_t groups, const RangeOf& range_of) {
+  const int64_t size = p.n_size / groups;
+  for (int64_t g = 0; g < groups; ++g) {
+    p.group_begin.push_back(g * size);
+    p.group_end.push_back((g + 1) * size);
+    std::vector<KRange> ranges;
+    for (size_t t = 0; t < p.dy.size(); ++t) ranges.push_back(range_of(t, g * size));
+    p.k_range.push_back(ranges);
+  }
+}
+
 // Forward: n = output channel, k = input channel; the source is x padded by (centre_row) on top
 // and (centre_col) on both sides, so tap (dy, dx) of output (y, x) reads source (y + dy, x + dx).
 inline TapPlan forward_plan(const PixelCnnMask& m) {
@@ -50,17 +64,9 @@ inline TapPlan forward_plan(const PixelCnnMask& m) {
   p.rx = p.dx;
   p.k_size = m.in_channels;
   p.n_size = m.out_channels;
-  const int64_t size = m.out_channels / m.groups;
-  for (int64_t g = 0; g < m.groups; ++g) {
-    p.group_begin.push_back(g * size);
-    p.group_end.push_back((g + 1) * size);
-    std::vector<KRange> ranges;
-    for (size_t t = 0; t < p.dy.size(); ++t) {
-      const bool centre = m.is_centre(p.dy[t], p.dx[t]);
-      ranges.push_back({0, centre ? m.centre_in_end(g * size) : m.in_channels});
-    }
-    p.k_range.push_back(ranges);
-  }
+  add_groups(p, m.groups, [&](size_t t, int64_t n) {
+    return KRange{0, m.is_centre(p.dy[t], p.dx[t]) ? m.centre_in_end(n) : m.in_channels};
+  });
   return p;
 }
 
@@ -76,17 +82,9 @@ inline TapPlan input_grad_plan(const PixelCnnMask& m) {
   }
   p.k_size = m.out_channels;
   p.n_size = m.in_channels;
-  const int64_t size = m.in_channels / m.groups;
-  for (int64_t g = 0; g < m.groups; ++g) {
-    p.group_begin.push_back(g * size);
-    p.group_end.push_back((g + 1) * size);
-    std::vector<KRange> ranges;
-    for (size_t t = 0; t < p.dy.size(); ++t) {
-      const bool centre = m.is_centre(p.dy[t], p.dx[t]);
-      ranges.push_back({centre ? m.centre_out_begin(g * size) : 0, m.out_channels});
-    }
-    p.k_range.push_back(ranges);
-  }
+  add_groups(p, m.groups, [&](size_t t, int64_t n) {
+    return KRange{m.is_centre(p.dy[t], p.dx[t]) ? m.centre_out_begin(n) : 0, m.out_channels};
+  });
   return p;
 }
 
