@@ -1,6 +1,6 @@
 #pragma once
 // The per-instruction-set builds of the CPU kernels (kernels_<isa>.cpp), declared for the
-// entry points (dlm_cpu.cpp, gaussian_cpu.cpp).
+// entry points (dlm_cpu.cpp, gaussian_cpu.cpp, gated_cpu.cpp).
 #include <ATen/core/Tensor.h>
 
 #include <string>
@@ -26,6 +26,8 @@ namespace cpu {
                          int64_t seed, at::Tensor& grad_mu, at::Tensor& grad_logvar,           \
                          at::Tensor& grad_eps);                                                \
   void gaussian_noise(int64_t seed, at::Tensor& out);                                          \
+  void gated_forward(const at::Tensor& x, const at::Tensor& residual, at::Tensor& out);        \
+  void gated_backward(const at::Tensor& grad, const at::Tensor& x, at::Tensor& grad_x);        \
   }
 GEN_EXT_DECLARE_KERNELS(DEFAULT)
 #if GEN_EXT_BUILD_AVX2
