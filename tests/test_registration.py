@@ -15,6 +15,8 @@ KERNEL_OPS = [
     "gaussian_reparameterize_kl_seeded",
     "gaussian_reparameterize_kl_seeded_backward",
     "gaussian_noise",
+    "gated_activation",
+    "gated_activation_backward",
 ]
 DIFFERENTIABLE = [op for op in KERNEL_OPS if op not in ("discretized_logistic_mixture_sample", "gaussian_noise")]
 
