@@ -136,9 +136,34 @@ def gaussian_drawn_case(device: torch.device, batch: int = 256, dim: int = 512) 
                      result_bytes=(2 * batch * dim + batch) * 4)
 
 
+def gated_case(device: torch.device, batch: int = 16, channels: int = 64,
+               size: int = 32) -> BenchCase:
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn((batch, 2 * channels, size, size), generator=g, device=device) * 2
+    residual = torch.randn((batch, channels, size, size), generator=g, device=device)
+    x.requires_grad_()
+    residual.requires_grad_()
+    impls = _implementations(ops.gated_activation, reference.gated_activation)
+
+    def full(fn):
+        def step():
+            x.grad = residual.grad = None
+            fn(x, residual).sum().backward()
+        return step
+
+    out_numel = batch * channels * size * size
+    return BenchCase("gated_activation",
+                     f"B={batch}, 2x{channels}x{size}x{size}, float32, {device.type} (with residual)",
+                     make=_builders(impls, full),
+                     forward_only=_builders(impls, lambda fn: _no_grad(lambda: fn(x, residual))),
+                     # the output, the gradients of x (twice its size) and of the residual
+                     result_bytes=4 * out_numel * 4)
+
+
 CASES = {
     "discretized_logistic_mixture_nll": dlm_nll_case,
     "discretized_logistic_mixture_sample": dlm_sample_case,
     "gaussian_reparameterize_kl": gaussian_case,
     "gaussian_reparameterize_kl (drawn eps)": gaussian_drawn_case,
+    "gated_activation": gated_case,
 }
