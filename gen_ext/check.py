@@ -180,7 +180,8 @@ def check_gated(device: torch.device) -> list[CheckRow]:
     error = _relative_error(got, at_extremes(reference.gated_activation, torch.float64))
     rows.append(CheckRow(op, "float32 at ±1e4, ±88, 0", error if finite else float("inf"), 1e-6,
                          "out and grad x finite and vs float64 reference (relative)"))
-    small = [(x[:2, :4, :3, 0] / 4).requires_grad_(), residual[:2, :2, :3, 0].clone().requires_grad_()]
+    small = [(x[:2, :4, :3, 0] / 4).requires_grad_(),
+             residual[:2, :2, :3, 0].clone().requires_grad_()]
     ok = torch.autograd.gradcheck(ops.gated_activation, small, raise_exception=False) and \
         torch.autograd.gradgradcheck(ops.gated_activation, small, raise_exception=False)
     rows.append(CheckRow(op, "gradcheck+gradgradcheck float64", 0.0 if ok else 1.0, 0.0,

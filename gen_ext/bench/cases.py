@@ -152,8 +152,8 @@ def gated_case(device: torch.device, batch: int = 16, channels: int = 64,
         return step
 
     out_numel = batch * channels * size * size
-    return BenchCase("gated_activation",
-                     f"B={batch}, 2x{channels}x{size}x{size}, float32, {device.type} (with residual)",
+    shape = f"B={batch}, 2x{channels}x{size}x{size}, float32, {device.type} (with residual)"
+    return BenchCase("gated_activation", shape,
                      make=_builders(impls, full),
                      forward_only=_builders(impls, lambda fn: _no_grad(lambda: fn(x, residual))),
                      # the output, the gradients of x (twice its size) and of the residual

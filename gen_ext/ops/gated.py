@@ -83,7 +83,9 @@ def _setup_context(ctx, inputs, output):
 
 def _backward(ctx, grad):
     (x,) = ctx.saved_tensors
-    grad_x = torch.ops.gen_ext.gated_activation_backward(grad, x) if ctx.needs_input_grad[0] else None
+    grad_x = None
+    if ctx.needs_input_grad[0]:
+        grad_x = torch.ops.gen_ext.gated_activation_backward(grad, x)
     # out = gate + residual: the residual's gradient is the incoming one, unchanged
     grad_residual = grad if ctx.has_residual and ctx.needs_input_grad[1] else None
     return grad_x, grad_residual
