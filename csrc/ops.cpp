@@ -41,4 +41,11 @@ TORCH_LIBRARY(gen_ext, m) {
   m.def(
       "masked_conv2d_backward(Tensor grad, Tensor x, Tensor weight, str mask_type, "
       "int color_channels) -> (Tensor, Tensor)");
+
+  m.set_python_module("gen_ext.ops.gated");
+  // Gated activation: x [B, 2C, *spatial] split along dim 1 into halves a, b;
+  // tanh(a) * sigmoid(b) (+ residual, shaped like the output) -> [B, C, *spatial].
+  m.def("gated_activation(Tensor x, Tensor? residual) -> Tensor");
+  // grad_x [B, 2C, *spatial]; the residual's gradient is grad itself (added in Python autograd).
+  m.def("gated_activation_backward(Tensor grad, Tensor x) -> Tensor");
 }

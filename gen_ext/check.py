@@ -183,11 +183,56 @@ def check_masked_conv(device: torch.device) -> list[CheckRow]:
     return rows
 
 
+def check_gated(device: torch.device) -> list[CheckRow]:
+    rows = []
+    op = "gated_activation"
+    g = torch.Generator(device=device).manual_seed(0)
+    # spread wide enough to reach both tails of tanh and sigmoid; odd sizes leave row tails;
+    # values float32 can hold, so the float32 run sees the float64 reference's inputs
+    x = (torch.randn((8, 2 * 24, 13, 11), generator=g, device=device) * 4).double()
+    residual, weights = (torch.randn((8, 24, 13, 11), generator=g, device=device).double()
+                         for _ in range(2))
+
+    def run(fn, dtype):
+        leaves = [t.to(dtype).requires_grad_() for t in (x, residual)]
+        out = fn(*leaves)
+        return (out, *torch.autograd.grad((out * weights.to(dtype)).sum(), leaves))
+
+    exact = run(reference.gated_activation, torch.float64)
+    # float32: a product of a few factors, each a few float32 ulps (6e-8) off
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 2e-6)):
+        got = run(ops.gated_activation, dtype)
+        rows.append(CheckRow(op, f"{str(dtype).removeprefix('torch.')} fwd+bwd",
+                             _relative_error(got, exact), tol,
+                             "out, grads of x and residual vs float64 reference (relative)"))
+    extremes = torch.tensor([-1e4, -88.0, 0.0, 88.0, 1e4], dtype=torch.float64, device=device)
+    pairs = torch.cartesian_prod(extremes, extremes).T.reshape(1, 2, -1)  # every (a, b) pairing
+
+    def at_extremes(fn, dtype):
+        leaf = pairs.to(dtype).requires_grad_()
+        out = fn(leaf)
+        return out, torch.autograd.grad(out.sum(), leaf)[0]
+
+    got = at_extremes(ops.gated_activation, torch.float32)
+    finite = all(bool(torch.isfinite(t).all()) for t in got)
+    error = _relative_error(got, at_extremes(reference.gated_activation, torch.float64))
+    rows.append(CheckRow(op, "float32 at ±1e4, ±88, 0", error if finite else float("inf"), 1e-6,
+                         "out and grad x finite and vs float64 reference (relative)"))
+    small = [(x[:2, :4, :3, 0] / 4).requires_grad_(),
+             residual[:2, :2, :3, 0].clone().requires_grad_()]
+    ok = torch.autograd.gradcheck(ops.gated_activation, small, raise_exception=False) and \
+        torch.autograd.gradgradcheck(ops.gated_activation, small, raise_exception=False)
+    rows.append(CheckRow(op, "gradcheck+gradgradcheck float64", 0.0 if ok else 1.0, 0.0,
+                         "finite differences of first and second order"))
+    return rows
+
+
 CHECKS = {
     "discretized_logistic_mixture_nll": check_dlm_nll,
     "discretized_logistic_mixture_sample": check_dlm_sample,
     "gaussian_reparameterize_kl": check_gaussian,
     "masked_conv2d": check_masked_conv,
+    "gated_activation": check_gated,
 }
 
 

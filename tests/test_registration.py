@@ -17,6 +17,8 @@ KERNEL_OPS = [
     "gaussian_noise",
     "masked_conv2d",
     "masked_conv2d_backward",
+    "gated_activation",
+    "gated_activation_backward",
 ]
 DIFFERENTIABLE = [op for op in KERNEL_OPS if op not in ("discretized_logistic_mixture_sample", "gaussian_noise")]
 

@@ -1,6 +1,6 @@
 #pragma once
 // The per-instruction-set builds of the CPU kernels (kernels_<isa>.cpp), declared for the
-// entry points (dlm_cpu.cpp, gaussian_cpu.cpp).
+// entry points (dlm_cpu.cpp, gaussian_cpu.cpp, gated_cpu.cpp).
 #include <ATen/core/Tensor.h>
 
 #include <string>
@@ -33,6 +33,8 @@ namespace cpu {
   void masked_conv_weight_grad(const at::Tensor& src, const at::Tensor& grad,                  \
                                const ::gen_ext::cpu::TapPlan& plan, at::Tensor& grad_packed);  \
   void to_channels_last(const at::Tensor& src, at::Tensor& dst, int64_t top, int64_t left);    \
+  void gated_forward(const at::Tensor& x, const at::Tensor& residual, at::Tensor& out);        \
+  void gated_backward(const at::Tensor& grad, const at::Tensor& x, at::Tensor& grad_x);        \
   }
 GEN_EXT_DECLARE_KERNELS(DEFAULT)
 #if GEN_EXT_BUILD_AVX2

@@ -1,5 +1,6 @@
 #pragma once
 // Every op family's CPU kernels, for the per-instruction-set files kernels_<isa>.cpp.
 #include "dlm_kernel_impl.h"
+#include "gated_kernel_impl.h"
 #include "gaussian_kernel_impl.h"
 #include "masked_conv_kernel_impl.h"

@@ -160,6 +160,28 @@ def masked_conv_case(device: torch.device, kernel: int, mask_type: str, batch: i
                      forward_only=_builders(impls, lambda fn: _no_grad(
                          lambda: fn(x, weight, bias, mask_type, 1))),
                      result_bytes=result_bytes)
+def gated_case(device: torch.device, batch: int = 16, channels: int = 64,
+               size: int = 32) -> BenchCase:
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn((batch, 2 * channels, size, size), generator=g, device=device) * 2
+    residual = torch.randn((batch, channels, size, size), generator=g, device=device)
+    x.requires_grad_()
+    residual.requires_grad_()
+    impls = _implementations(ops.gated_activation, reference.gated_activation)
+
+    def full(fn):
+        def step():
+            x.grad = residual.grad = None
+            fn(x, residual).sum().backward()
+        return step
+
+    out_numel = batch * channels * size * size
+    shape = f"B={batch}, 2x{channels}x{size}x{size}, float32, {device.type} (with residual)"
+    return BenchCase("gated_activation", shape,
+                     make=_builders(impls, full),
+                     forward_only=_builders(impls, lambda fn: _no_grad(lambda: fn(x, residual))),
+                     # the output, the gradients of x (twice its size) and of the residual
+                     result_bytes=4 * out_numel * 4)
 
 
 CASES = {
@@ -169,4 +191,5 @@ CASES = {
     "gaussian_reparameterize_kl (drawn eps)": gaussian_drawn_case,
     "masked_conv2d 7x7 A": lambda device: masked_conv_case(device, 7, "A"),
     "masked_conv2d 3x3 B": lambda device: masked_conv_case(device, 3, "B"),
+    "gated_activation": gated_case,
 }

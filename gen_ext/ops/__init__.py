@@ -5,15 +5,18 @@ from gen_ext import _extension
 
 from .backend import get_backend, use_backend
 from .dlm import discretized_logistic_mixture_nll, sample_discretized_logistic_mixture
+from .gated import gated_activation
 from .gaussian import gaussian_reparameterize_kl
 from .masked_conv import masked_conv2d
 
 if _extension.available():
     from . import dlm as _dlm
+    from . import gated as _gated
     from . import gaussian as _gaussian
     from . import masked_conv as _masked_conv
 
     _dlm.register()
+    _gated.register()
     _gaussian.register()
     _masked_conv.register()
 
@@ -21,6 +24,7 @@ __all__ = [
     "discretized_logistic_mixture_nll",
     "sample_discretized_logistic_mixture",
     "gaussian_reparameterize_kl",
+    "gated_activation",
     "masked_conv2d",
     "get_backend",
     "use_backend",
