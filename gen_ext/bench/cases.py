@@ -160,6 +160,8 @@ def masked_conv_case(device: torch.device, kernel: int, mask_type: str, batch: i
                      forward_only=_builders(impls, lambda fn: _no_grad(
                          lambda: fn(x, weight, bias, mask_type, 1))),
                      result_bytes=result_bytes)
+
+
 def gated_case(device: torch.device, batch: int = 16, channels: int = 64,
                size: int = 32) -> BenchCase:
     g = torch.Generator(device=device).manual_seed(0)
