@@ -114,9 +114,12 @@ def cmd_train(args) -> int:
     print(f"held-out on {metrics['data']} ({metrics['test_images']} images): " +
           ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                     for k, v in metrics["test"].items()))
-    if "baseline" in metrics:
-        b = metrics["baseline"]
+    b = metrics.get("baseline", {})
+    if "pca_test_mse" in b:
         print(f"PCA with {b['pca_components']} components: test mse {b['pca_test_mse']:.4f}")
+    if "histogram_bits_per_dim" in b:
+        print(f"baselines: uniform {b['uniform_bits_per_dim']:.4f} bits/dim, per-pixel histogram "
+              f"{b['histogram_bits_per_dim']:.4f} bits/dim")
     print(f"written: {out}/metrics.json, " + ", ".join(metrics["pictures"].values()))
     return 0
 
@@ -158,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("model", choices=sorted(MODELS))
     train.add_argument("--data", default="digits",
                        help="digits, rgb-patches, a folder of images or an .npy/.npz file")
-    train.add_argument("--epochs", type=int, default=100)
+    train.add_argument("--epochs", type=int,
+                       help="default: the model's own (" + ", ".join(
+                           f"{n} {c.default_epochs}" for n, c in MODELS.items()) + ")")
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--device", default="cpu")

@@ -3,6 +3,7 @@ metric every epoch, an atomic checkpoint every epoch (an interrupted run loses a
 in progress and `--resume` continues from the last one), and at the end metrics.json, a loss-curve
 PNG and PNG grids of samples and reconstructions."""
 
+import inspect
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -12,7 +13,8 @@ import torch
 from tqdm import tqdm
 
 from gen_ext.data import ImageData, load
-from gen_ext.models import MODELS, VAE, Autoencoder, GenerativeModel
+from gen_ext.metrics import likelihood_baselines
+from gen_ext.models import MODELS, Autoencoder, GenerativeModel
 from gen_ext.models.base import atomic_save
 from gen_ext.viz import save_curves, save_grid
 
@@ -23,7 +25,7 @@ CHECKPOINT = "checkpoint.pt"
 class TrainConfig:
     model: str
     data: str = "digits"
-    epochs: int = 100
+    epochs: int | None = None  # None: the model's default_epochs
     batch_size: int = 64
     lr: float = 1e-3
     device: str = "cpu"
@@ -32,13 +34,18 @@ class TrainConfig:
     image_size: int = 8
     model_args: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if self.epochs is None:
+            cls = MODELS.get(self.model, GenerativeModel)  # an unknown name fails in build_model
+            self.epochs = cls.default_epochs
+
 
 def build_model(name: str, data: ImageData, **model_args) -> GenerativeModel:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
     cls = MODELS[name]
     kwargs = {"input_shape": data.shape}
-    if issubclass(cls, VAE):
+    if "levels" in inspect.signature(cls).parameters:  # models of the discrete data
         kwargs["levels"] = data.levels
     kwargs.update(model_args)
     return cls(**kwargs)
@@ -140,6 +147,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         width = model.config["bottleneck"]
         metrics["baseline"] = {"pca_components": width,
                                "pca_test_mse": pca_reconstruction_mse(data.train, data.test, width)}
+    if model.main_metric == "bits_per_dim":
+        metrics["baseline"] = likelihood_baselines(data.train, data.test, data.levels)
     metrics["pictures"] = _pictures(model, data, out, device)
     metrics["pictures"]["loss_curve"] = str(save_curves(
         history, ["train_loss", f"test_{model.main_metric}"], out / "loss_curve.png",

@@ -9,7 +9,10 @@ from gen_ext.models import MODELS, VAE, Autoencoder, ConvAutoencoder, DenoisingA
 from gen_ext.models.base import GenerativeModel
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+AUTOENCODER_FAMILY = ["autoencoder", "conv-autoencoder", "denoising-autoencoder", "vae"]
+
+
+@pytest.mark.parametrize("name", AUTOENCODER_FAMILY)
 def test_default_construction_loss_and_checkpoint(name, tmp_path):
     torch.manual_seed(0)
     model = MODELS[name]()

@@ -2,7 +2,11 @@
 configuration that trains on the bundled digits."""
 
 from .autoencoders import VAE, Autoencoder, ConvAutoencoder, DenoisingAutoencoder, corrupt
+from .autoregressive import AutoregressiveImageModel
 from .base import GenerativeModel
+from .gated_pixelcnn import GatedPixelCNN
+from .pixelcnn import PixelCNN
+from .pixelcnn_pp import PixelCNNPlusPlus
 
 # the names `gen-ext train MODEL` takes
 MODELS = {
@@ -10,7 +14,11 @@ MODELS = {
     "conv-autoencoder": ConvAutoencoder,
     "denoising-autoencoder": DenoisingAutoencoder,
     "vae": VAE,
+    "pixelcnn": PixelCNN,
+    "gated-pixelcnn": GatedPixelCNN,
+    "pixelcnn++": PixelCNNPlusPlus,
 }
 
 __all__ = ["Autoencoder", "ConvAutoencoder", "DenoisingAutoencoder", "VAE", "GenerativeModel",
+           "AutoregressiveImageModel", "PixelCNN", "GatedPixelCNN", "PixelCNNPlusPlus",
            "MODELS", "corrupt"]

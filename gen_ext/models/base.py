@@ -33,6 +33,7 @@ class GenerativeModel(nn.Module):
     `reconstruct` where they apply. `main_metric` names the held-out metric (lower is better)."""
 
     main_metric = "loss"
+    default_epochs = 100  # what `gen-ext train` runs when not told otherwise
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -2,7 +2,20 @@
 
 from .dlm import DiscretizedLogisticMixture
 from .gated import GatedActivation
+from .gated_resnet import GatedResidualBlock, concat_elu
+from .gated_stack import GatedStackLayer
 from .gaussian import GaussianLatent
 from .masked_conv import MaskedConv2d
+from .shifted_conv import (
+    DownRightShiftedConv2d,
+    DownRightShiftedConvTranspose2d,
+    DownShiftedConv2d,
+    DownShiftedConvTranspose2d,
+    shift_down,
+    shift_right,
+)
 
-__all__ = ["DiscretizedLogisticMixture", "GatedActivation", "GaussianLatent", "MaskedConv2d"]
+__all__ = ["DiscretizedLogisticMixture", "GatedActivation", "GaussianLatent", "MaskedConv2d",
+           "DownShiftedConv2d", "DownRightShiftedConv2d", "DownShiftedConvTranspose2d",
+           "DownRightShiftedConvTranspose2d", "shift_down", "shift_right", "GatedStackLayer",
+           "GatedResidualBlock", "concat_elu"]

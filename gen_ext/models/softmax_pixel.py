@@ -1,0 +1,41 @@
+"""Autoregressive models with a softmax over the intensity levels for every sub-pixel (PixelCNN,
+Gated PixelCNN), and their naive sampler."""
+
+import torch
+import torch.nn.functional as F
+
+from .autoregressive import AutoregressiveImageModel, categorical_by_inversion
+
+
+class SoftmaxPixelModel(AutoregressiveImageModel):
+    """Subclasses implement `logits(x, labels) -> [B, C, levels, H, W]`, where the logits of
+    channel c at (i, j) depend only on the pixels before (i, j) in raster order and on the
+    channels before c at (i, j)."""
+
+    def logits(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _nll(self, x, labels):
+        target = self.check_images(x)
+        logits = self.logits(x, self.check_labels(labels, x.shape[0]))
+        nll = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")  # [B, C, H, W]
+        return nll.flatten(1).sum(1)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               labels: torch.Tensor | None = None) -> torch.Tensor:
+        """n images [n, C, H, W] on the level grid, one sub-pixel at a time in raster order
+        (R, G, B within a pixel), each from a full forward pass: the exact reference a faster
+        sampler must reproduce. The uniforms are drawn up front, one per sub-pixel, so a faster
+        sampler given the same generator can match it draw for draw."""
+        device, dtype, labels = self._sampling_setup(n, labels)
+        C, H, W = self.input_shape
+        noise = torch.rand((n, C, H, W), generator=generator, device=device, dtype=dtype)
+        x = torch.zeros((n, C, H, W), device=device, dtype=dtype)
+        for i in range(H):
+            for j in range(W):
+                for c in range(C):
+                    logits = self.logits(x, labels)[:, c, :, i, j]
+                    k = categorical_by_inversion(logits, noise[:, c, i, j])
+                    x[:, c, i, j] = k.to(dtype) / (self.levels - 1)
+        return x

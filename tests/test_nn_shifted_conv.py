@@ -1,0 +1,101 @@
+"""gen_ext.nn shifted convolutions: shapes, errors, and exactly which inputs each output sees."""
+
+import pytest
+import torch
+
+from gen_ext.nn import (
+    DownRightShiftedConv2d,
+    DownRightShiftedConvTranspose2d,
+    DownShiftedConv2d,
+    DownShiftedConvTranspose2d,
+    shift_down,
+    shift_right,
+)
+from gen_ext.testing import input_dependence
+
+
+def expected(out_hw, in_hw, channels, sees) -> torch.Tensor:
+    """input_dependence's layout [1, H', W', C, H, W] from sees(i, j, k, l) -> bool."""
+    (Ho, Wo), (H, W) = out_hw, in_hw
+    pattern = torch.tensor([[[[sees(i, j, k, l) for l in range(W)] for k in range(H)]
+                             for j in range(Wo)] for i in range(Ho)])
+    return pattern[None, :, :, None].expand(1, Ho, Wo, channels, H, W)
+
+
+def seen_by(layer, H, W, C=2):
+    torch.manual_seed(0)
+    layer = layer.double()
+    x = torch.randn(1, C, H, W, dtype=torch.float64)
+    return input_dependence(layer, x), layer(x).shape[-2:]
+
+
+@pytest.mark.parametrize("kernel,stride", [((2, 3), 1), ((3, 5), 1), ((1, 3), 1), ((2, 3), 2)])
+def test_down_shifted_conv_sees_its_row_and_above_within_the_kernel(kernel, stride):
+    kh, kw = kernel
+    seen, out_hw = seen_by(DownShiftedConv2d(2, 3, kernel, stride), 6, 7)
+    assert tuple(out_hw) == (-(-6 // stride), -(-7 // stride))
+    want = expected(out_hw, (6, 7), 2, lambda i, j, k, l: stride * i - kh < k <= stride * i
+                    and abs(l - stride * j) <= kw // 2)
+    assert torch.equal(seen, want)
+
+
+@pytest.mark.parametrize("kernel,stride", [((2, 2), 1), ((2, 1), 1), ((3, 2), 1), ((2, 2), 2)])
+def test_down_right_shifted_conv_sees_above_and_left_within_the_kernel(kernel, stride):
+    kh, kw = kernel
+    seen, out_hw = seen_by(DownRightShiftedConv2d(2, 3, kernel, stride), 6, 7)
+    assert tuple(out_hw) == (-(-6 // stride), -(-7 // stride))
+    want = expected(out_hw, (6, 7), 2, lambda i, j, k, l: stride * i - kh < k <= stride * i
+                    and stride * j - kw < l <= stride * j)
+    assert torch.equal(seen, want)
+
+
+@pytest.mark.parametrize("kernel,stride", [((2, 3), 2), ((3, 3), 2), ((1, 1), 1)])
+def test_down_shifted_transpose_output_row_reads_input_rows_at_or_above_its_own(kernel, stride):
+    kh, kw = kernel
+    left = (kw - 1) // 2
+    seen, out_hw = seen_by(DownShiftedConvTranspose2d(2, 3, kernel, stride), 3, 4)
+    assert tuple(out_hw) == (3 * stride, 4 * stride)
+    # output (r, c) receives input (k, l) through tap (r - s*k, c - s*l + left)
+    want = expected(out_hw, (3, 4), 2, lambda r, c, k, l: 0 <= r - stride * k < kh
+                    and 0 <= c - stride * l + left < kw)
+    assert torch.equal(seen, want)
+    for r in range(out_hw[0]):  # the property the models rely on
+        assert not seen[0, r, :, :, r // stride + 1:].any()
+
+
+@pytest.mark.parametrize("kernel,stride", [((2, 2), 2), ((3, 2), 2), ((1, 1), 1)])
+def test_down_right_shifted_transpose_reads_inputs_above_and_left(kernel, stride):
+    kh, kw = kernel
+    seen, out_hw = seen_by(DownRightShiftedConvTranspose2d(2, 3, kernel, stride), 3, 4)
+    assert tuple(out_hw) == (3 * stride, 4 * stride)
+    want = expected(out_hw, (3, 4), 2, lambda r, c, k, l: 0 <= r - stride * k < kh
+                    and 0 <= c - stride * l < kw)
+    assert torch.equal(seen, want)
+
+
+def test_shifts():
+    x = torch.arange(12.0).view(1, 1, 3, 4)
+    assert torch.equal(shift_down(x)[0, 0], torch.tensor([[0.0] * 4, [0, 1, 2, 3], [4, 5, 6, 7]]))
+    assert torch.equal(shift_right(x, 2)[0, 0, 0], torch.tensor([0.0, 0, 0, 1]))
+
+
+def test_same_weights_as_a_plain_conv_on_the_padded_input():
+    torch.manual_seed(0)
+    conv = DownRightShiftedConv2d(2, 3, (2, 2))
+    x = torch.randn(2, 2, 5, 5)
+    padded = torch.nn.functional.pad(x, (1, 0, 1, 0))
+    torch.testing.assert_close(conv(x), torch.nn.functional.conv2d(padded, conv.weight, conv.bias))
+    assert set(conv.state_dict()) == {"weight", "bias"}
+
+
+def test_errors_name_the_argument():
+    with pytest.raises(ValueError, match="kernel width must be odd"):
+        DownShiftedConv2d(1, 1, (2, 2))
+    with pytest.raises(ValueError, match="kernel_size must be a positive int"):
+        DownRightShiftedConv2d(1, 1, (0, 2))
+    with pytest.raises(ValueError, match="stride must be a positive int"):
+        DownShiftedConv2d(1, 1, (2, 3), stride=0)
+    with pytest.raises(ValueError, match="at least the stride"):
+        DownRightShiftedConvTranspose2d(1, 1, (1, 2), stride=2)
+    with pytest.raises(ValueError, match="kernel_size must have an odd width"):
+        DownShiftedConvTranspose2d(1, 1, (2, 1), stride=2)
