@@ -115,6 +115,21 @@ void run_tile(int64_t rows, int nv, bool tail, const Tile<T>& t) {
 }
 
 // Calls fn(n0, nv, tail, last_lanes) for the column tiles of [begin, end).
+// Multiply-adds a parallel task should have at least: below that, starting threads costs more
+// than it saves (and on a busy machine a thread that is not scheduled stalls the whole region).
+constexpr int64_t kMinMultiplyAddsPerTask = 1 << 19;
+
+// Multiply-adds of one output row of the plan, for every group.
+inline int64_t multiply_adds_per_row(const TapPlan& plan, int64_t W) {
+  int64_t total = 0;
+  for (size_t g = 0; g < plan.group_begin.size(); ++g) {
+    for (const KRange& r : plan.k_range[g]) {
+      total += std::max<int64_t>(0, r.end - r.begin) * (plan.group_end[g] - plan.group_begin[g]);
+    }
+  }
+  return std::max<int64_t>(1, total * W);
+}
+
 template <typename T, typename Fn>
 void for_each_column_tile(int64_t begin, int64_t end, const Fn& fn) {
   constexpr int64_t L = at::vec::Vectorized<T>::size();
@@ -142,7 +157,8 @@ void gemm_rows(const at::Tensor& src, const at::Tensor& packed, const TapPlan& p
   const T* w = packed.data_ptr<T>();
   const T* bias_ptr = bias.defined() ? bias.data_ptr<T>() : nullptr;
   T* d = dst.data_ptr<T>();
-  at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+  const int64_t grain = std::max<int64_t>(1, kMinMultiplyAddsPerTask / multiply_adds_per_row(plan, W));
+  at::parallel_for(0, B * H, grain, [&](int64_t begin, int64_t end) {
     std::vector<Segment<T>> segments(taps);
     alignas(64) T block[kRows * width];
     for (int64_t row = begin; row < end; ++row) {
@@ -186,7 +202,10 @@ void weight_grad(const at::Tensor& src, const at::Tensor& grad, const TapPlan& p
   const int64_t K = src.size(1), Hs = src.size(2), Ws = src.size(3);
   const int64_t taps = static_cast<int64_t>(plan.ry.size());
   const int64_t pixel_rows = B * H;
-  const int64_t shares = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), pixel_rows));
+  const int64_t work = pixel_rows * multiply_adds_per_row(plan, W);
+  const int64_t shares = std::max<int64_t>(
+      1, std::min({static_cast<int64_t>(at::get_num_threads()), pixel_rows,
+                   work / kMinMultiplyAddsPerTask}));
   const int64_t per_share = taps * K * N;
   std::vector<T> partial(static_cast<size_t>(shares - 1) * per_share, T(0));
   const T* s = src.data_ptr<T>();
@@ -241,7 +260,9 @@ void to_channels_last(const at::Tensor& src, at::Tensor& dst, int64_t top, int64
   const int64_t Hd = dst.size(1), Wd = dst.size(2);
   const T* s = src.data_ptr<T>();
   T* d = dst.data_ptr<T>();
-  at::parallel_for(0, B * H, 8, [&](int64_t begin, int64_t end) {
+  constexpr int64_t kElementsPerTask = 1 << 15;
+  at::parallel_for(0, B * H, std::max<int64_t>(1, kElementsPerTask / std::max<int64_t>(1, C * W)),
+                   [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t b = row / H, y = row % H;
       at::vec::transpose_mxn<T>(s + b * C * H * W + y * W, H * W,
