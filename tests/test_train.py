@@ -77,3 +77,11 @@ def test_cli_train_and_sample(tmp_path, capsys):
         main(["sample", str(tmp_path / "ae" / "checkpoint.pt")])
     with pytest.raises(SystemExit, match="--set takes KEY=VALUE"):
         main(["train", "vae", "--set", "latent_dim"])
+
+
+def test_default_epochs_come_from_the_model():
+    from gen_ext.models import MODELS
+
+    assert TrainConfig(model="autoencoder").epochs == 100
+    assert TrainConfig(model="pixelcnn++").epochs == MODELS["pixelcnn++"].default_epochs
+    assert TrainConfig(model="pixelcnn++", epochs=3).epochs == 3

@@ -20,12 +20,12 @@ def intensity_indices(x: torch.Tensor, levels: int, name: str = "x") -> torch.Te
         raise ValueError(f"{name} must be a floating-point tensor in [0, 1], got {x.dtype}")
     if x.numel() == 0:
         return torch.zeros(x.shape, dtype=torch.long, device=x.device)
-    lo, hi = x.min().item(), x.max().item()
-    if lo < 0 or hi > 1:
-        raise ValueError(f"{name} must lie in [0, 1], got values in [{lo:g}, {hi:g}]")
     scaled = x * (levels - 1)
     k = scaled.round()
-    off = (scaled - k).abs().max().item()
+    # one device-to-host copy for the three checks (a training step calls this)
+    lo, hi, off = torch.stack([x.min(), x.max(), (scaled - k).abs().max()]).tolist()
+    if lo < 0 or hi > 1:
+        raise ValueError(f"{name} must lie in [0, 1], got values in [{lo:g}, {hi:g}]")
     if off > GRID_TOLERANCE:
         raise ValueError(f"{name} must be quantized to {levels} levels (k / {levels - 1}); a value "
                          f"lies {off:.3g} levels from the nearest one")

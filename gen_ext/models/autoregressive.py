@@ -20,7 +20,7 @@ EVAL_BATCH = 256
 
 def categorical_by_inversion(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """Index drawn from softmax(logits) [N, K] by inverting its CDF at the uniforms u [N]: the
-    first k whose cumulative probability exceeds u. A given u always gives the same k, so a
+    first k whose cumulative probability reaches u. A given u always gives the same k, so a
     sampler that draws its uniforms up front is reproducible and checkable."""
     cdf = torch.softmax(logits, dim=-1).cumsum(-1)
     # rounding can leave the last cumulative value a hair under u; the last level takes that mass
