@@ -41,6 +41,14 @@ def _relative_error(got, want) -> float:
                for g, w in zip(got, want))
 
 
+def _second_order_row(op: str, fn, inputs) -> CheckRow:
+    """gradcheck and gradgradcheck of fn at inputs (float64, requiring grad) as one row."""
+    ok = torch.autograd.gradcheck(fn, inputs, raise_exception=False) and \
+        torch.autograd.gradgradcheck(fn, inputs, raise_exception=False)
+    return CheckRow(op, "gradcheck+gradgradcheck float64", 0.0 if ok else 1.0, 0.0,
+                    "finite differences of first and second order")
+
+
 def float32_error_budget(got, ref32, exact) -> tuple[float, float]:
     """(kernel error, allowed error) of float32 results against the float64 reference on the same
     (float32-rounded) inputs. A bin mass is a difference of sigmoids and cancels near a sharp
@@ -83,10 +91,7 @@ def check_dlm_nll(device: torch.device) -> list[CheckRow]:
     x = x.clamp(-1 + 2 / 16, 1 - 2 / 16).requires_grad_()
     params.requires_grad_()
     fn = lambda x, p: ops.discretized_logistic_mixture_nll(x, p, 17)  # noqa: E731
-    ok = torch.autograd.gradcheck(fn, (x, params), raise_exception=False) and \
-        torch.autograd.gradgradcheck(fn, (x, params), raise_exception=False)
-    rows.append(CheckRow("discretized_logistic_mixture_nll", "gradcheck+gradgradcheck float64",
-                         0.0 if ok else 1.0, 0.0, "finite differences of first and second order"))
+    rows.append(_second_order_row("discretized_logistic_mixture_nll", fn, (x, params)))
     return rows
 
 
@@ -138,10 +143,7 @@ def check_gaussian(device: torch.device) -> list[CheckRow]:
                              _relative_error((stream,), (want,)), tol,
                              "the kernels' counter-based N(0, 1) stream vs the reference's"))
     small = [t[:3, :4].clone().requires_grad_() for t in (mu, logvar / 12, eps)]
-    ok = torch.autograd.gradcheck(ops.gaussian_reparameterize_kl, small, raise_exception=False) and \
-        torch.autograd.gradgradcheck(ops.gaussian_reparameterize_kl, small, raise_exception=False)
-    rows.append(CheckRow(op, "gradcheck+gradgradcheck float64", 0.0 if ok else 1.0, 0.0,
-                         "finite differences of first and second order"))
+    rows.append(_second_order_row(op, ops.gaussian_reparameterize_kl, small))
     return rows
 
 
@@ -176,10 +178,7 @@ def check_masked_conv(device: torch.device) -> list[CheckRow]:
     small = [torch.randn(shape, generator=g, dtype=torch.float64, device=device).requires_grad_()
              for shape in ((2, 3, 4, 5), (3, 3, 3, 3), (3,))]
     fn = lambda x, w, b: ops.masked_conv2d(x, w, b, "A", 3)  # noqa: E731
-    ok = torch.autograd.gradcheck(fn, small, raise_exception=False) and \
-        torch.autograd.gradgradcheck(fn, small, raise_exception=False)
-    rows.append(CheckRow(op, "gradcheck+gradgradcheck float64", 0.0 if ok else 1.0, 0.0,
-                         "finite differences of first and second order"))
+    rows.append(_second_order_row(op, fn, small))
     return rows
 
 
@@ -220,10 +219,7 @@ def check_gated(device: torch.device) -> list[CheckRow]:
                          "out and grad x finite and vs float64 reference (relative)"))
     small = [(x[:2, :4, :3, 0] / 4).requires_grad_(),
              residual[:2, :2, :3, 0].clone().requires_grad_()]
-    ok = torch.autograd.gradcheck(ops.gated_activation, small, raise_exception=False) and \
-        torch.autograd.gradgradcheck(ops.gated_activation, small, raise_exception=False)
-    rows.append(CheckRow(op, "gradcheck+gradgradcheck float64", 0.0 if ok else 1.0, 0.0,
-                         "finite differences of first and second order"))
+    rows.append(_second_order_row(op, ops.gated_activation, small))
     return rows
 
 
