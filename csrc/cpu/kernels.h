@@ -32,7 +32,7 @@ namespace cpu {
                              at::Tensor& dst);                                                 \
   void masked_conv_weight_grad(const at::Tensor& src, const at::Tensor& grad,                  \
                                const ::gen_ext::cpu::TapPlan& plan, at::Tensor& grad_packed);  \
-  void to_channels_last(const at::Tensor& src, at::Tensor& dst, int64_t top, int64_t left);    \
+  void to_channels_last(const at::Tensor& src, at::Tensor& dst);                               \
   void gated_forward(const at::Tensor& x, const at::Tensor& residual, at::Tensor& out);        \
   void gated_backward(const at::Tensor& grad, const at::Tensor& x, at::Tensor& grad_x);        \
   }

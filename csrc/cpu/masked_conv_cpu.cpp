@@ -86,7 +86,7 @@ std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Te
   auto grad_packed = at::zeros({static_cast<int64_t>(plan.dy.size()), mask.in_channels,
                                 mask.out_channels}, x.options());
   auto grad_pixels = at::empty({B, H, W, mask.out_channels}, x.options());
-  GEN_EXT_DISPATCH_ISA(to_channels_last(grad.contiguous(), grad_pixels, 0, 0));
+  GEN_EXT_DISPATCH_ISA(to_channels_last(grad.contiguous(), grad_pixels));
   GEN_EXT_DISPATCH_ISA(
       masked_conv_weight_grad(padded(x, cr, 0, cc, cc), grad_pixels, plan, grad_packed));
   auto grad_weight = at::zeros({mask.out_channels, mask.in_channels, mask.kh * mask.kw},

@@ -252,12 +252,11 @@ void weight_grad(const at::Tensor& src, const at::Tensor& grad, const TapPlan& p
   }
 }
 
-// src [B, C, H, W] (contiguous) into dst [B, Hd, Wd, C] at pixel offset (top, left); the rest of
-// dst is left as it is. One at::vec block transpose per pixel row.
+// src [B, C, H, W] into dst [B, H, W, C], both contiguous. One at::vec block transpose per
+// pixel row.
 template <typename T>
-void to_channels_last(const at::Tensor& src, at::Tensor& dst, int64_t top, int64_t left) {
+void to_channels_last(const at::Tensor& src, at::Tensor& dst) {
   const int64_t B = src.size(0), C = src.size(1), H = src.size(2), W = src.size(3);
-  const int64_t Hd = dst.size(1), Wd = dst.size(2);
   const T* s = src.data_ptr<T>();
   T* d = dst.data_ptr<T>();
   constexpr int64_t kElementsPerTask = 1 << 15;
@@ -265,8 +264,8 @@ void to_channels_last(const at::Tensor& src, at::Tensor& dst, int64_t top, int64
                    [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t b = row / H, y = row % H;
-      at::vec::transpose_mxn<T>(s + b * C * H * W + y * W, H * W,
-                                d + ((b * Hd + y + top) * Wd + left) * C, C, C, W);
+      at::vec::transpose_mxn<T>(s + b * C * H * W + y * W, H * W, d + row * W * C, C,
+                                static_cast<int>(C), static_cast<int>(W));
     }
   });
 }
@@ -287,9 +286,9 @@ void masked_conv_weight_grad(const at::Tensor& src, const at::Tensor& grad, cons
   });
 }
 
-void to_channels_last(const at::Tensor& src, at::Tensor& dst, int64_t top, int64_t left) {
+void to_channels_last(const at::Tensor& src, at::Tensor& dst) {
   AT_DISPATCH_FLOATING_TYPES(src.scalar_type(), "to_channels_last", [&] {
-    masked_conv::to_channels_last<scalar_t>(src, dst, top, left);
+    masked_conv::to_channels_last<scalar_t>(src, dst);
   });
 }
 

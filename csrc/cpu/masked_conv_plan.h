@@ -22,7 +22,7 @@ struct KRange {
 struct TapPlan {
   std::vector<int64_t> dy, dx;  // the kept taps, in the weight's (row, column)
   std::vector<int64_t> ry, rx;  // their offsets into the padded source
-  int64_t k_size = 0, n_size = 0;
+  int64_t n_size = 0;  // channels n (split into the groups below)
   std::vector<int64_t> group_begin, group_end;  // output-channel (n) groups
   std::vector<std::vector<KRange>> k_range;     // [group][tap]: the k this group reads
 };
@@ -62,7 +62,6 @@ inline TapPlan forward_plan(const PixelCnnMask& m) {
   kept_taps(m, p.dy, p.dx);
   p.ry = p.dy;
   p.rx = p.dx;
-  p.k_size = m.in_channels;
   p.n_size = m.out_channels;
   add_groups(p, m.groups, [&](size_t t, int64_t n) {
     return KRange{0, m.is_centre(p.dy[t], p.dx[t]) ? m.centre_in_end(n) : m.in_channels};
@@ -80,7 +79,6 @@ inline TapPlan input_grad_plan(const PixelCnnMask& m) {
     p.ry.push_back(m.centre_row() - p.dy[t]);
     p.rx.push_back(2 * m.centre_col() - p.dx[t]);
   }
-  p.k_size = m.out_channels;
   p.n_size = m.in_channels;
   add_groups(p, m.groups, [&](size_t t, int64_t n) {
     return KRange{m.is_centre(p.dy[t], p.dx[t]) ? m.centre_out_begin(n) : 0, m.out_channels};

@@ -8,6 +8,8 @@ for CUDA here and tested on CPU tensors under TRITON_INTERPRET=1). Reference:
 gen_ext/reference/masked_conv.py.
 """
 
+import functools
+
 import torch
 
 from gen_ext import _extension
@@ -49,6 +51,18 @@ def check_inputs(x, weight, bias, mask_type, color_channels, op="masked_conv2d")
                   f"got {bias.dtype} on {bias.device}")
 
 
+def check_backward_inputs(grad, x, weight, mask_type, color_channels):
+    """The backward op's conditions and messages (csrc/masked_conv_checks.h)."""
+    op = "masked_conv2d_backward"
+    check_inputs(x, weight, None, mask_type, color_channels, op)
+    want = (x.shape[0], weight.shape[0], x.shape[2], x.shape[3])
+    check_arg(tuple(grad.shape) == want, op,
+              f"grad must have the output's shape {list(want)}, got {list(grad.shape)}")
+    check_arg(grad.dtype == x.dtype and grad.device == x.device, op,
+              f"grad must match x in dtype and device ({x.dtype} on {x.device}), "
+              f"got {grad.dtype} on {grad.device}")
+
+
 def masked_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
                   mask_type: str = "B", color_channels: int = 1) -> torch.Tensor:
     """conv2d(x, weight * pixelcnn_mask, bias) with stride 1 and 'same' padding, computed
@@ -67,6 +81,14 @@ def masked_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
 # ---- the GPU kernels (Triton) ----
 
 def tap_plan(weight_shape, mask_type: str, color_channels: int, input_grad: bool, device):
+    """The plan for these arguments, built once (a Python loop over the mask, too slow to repeat
+    on every GPU call) and shared read-only afterwards. See _build_tap_plan."""
+    return _build_tap_plan(tuple(weight_shape), mask_type, color_channels, input_grad,
+                           torch.device(device))
+
+
+@functools.lru_cache(maxsize=256)
+def _build_tap_plan(weight_shape, mask_type, color_channels, input_grad, device):
     """What kernels/masked_conv.py computes, from the reference mask: (index of the kept taps in
     the flattened kh*kw kernel, their [T, 2] offsets into the source, the [G, T, 2] range of k each
     output-channel group reads at each tap). Forward: k = input channel, n = output channel.
@@ -115,7 +137,7 @@ def masked_conv2d_triton(x, weight, bias, mask_type, color_channels):
 
 def masked_conv2d_backward_triton(grad, x, weight, mask_type, color_channels):
     """The GPU backward: (grad_x, grad_weight), zero at the masked taps."""
-    _backward_fake(grad, x, weight, mask_type, color_channels)  # the checks
+    check_backward_inputs(grad, x, weight, mask_type, color_channels)
     from gen_ext.kernels.masked_conv import taps_gemm, taps_weight_grad
 
     cout, cin, kh, kw = weight.shape
@@ -137,14 +159,7 @@ def _fake(x, weight, bias, mask_type, color_channels):
 
 
 def _backward_fake(grad, x, weight, mask_type, color_channels):
-    op = "masked_conv2d_backward"
-    check_inputs(x, weight, None, mask_type, color_channels, op)
-    want = (x.shape[0], weight.shape[0], x.shape[2], x.shape[3])
-    check_arg(tuple(grad.shape) == want, op,
-              f"grad must have the output's shape {list(want)}, got {list(grad.shape)}")
-    check_arg(grad.dtype == x.dtype and grad.device == x.device, op,
-              f"grad must match x in dtype and device ({x.dtype} on {x.device}), "
-              f"got {grad.dtype} on {grad.device}")
+    check_backward_inputs(grad, x, weight, mask_type, color_channels)
     return (torch.empty_like(x, memory_format=torch.contiguous_format),
             torch.empty_like(weight, memory_format=torch.contiguous_format))
 
