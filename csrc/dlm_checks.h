@@ -57,8 +57,8 @@ inline int64_t check_dlm_nll_inputs(const at::Tensor& x, const at::Tensor& param
   return check_dlm_params(params, x.sizes(), C, op);
 }
 
-// The incoming gradient of the NLL and the forward's result, [B, *spatial] each.
-inline void check_dlm_nll_grad(const at::Tensor& grad, const at::Tensor& nll, const at::Tensor& x,
+// The incoming gradient of the NLL, [B, *spatial].
+inline void check_dlm_nll_grad(const at::Tensor& grad, const at::Tensor& x,
                                const char* op) {
   TORCH_CHECK(grad.sizes() == at::IntArrayRef(position_shape(x.sizes())), op,
               ": grad must have shape [B, *spatial] = ", position_shape(x.sizes()), ", got ",
@@ -66,10 +66,6 @@ inline void check_dlm_nll_grad(const at::Tensor& grad, const at::Tensor& nll, co
   TORCH_CHECK(grad.scalar_type() == x.scalar_type() && grad.device() == x.device(), op,
               ": grad must match x in dtype and device, got ", grad.scalar_type(), " on ",
               grad.device());
-  TORCH_CHECK(nll.sizes() == grad.sizes() && nll.scalar_type() == x.scalar_type() &&
-                  nll.device() == x.device(),
-              op, ": nll must match grad in shape, dtype and device, got ", nll.sizes(), " ",
-              nll.scalar_type(), " on ", nll.device());
 }
 
 // One reduction over x (a device sync on a GPU); the kernels assume data on [-1, 1].

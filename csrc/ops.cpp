@@ -11,9 +11,15 @@ TORCH_LIBRARY(gen_ext, m) {
   // torch imports it when it needs them.
   m.set_python_module("gen_ext.ops.dlm");
   m.def("discretized_logistic_mixture_nll(Tensor x, Tensor params, int num_bins) -> Tensor");
+  // The NLL with its gradients for an incoming gradient of 1, from one evaluation of the
+  // mixture: what autograd's forward runs when a backward will follow. grad_x is empty unless
+  // x_grad.
+  m.def(
+      "discretized_logistic_mixture_nll_with_grad(Tensor x, Tensor params, int num_bins, "
+      "bool x_grad) -> (Tensor, Tensor, Tensor)");
   m.def(
       "discretized_logistic_mixture_nll_backward(Tensor grad, Tensor x, Tensor params, "
-      "Tensor nll, int num_bins) -> (Tensor, Tensor)");
+      "int num_bins) -> (Tensor, Tensor)");
   m.def(
       "discretized_logistic_mixture_sample(Tensor params, Tensor noise_mixture, "
       "Tensor noise_logistic, int num_channels, int num_bins) -> Tensor");

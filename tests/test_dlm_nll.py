@@ -29,6 +29,7 @@ SHAPES = [
     (2, (16, 16)),  # whole vectors only
     (9, (2, 3)),  # few positions per image: the batch is folded into the vector lanes
     (40, (1,)),
+    (3, (17, 19)),  # a staging tile of 256 positions, then vectors and a tail; tasks split rows
 ]
 
 
@@ -97,6 +98,69 @@ def test_gradcheck_and_gradgradcheck(C):
 
 
 @pytest.mark.parametrize("C", [1, 3])
+def test_public_function_gradcheck_and_gradgradcheck(C):
+    """The public function takes the fused forward-with-gradients path when a gradient is needed;
+    its first derivative comes from the forward's gradients, its second from the backward op."""
+    x, params = make_inputs(1, C, 2, (2, 3), 17, seed=3, scale=0.5)
+    x = x.clamp(-1 + 2 / 16, 1 - 2 / 16).requires_grad_()
+    params.requires_grad_()
+    fn = lambda x, p: ops.discretized_logistic_mixture_nll(x, p, 17)  # noqa: E731
+    assert "NllWithGrad" in type(fn(x, params).grad_fn).__name__
+    assert torch.autograd.gradcheck(fn, (x, params))
+    assert torch.autograd.gradgradcheck(fn, (x, params))
+
+
+def test_fused_path_only_when_a_gradient_is_needed():
+    x, params = make_inputs(2, 3, 2, (3, 5), 256, seed=5)
+    assert ops.discretized_logistic_mixture_nll(x, params).grad_fn is None
+    params.requires_grad_()
+    with torch.no_grad():
+        assert ops.discretized_logistic_mixture_nll(x, params).grad_fn is None
+    assert "NllWithGrad" in type(ops.discretized_logistic_mixture_nll(x, params).grad_fn).__name__
+
+
+@pytest.mark.parametrize("x_grad", [False, True])
+def test_backward_twice_through_a_retained_graph(x_grad):
+    """The first backward scales the forward's gradients in place; a second one through the same
+    graph must not see them scaled, so it runs the backward op: both equal the reference."""
+    x, params = make_inputs(2, 3, 3, (4, 6), 256, seed=8)
+    x = x.requires_grad_(x_grad)
+    params.requires_grad_()
+    want = value_and_grads(reference.discretized_logistic_mixture_nll, x, params, 256)
+    out = ops.discretized_logistic_mixture_nll(x, params, 256)
+    weights = torch.linspace(0.5, 1.5, out.numel(), dtype=out.dtype).view_as(out)
+    inputs = (x, params) if x_grad else (params,)
+    first = torch.autograd.grad((out * weights).sum(), inputs, retain_graph=True)
+    second = torch.autograd.grad((out * weights).sum(), inputs)
+    for got in (first, second):
+        torch.testing.assert_close(got[-1], want[2], **GRAD_TOL)
+        if x_grad:
+            torch.testing.assert_close(got[0], want[1], **GRAD_TOL)
+
+
+@pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("B,spatial", [(2, (5, 7)), (3, (17, 19)), (9, (2, 3))])
+def test_with_grad_op_matches_the_forward_and_backward_ops(cpu_isa, C, B, spatial):
+    x, params = make_inputs(B, C, 3, spatial, 256, seed=13)
+    nll, grad_x, grad_params = torch.ops.gen_ext.discretized_logistic_mixture_nll_with_grad(
+        x, params, 256, True)
+    torch.testing.assert_close(nll, NLL(x, params, 256), rtol=1e-12, atol=1e-12)
+    want_x, want_params = torch.ops.gen_ext.discretized_logistic_mixture_nll_backward(
+        torch.ones_like(nll), x, params, 256)
+    torch.testing.assert_close(grad_x, want_x, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grad_params, want_params, rtol=1e-12, atol=1e-12)
+    _, no_x, _ = torch.ops.gen_ext.discretized_logistic_mixture_nll_with_grad(x, params, 256, False)
+    assert no_x.numel() == 0
+
+
+@pytest.mark.parametrize("x_grad", [False, True])
+def test_opcheck_with_grad_op(x_grad):
+    x, params = make_inputs(2, 3, 2, (3, 5), 256, seed=5)
+    torch.library.opcheck(torch.ops.gen_ext.discretized_logistic_mixture_nll_with_grad,
+                          (x, params, 256, x_grad))
+
+
+@pytest.mark.parametrize("C", [1, 3])
 @pytest.mark.parametrize("requires_grad", [False, True])
 def test_opcheck(C, requires_grad):
     x, params = make_inputs(2, C, 2, (3, 5), 256, seed=5)
@@ -106,10 +170,9 @@ def test_opcheck(C, requires_grad):
 
 def test_opcheck_backward_op():
     x, params = make_inputs(2, 3, 2, (3, 5), 256, seed=6)
-    nll = NLL(x, params, 256)
-    grad = torch.rand_like(nll)
+    grad = torch.rand_like(NLL(x, params, 256))
     torch.library.opcheck(torch.ops.gen_ext.discretized_logistic_mixture_nll_backward,
-                          (grad, x, params, nll, 256))
+                          (grad, x, params, 256))
 
 
 def test_non_contiguous_inputs():

@@ -28,6 +28,24 @@ at::Tensor kernel_rows(const at::Tensor& t, bool folded) {
   return t.reshape({B, N, S}).transpose(0, 1).contiguous().view({1, N, B * S});
 }
 
+// An output [B, N, *spatial] as the kernel's rows: itself viewed [B, N, S] or, folded, a new
+// [1, N, B*S] block that unfold_into copies back.
+at::Tensor output_rows(const at::Tensor& out, bool folded) {
+  if (!folded) return out.view({out.size(0), out.size(1), spatial_numel(out)});
+  return at::empty({1, out.size(1), out.size(0) * spatial_numel(out)}, out.options());
+}
+
+void unfold_into(at::Tensor& out, const at::Tensor& rows, bool folded) {
+  if (!folded) return;
+  const int64_t B = out.size(0), N = out.size(1), S = spatial_numel(out);
+  out.view({B, N, S}).copy_(rows.view({N, B, S}).transpose(0, 1));
+}
+
+// The per-position [B, *spatial] tensor as rows: [B, S], or folded [1, B*S] (the same memory).
+at::Tensor position_rows(const at::Tensor& t, bool folded) {
+  return folded ? t.contiguous().view({1, t.numel()}) : t.contiguous().view({t.size(0), -1});
+}
+
 at::Tensor nll_cpu(const at::Tensor& x, const at::Tensor& params, int64_t num_bins) {
   constexpr const char* op = "discretized_logistic_mixture_nll";
   check_dlm_nll_inputs(x, params, num_bins, op);
@@ -35,42 +53,48 @@ at::Tensor nll_cpu(const at::Tensor& x, const at::Tensor& params, int64_t num_bi
   auto out = at::empty(position_shape(x.sizes()), x.options());
   if (out.numel() == 0) return out;
   const bool folded = fold_batch(x);
-  // [B, S] and the folded [1, B*S] are the same memory
-  auto out_rows = folded ? out.view({1, out.numel()}) : out.view({x.size(0), spatial_numel(x)});
+  auto out_rows = position_rows(out, folded);
   GEN_EXT_DISPATCH_ISA(dlm_nll_forward(kernel_rows(x, folded), kernel_rows(params, folded),
                                        out_rows, num_bins));
   return out;
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor> nll_with_grad_cpu(const at::Tensor& x,
+                                                                 const at::Tensor& params,
+                                                                 int64_t num_bins, bool x_grad) {
+  constexpr const char* op = "discretized_logistic_mixture_nll_with_grad";
+  check_dlm_nll_inputs(x, params, num_bins, op);
+  check_dlm_x_range(x, op);
+  auto out = at::empty(position_shape(x.sizes()), x.options());
+  auto grad_x = at::empty(x_grad ? x.sizes() : at::IntArrayRef{0}, x.options());
+  auto grad_params = at::empty(params.sizes(), params.options());
+  if (out.numel() == 0) return {out, grad_x, grad_params};
+  const bool folded = fold_batch(x);
+  auto out_rows = position_rows(out, folded);
+  auto gx_rows = x_grad ? output_rows(grad_x, folded) : at::Tensor();
+  auto gp_rows = output_rows(grad_params, folded);
+  GEN_EXT_DISPATCH_ISA(dlm_nll_with_grad(kernel_rows(x, folded), kernel_rows(params, folded),
+                                         num_bins, out_rows, gx_rows, gp_rows));
+  if (x_grad) unfold_into(grad_x, gx_rows, folded);
+  unfold_into(grad_params, gp_rows, folded);
+  return {out, grad_x, grad_params};
+}
+
 std::tuple<at::Tensor, at::Tensor> nll_backward_cpu(const at::Tensor& grad, const at::Tensor& x,
-                                                    const at::Tensor& params, const at::Tensor& nll,
-                                                    int64_t num_bins) {
+                                                    const at::Tensor& params, int64_t num_bins) {
   constexpr const char* op = "discretized_logistic_mixture_nll_backward";
   check_dlm_nll_inputs(x, params, num_bins, op);
-  check_dlm_nll_grad(grad, nll, x, op);
+  check_dlm_nll_grad(grad, x, op);
   auto grad_x = at::empty(x.sizes(), x.options());
   auto grad_params = at::empty(params.sizes(), params.options());
   if (x.numel() == 0) return {grad_x.zero_(), grad_params.zero_()};
-  const int64_t B = x.size(0), S = spatial_numel(x);
   const bool folded = fold_batch(x);
-  const int64_t rows = folded ? 1 : B, row_len = folded ? B * S : S;
-  const auto g_rows = grad.contiguous().view({rows, row_len});
-  const auto nll_rows = nll.contiguous().view({rows, row_len});
-  if (!folded) {
-    auto gx_rows = grad_x.view({B, x.size(1), S});
-    auto gp_rows = grad_params.view({B, params.size(1), S});
-    GEN_EXT_DISPATCH_ISA(dlm_nll_backward(g_rows, as_rows(x), as_rows(params), nll_rows, num_bins,
-                                          gx_rows, gp_rows));
-    return {grad_x, grad_params};
-  }
-  auto gx_rows = at::empty({1, x.size(1), B * S}, x.options());
-  auto gp_rows = at::empty({1, params.size(1), B * S}, params.options());
-  GEN_EXT_DISPATCH_ISA(dlm_nll_backward(g_rows, kernel_rows(x, true), kernel_rows(params, true),
-                                        nll_rows, num_bins, gx_rows, gp_rows));
-  // unfold [1, N, B*S] back to [B, N, *spatial]
-  grad_x.view({B, x.size(1), S}).copy_(gx_rows.view({x.size(1), B, S}).transpose(0, 1));
-  grad_params.view({B, params.size(1), S})
-      .copy_(gp_rows.view({params.size(1), B, S}).transpose(0, 1));
+  auto gx_rows = output_rows(grad_x, folded);
+  auto gp_rows = output_rows(grad_params, folded);
+  GEN_EXT_DISPATCH_ISA(dlm_nll_backward(position_rows(grad, folded), kernel_rows(x, folded),
+                                        kernel_rows(params, folded), num_bins, gx_rows, gp_rows));
+  unfold_into(grad_x, gx_rows, folded);
+  unfold_into(grad_params, gp_rows, folded);
   return {grad_x, grad_params};
 }
 
@@ -89,6 +113,7 @@ at::Tensor sample_cpu(const at::Tensor& params, const at::Tensor& noise_mixture,
 
 TORCH_LIBRARY_IMPL(gen_ext, CPU, m) {
   m.impl("discretized_logistic_mixture_nll", &nll_cpu);
+  m.impl("discretized_logistic_mixture_nll_with_grad", &nll_with_grad_cpu);
   m.impl("discretized_logistic_mixture_nll_backward", &nll_backward_cpu);
   m.impl("discretized_logistic_mixture_sample", &sample_cpu);
 }

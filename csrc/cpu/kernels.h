@@ -14,9 +14,10 @@ namespace cpu {
   namespace CAP {                                                                              \
   void dlm_nll_forward(const at::Tensor& x, const at::Tensor& params, at::Tensor& out,         \
                        int64_t num_bins);                                                      \
+  void dlm_nll_with_grad(const at::Tensor& x, const at::Tensor& params, int64_t num_bins,     \
+                         at::Tensor& out, at::Tensor& grad_x, at::Tensor& grad_params);        \
   void dlm_nll_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& params, \
-                        const at::Tensor& nll, int64_t num_bins, at::Tensor& grad_x,           \
-                        at::Tensor& grad_params);                                              \
+                        int64_t num_bins, at::Tensor& grad_x, at::Tensor& grad_params);        \
   void dlm_sample(const at::Tensor& params, const at::Tensor& noise_mixture,                   \
                   const at::Tensor& noise_logistic, int64_t num_channels, int64_t num_bins,    \
                   at::Tensor& out);                                                            \

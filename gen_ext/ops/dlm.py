@@ -18,6 +18,7 @@ from .second_order import backward_of_backward
 
 NLL_OP = "gen_ext::discretized_logistic_mixture_nll"
 NLL_BACKWARD_OP = "gen_ext::discretized_logistic_mixture_nll_backward"
+NLL_WITH_GRAD_OP = "gen_ext::discretized_logistic_mixture_nll_with_grad"
 SAMPLE_OP = "gen_ext::discretized_logistic_mixture_sample"
 
 
@@ -34,7 +35,45 @@ def discretized_logistic_mixture_nll(x: torch.Tensor, params: torch.Tensor,
         checks.check_nll_inputs(x, params, num_bins)
         return ref.discretized_logistic_mixture_nll(x, params, num_bins)
     _extension.require()
+    if (torch.is_grad_enabled() and (x.requires_grad or params.requires_grad)
+            and not torch.compiler.is_compiling()):
+        return _NllWithGrad.apply(x, params, num_bins)
     return torch.ops.gen_ext.discretized_logistic_mixture_nll(x, params, num_bins)
+
+
+class _NllWithGrad(torch.autograd.Function):
+    """The NLL when a backward is expected: the forward computes the gradients for an incoming
+    gradient of 1 from the same evaluation of the mixture (one pass instead of two), and the first
+    backward scales them by the incoming gradient in place and hands them on. A second backward
+    through the graph (retain_graph) or a differentiable one (create_graph) has no such gradients
+    to use and runs the backward op, whose own autograd gives the second derivatives.
+
+    Under torch.compile the op is called directly instead (its registered autograd runs the
+    backward op), since compiled graphs cannot hold this per-call state.
+
+    The cost: the gradients (the size of params) are held from the forward to the backward."""
+
+    @staticmethod
+    def forward(ctx, x, params, num_bins):
+        nll, grad_x, grad_params = torch.ops.gen_ext.discretized_logistic_mixture_nll_with_grad(
+            x, params, num_bins, x.requires_grad)
+        ctx.save_for_backward(x, params)
+        ctx.num_bins = num_bins
+        ctx.unit_grads = (grad_x, grad_params)  # not saved tensors: the backward scales them in place
+        return nll
+
+    @staticmethod
+    def backward(ctx, grad):
+        unit_grads, ctx.unit_grads = ctx.unit_grads, None
+        if unit_grads is None or torch.is_grad_enabled():
+            return _nll_backward(ctx, grad)
+        grad_x, grad_params = unit_grads
+        per_position = grad.unsqueeze(1)  # [B, 1, *spatial], broadcast over the planes
+        grad_params.mul_(per_position)
+        if ctx.needs_input_grad[0]:
+            grad_x.mul_(per_position)
+        return (grad_x if ctx.needs_input_grad[0] else None,
+                grad_params if ctx.needs_input_grad[1] else None, None)
 
 
 def sample_discretized_logistic_mixture(params: torch.Tensor, num_channels: int,
@@ -62,11 +101,17 @@ def _nll_fake(x, params, num_bins):
     return x.new_empty((x.shape[0], *x.shape[2:]))
 
 
-def _nll_backward_fake(grad, x, params, nll, num_bins):
+def _nll_backward_fake(grad, x, params, num_bins):
     checks.check_nll_inputs(x, params, num_bins, checks.NLL_BACKWARD)
-    checks.check_nll_grad(grad, nll, x)
+    checks.check_nll_grad(grad, x)
     return torch.empty_like(x, memory_format=torch.contiguous_format), torch.empty_like(
         params, memory_format=torch.contiguous_format)
+
+
+def _nll_with_grad_fake(x, params, num_bins, x_grad):
+    checks.check_nll_inputs(x, params, num_bins, checks.NLL_WITH_GRAD)
+    return (x.new_empty((x.shape[0], *x.shape[2:])), x.new_empty(x.shape if x_grad else (0,)),
+            torch.empty_like(params, memory_format=torch.contiguous_format))
 
 
 def _sample_fake(params, noise_mixture, noise_logistic, num_channels, num_bins):
@@ -89,37 +134,36 @@ def _sample_triton(params, noise_mixture, noise_logistic, num_channels, num_bins
 
 def _nll_setup_context(ctx, inputs, output):
     x, params, num_bins = inputs
-    ctx.save_for_backward(x, params, output)
+    ctx.save_for_backward(x, params)
     ctx.num_bins = num_bins
 
 
 def _nll_backward(ctx, grad):
-    x, params, nll = ctx.saved_tensors
+    x, params = ctx.saved_tensors
     grad_x, grad_params = torch.ops.gen_ext.discretized_logistic_mixture_nll_backward(
-        grad, x, params, nll, ctx.num_bins)
+        grad, x, params, ctx.num_bins)
     return (grad_x if ctx.needs_input_grad[0] else None,
             grad_params if ctx.needs_input_grad[1] else None, None)
 
 
 def _nll_backward_setup_context(ctx, inputs, output):
-    grad, x, params, nll, num_bins = inputs
+    grad, x, params, num_bins = inputs
     ctx.save_for_backward(grad, x, params)
     ctx.num_bins = num_bins
 
 
 def _nll_backward_backward(ctx, gg_x, gg_params):
-    """Second derivatives through the reference (see second_order). The `nll` input is the
-    forward's output, a function of x and params: the total derivative through it is included,
-    so it gets no gradient of its own."""
+    """Second derivatives through the reference (see second_order)."""
     grad, x, params = ctx.saved_tensors
     reference = lambda x, p: ref.discretized_logistic_mixture_nll(x, p, ctx.num_bins)  # noqa: E731
     g_grad, g_x, g_params = backward_of_backward(reference, (x, params), (grad,), (gg_x, gg_params))
-    return g_grad, g_x, g_params, None, None
+    return g_grad, g_x, g_params, None
 
 
 def register() -> None:
     torch.library.register_fake(NLL_OP, _nll_fake)
     torch.library.register_fake(NLL_BACKWARD_OP, _nll_backward_fake)
+    torch.library.register_fake(NLL_WITH_GRAD_OP, _nll_with_grad_fake)
     torch.library.register_fake(SAMPLE_OP, _sample_fake)
     torch.library.register_autograd(NLL_OP, _nll_backward, setup_context=_nll_setup_context)
     torch.library.register_autograd(NLL_BACKWARD_OP, _nll_backward_backward,

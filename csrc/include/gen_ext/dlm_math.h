@@ -92,14 +92,17 @@ struct Logistic {
   GEN_EXT_HOST_DEVICE V sigmoid_slope() const { return e * r * r; }
 };
 
-// Log-mass of x's bin under one logistic component, split as log_part + log(mass) with mass in
-// [1e-5, 1] (at least 1/4 outside the interior branch): a component multiplies its channels'
-// masses and takes one log, instead of one per channel. Also the derivatives of the log-mass with
-// respect to the centred value u = x - mean and the clamped log-scale s (filled only when Grad).
+// Probability of x's bin under one logistic component, split as exp(log_part) * mass with mass in
+// [1e-5, 1] (at least 1/4 outside the interior branch): a mixture then sums exp(exponent) * mass
+// over its components, one exp each and no log per channel or component. With Grad, also n_u and
+// n_s: the derivatives of that probability with respect to the centred value u = x - mean and the
+// clamped log-scale s, divided by exp(log_part) (so n_u / mass is d log p / du). In the interior
+// branch they need no division by the mass, which is why the kernels carry them instead of
+// derivatives of the log.
 template <typename Ops>
 struct Term {
   using V = typename Ops::V;
-  V log_part, mass, d_u, d_s;
+  V log_part, mass, n_u, n_s;
 };
 
 // First bin: log sigmoid(a) = -max(-a, 0) + log(1 / (1 + exp(-|a|))), a = (u + half_bin) / scale.
@@ -109,9 +112,9 @@ GEN_EXT_HOST_DEVICE Term<Ops> lower_edge_term(const Logistic<Ops>& a, typename O
   t.log_part = -Ops::max(-a.z, Ops::splat(0));
   t.mass = a.r;
   if (Grad) {
-    const auto d = a.sigmoid_of_neg();
-    t.d_u = inv_scale * d;
-    t.d_s = -(a.z * d);
+    const auto d = a.sigmoid_of_neg() * a.r;  // d log p / da, times the mass
+    t.n_u = inv_scale * d;
+    t.n_s = -(a.z * d);
   }
   return t;
 }
@@ -123,9 +126,9 @@ GEN_EXT_HOST_DEVICE Term<Ops> upper_edge_term(const Logistic<Ops>& b, typename O
   t.log_part = -Ops::max(b.z, Ops::splat(0));
   t.mass = b.r;
   if (Grad) {
-    const auto d = -b.sigmoid();
-    t.d_u = inv_scale * d;
-    t.d_s = -(b.z * d);
+    const auto d = -(b.sigmoid() * b.r);
+    t.n_u = inv_scale * d;
+    t.n_s = -(b.z * d);
   }
   return t;
 }
@@ -139,7 +142,7 @@ GEN_EXT_HOST_DEVICE typename Ops::V interior_mass(const Logistic<Ops>& a, const 
                      a.sigmoid() - b.sigmoid());
 }
 
-// Interior bin: log(sigmoid(a) - sigmoid(b)), used where that mass exceeds kMinBinMass.
+// Interior bin: sigmoid(a) - sigmoid(b), used where that mass exceeds kMinBinMass.
 template <typename Ops, bool Grad>
 GEN_EXT_HOST_DEVICE Term<Ops> interior_term(const Logistic<Ops>& a, const Logistic<Ops>& b,
                                             typename Ops::V inv_scale, typename Ops::V mass) {
@@ -147,11 +150,10 @@ GEN_EXT_HOST_DEVICE Term<Ops> interior_term(const Logistic<Ops>& a, const Logist
   t.log_part = Ops::splat(0);
   t.mass = mass;
   if (Grad) {
-    const auto inv_mass = Ops::splat(1) / mass;
-    const auto da = a.sigmoid_slope() * inv_mass;
-    const auto db = -(b.sigmoid_slope() * inv_mass);
-    t.d_u = inv_scale * (da + db);
-    t.d_s = -(a.z * da + b.z * db);
+    const auto da = a.sigmoid_slope();
+    const auto db = -b.sigmoid_slope();
+    t.n_u = inv_scale * (da + db);
+    t.n_s = -(a.z * da + b.z * db);
   }
   return t;
 }
@@ -169,9 +171,9 @@ GEN_EXT_HOST_DEVICE Term<Ops> bin_centre_term(typename Ops::V u, typename Ops::V
   t.log_part = c - s - Ops::splat(2) * Ops::max(c, Ops::splat(0)) - Ops::splat(log_half_bins);
   t.mass = lc.r * lc.r;
   if (Grad) {
-    const V dc = Ops::splat(1) - Ops::splat(2) * lc.sigmoid();
-    t.d_u = inv_scale * dc;
-    t.d_s = -(c * dc) - Ops::splat(1);
+    const V dc = (Ops::splat(1) - Ops::splat(2) * lc.sigmoid()) * t.mass;
+    t.n_u = inv_scale * dc;
+    t.n_s = -(c * dc) - t.mass;
   }
   return t;
 }
@@ -203,6 +205,31 @@ struct ScalarTerms {
   }
 };
 
+// Where the gradients of a mixture go: the parameter gradients in planes `plane` elements apart
+// (the CPU kernels stage them in a buffer of their own) and, unless `x` is null, the gradient of x
+// laid out as x.
+template <typename T>
+struct GradientOut {
+  T* params;
+  int64_t plane;
+  T* x;
+};
+
+// What component k of a mixture contributes at a position: with the softmax normaliser left out,
+// its probability of x is exp(exponent) * mass. With Grad, also the gradients of the NLL per unit
+// of r = (incoming gradient) * exp(exponent) / (sum over components of exp(exponent) * mass):
+// r * d_mean[c] with respect to mean c, r * d_log_scale[c] with respect to raw log-scale c; and the
+// tanh'd coefficients, which the chain rule to x and the coefficients needs.
+template <typename Ops, int C>
+struct Component {
+  using V = typename Ops::V;
+  V exponent;  // logit plus the channels' log_parts
+  V mass;      // product of the channels' masses, >= 1e-15
+  V d_mean[C];
+  V d_log_scale[C];
+  V tanh[3];  // of coefficient 0 (G from R), then 1 and 2 (B from R and G); unused for C = 1
+};
+
 // Mixture at one position (or one vector of positions). `params` points at parameter plane 0 of
 // the position and consecutive planes are `plane` elements apart; likewise `x` and `x_plane`.
 // Terms<Ops> supplies eval<Grad>(x, mean, s, grid) -> Term<Ops> for the policy.
@@ -211,125 +238,237 @@ struct MixtureAt {
   using OpsType = Ops;
   using T = typename Ops::Scalar;
   using V = typename Ops::V;
+  using ComponentType = Component<Ops, C>;
 
   const T* params;
   int64_t plane;
   const T* x;
   int64_t x_plane;
   ParamLayout layout;
-  const BinGrid<T>& grid;
+  BinGrid<T> grid;
 
   GEN_EXT_HOST_DEVICE V param(int i) const { return Ops::load(params + i * plane); }
 
-  // log of the softmax normaliser of the mixture logits
-  GEN_EXT_HOST_DEVICE V log_normaliser() const {
+  // Component k's planes, as offsets from plane 0 (the gradients share the layout): its logit
+  // at `logit`; channel c's mean at logit + (3c + 1) * block, its log-scale one block further and
+  // its coefficient two (a block is M planes). Integer offsets once per component, not per load.
+  struct Planes {
+    int64_t logit, block;
+    GEN_EXT_HOST_DEVICE int64_t mean(int c) const { return logit + (3 * c + 1) * block; }
+    GEN_EXT_HOST_DEVICE int64_t log_scale(int c) const { return mean(c) + block; }
+    GEN_EXT_HOST_DEVICE int64_t coeff(int c) const { return mean(c) + 2 * block; }
+  };
+
+  // The largest logit; the softmax normaliser is then top + log(sum_k exp(logit_k - top)).
+  GEN_EXT_HOST_DEVICE V top_logit() const {
     V top = param(layout.logit(0));
     for (int k = 1; k < layout.M; ++k) top = Ops::max(top, param(layout.logit(k)));
-    V sum = Ops::splat(0);
-    for (int k = 0; k < layout.M; ++k) sum = sum + Ops::exp(param(layout.logit(k)) - top);
-    return top + Ops::log(sum);
+    return top;
   }
 
-  // Mean of channel c under component k, linear in the preceding sub-pixels through tanh'd
-  // coefficients; tanh values are returned for the backward pass.
-  GEN_EXT_HOST_DEVICE V mean(int c, int k, const V* xs, V* tanh_out) const {
-    V m = param(layout.mean(c, k));
+  GEN_EXT_HOST_DEVICE V prior_sum(V top) const {
+    V sum = Ops::splat(0);
+    for (int k = 0; k < layout.M; ++k) sum = sum + Ops::exp(param(layout.logit(k)) - top);
+    return sum;
+  }
+
+  // Mean of channel c under the component at `at`, linear in the preceding sub-pixels through
+  // tanh'd coefficients; tanh values are returned for the backward pass.
+  GEN_EXT_HOST_DEVICE V mean(int c, const Planes& at, const V* xs, V* tanh_out) const {
+    V m = Ops::load(params + at.mean(c));
     if (C == 3 && c == 1) {
-      tanh_out[0] = Ops::tanh(param(layout.coeff(0, k)));
+      tanh_out[0] = Ops::tanh(Ops::load(params + at.coeff(0)));
       m = m + tanh_out[0] * xs[0];
     } else if (C == 3 && c == 2) {
-      Ops::tanh_pair(param(layout.coeff(1, k)), param(layout.coeff(2, k)), tanh_out[0],
-                     tanh_out[1]);
-      m = m + (tanh_out[0] * xs[0] + tanh_out[1] * xs[1]);
+      Ops::tanh_pair(Ops::load(params + at.coeff(1)), Ops::load(params + at.coeff(2)),
+                     tanh_out[1], tanh_out[2]);
+      m = m + (tanh_out[1] * xs[0] + tanh_out[2] * xs[1]);
     }
     return m;
   }
 
-  // log pi_k + sum_c log p(x_c | k) for component k; fills terms and tanh values when Grad.
   template <bool Grad>
-  GEN_EXT_HOST_DEVICE V component_log_prob(int k, const V* xs, V log_z, Term<Ops>* terms,
-                                           V (*tanhs)[2]) const {
-    V lp = param(layout.logit(k)) - log_z;
-    V mass = Ops::splat(1);
+  GEN_EXT_HOST_DEVICE void component(int k, const V* xs, ComponentType& out) const {
+    const Planes at{k * plane, layout.M * plane};
+    Term<Ops> terms[C];
+    V raw_s[C];
+    out.exponent = Ops::load(params + at.logit);
+    GEN_EXT_UNROLL
     for (int c = 0; c < C; ++c) {
-      const V raw_s = param(layout.log_scale(c, k));
-      const V s = Ops::max(raw_s, Ops::splat(T(kMinLogScale)));
-      const V m = mean(c, k, xs, tanhs[c]);
-      const Term<Ops> t = Terms<T>::template eval<Grad>(xs[c], m, s, grid);
-      lp = lp + t.log_part;
-      mass = mass * t.mass;  // >= 1e-15 for three channels: no underflow in float
-      if (Grad) terms[c] = t;
+      raw_s[c] = Ops::load(params + at.log_scale(c));
+      const V s = Ops::max(raw_s[c], Ops::splat(T(kMinLogScale)));
+      const V m = mean(c, at, xs, out.tanh);
+      terms[c] = Terms<T>::template eval<Grad>(xs[c], m, s, grid);
+      out.exponent = out.exponent + terms[c].log_part;
     }
-    return lp + Ops::log(mass);
+    // others[c]: the product of the other channels' masses, which scales channel c's derivatives
+    V others[C];
+    if constexpr (C == 3) {
+      const V m01 = terms[0].mass * terms[1].mass;
+      out.mass = m01 * terms[2].mass;
+      others[0] = terms[1].mass * terms[2].mass;
+      others[1] = terms[0].mass * terms[2].mass;
+      others[2] = m01;
+    } else {
+      out.mass = terms[0].mass;
+      others[0] = Ops::splat(1);
+    }
+    if (Grad) {
+      GEN_EXT_UNROLL
+      for (int c = 0; c < C; ++c) {
+        out.d_mean[c] = others[c] * terms[c].n_u;
+        // strictly above the clamp, as torch.clamp passes gradient
+        out.d_log_scale[c] = Ops::select(Ops::gt(raw_s[c], Ops::splat(T(kMinLogScale))),
+                                         -(others[c] * terms[c].n_s), Ops::splat(0));
+      }
+    }
   }
 
   GEN_EXT_HOST_DEVICE void load_x(V* xs) const {
+    GEN_EXT_UNROLL
     for (int c = 0; c < C; ++c) xs[c] = Ops::load(x + c * x_plane);
   }
 
-  // -log p(x)
-  GEN_EXT_HOST_DEVICE V nll() const {
-    V xs[C];
-    load_x(xs);
-    V tanhs[C][2];
-    const V log_z = log_normaliser();
-    // online log-sum-exp over components, one exp per component
-    V run_max = Ops::splat(-std::numeric_limits<T>::infinity());
-    V run_sum = Ops::splat(0);
-    for (int k = 0; k < layout.M; ++k) {
-      const V lp = component_log_prob<false>(k, xs, log_z, nullptr, tanhs);
-      const V d = Ops::exp(-Ops::abs(lp - run_max));
-      run_sum = Ops::select(Ops::gt(lp, run_max), run_sum * d + Ops::splat(1), run_sum + d);
-      run_max = Ops::max(run_max, lp);
+  // Stores component k's parameter gradients and adds its part of the x gradient to gx. r scales
+  // its derivatives (see Component); prior is the incoming gradient times its softmax weight.
+  GEN_EXT_HOST_DEVICE void store_gradients(int k, const ComponentType& e, V r, V prior,
+                                           const V* xs, const GradientOut<T>& out, V* gx) const {
+    const Planes at{k * out.plane, layout.M * out.plane};
+    T* grad_params = out.params;
+    Ops::store(grad_params + at.logit, prior - r * e.mass);
+    V g_mean[C];
+    GEN_EXT_UNROLL
+    for (int c = 0; c < C; ++c) {
+      g_mean[c] = r * e.d_mean[c];
+      Ops::store(grad_params + at.mean(c), g_mean[c]);
+      Ops::store(grad_params + at.log_scale(c), r * e.d_log_scale[c]);
+      gx[c] = gx[c] - g_mean[c];  // u = x - mean
     }
-    return -(run_max + Ops::log(run_sum));
+    if constexpr (C == 3) {
+      // mean 1 = ... + t0 x0, mean 2 = ... + t1 x0 + t2 x1, t = tanh(raw coefficient)
+      const V g1 = g_mean[1], g2 = g_mean[2];
+      const V t0 = e.tanh[0], t1 = e.tanh[1], t2 = e.tanh[2];
+      Ops::store(grad_params + at.coeff(0), g1 * xs[0] * (Ops::splat(1) - t0 * t0));
+      Ops::store(grad_params + at.coeff(1), g2 * xs[0] * (Ops::splat(1) - t1 * t1));
+      Ops::store(grad_params + at.coeff(2), g2 * xs[1] * (Ops::splat(1) - t2 * t2));
+      gx[0] = gx[0] + (g1 * t0 + g2 * t1);
+      gx[1] = gx[1] + g2 * t2;
+    }
   }
 
-  // Gradients of grad * nll with respect to every parameter plane and every channel of x, given
-  // the forward's result: -nll is the log-sum-exp the responsibilities need, so one pass suffices.
-  GEN_EXT_HOST_DEVICE void backward(V grad, V nll_value, T* grad_params, T* grad_x) const {
-    const V log_z = log_normaliser();
-    const V lse = -nll_value;
+  GEN_EXT_HOST_DEVICE void store_x_gradient(const V* gx, T* grad_x) const {
+    if (grad_x == nullptr) return;
+    GEN_EXT_UNROLL
+    for (int c = 0; c < C; ++c) Ops::store(grad_x + c * x_plane, gx[c]);
+  }
+
+  // What the gradients need from the whole mixture at x: its NLL is
+  // (top - top_exponent) + log(prior / total).
+  struct Totals {
+    V top;           // the largest logit
+    V prior;         // sum over k of exp(logit_k - top): the softmax normaliser over exp(top)
+    V top_exponent;  // the largest component exponent
+    V total;         // sum over k of exp(exponent_k - top_exponent) * mass_k, >= 1e-15
+    GEN_EXT_HOST_DEVICE V nll() const { return (top - top_exponent) + Ops::log(prior / total); }
+  };
+
+  // The entry points below work on a local copy of the mixture: SIMD stores may alias any memory,
+  // so fields read through `this` would be reloaded after every store, and a local copy whose
+  // address never escapes lives in registers.
+
+  // -log p(x)
+  GEN_EXT_HOST_DEVICE V nll() const {
+    const MixtureAt mix = *this;
     V xs[C];
-    load_x(xs);
+    mix.load_x(xs);
+    return mix.totals(xs).nll();
+  }
+
+  // Gradients of grad * nll into `out`, evaluating the components twice (once for the totals,
+  // once for the gradients) and keeping nothing in between; returns the NLL. The scalar path:
+  // the CUDA kernels and the CPU kernels' row tails.
+  GEN_EXT_HOST_DEVICE V backward(V grad, const GradientOut<T>& out) const {
+    const MixtureAt mix = *this;
+    V xs[C];
+    mix.load_x(xs);
+    const Totals t = mix.totals(xs);
+    V g_total, g_prior;
+    mix.gradient_scales(grad, t, g_total, g_prior);
     V gx[C];
     for (int c = 0; c < C; ++c) gx[c] = Ops::splat(0);
-    for (int k = 0; k < layout.M; ++k) {
-      Term<Ops> terms[C];
-      V tanhs[C][2];
-      const V lp = component_log_prob<true>(k, xs, log_z, terms, tanhs);
-      const V w = Ops::exp(lp - lse);  // posterior responsibility of component k
-      const V prior = Ops::exp(param(layout.logit(k)) - log_z);
-      Ops::store(grad_params + layout.logit(k) * plane, grad * (prior - w));
-      const V g_lp = -(grad * w);
-      for (int c = 0; c < C; ++c) {
-        const V g_u = g_lp * terms[c].d_u;  // d/du, u = x_c - mean_c
-        const V g_s = g_lp * terms[c].d_s;
-        const V raw_s = param(layout.log_scale(c, k));
-        Ops::store(grad_params + layout.mean(c, k) * plane, -g_u);
-        Ops::store(grad_params + layout.log_scale(c, k) * plane,
-                   // strictly above the clamp, as torch.clamp passes gradient
-                   Ops::select(Ops::gt(raw_s, Ops::splat(T(kMinLogScale))), g_s,
-                               Ops::splat(0)));
-        gx[c] = gx[c] + g_u;
-        if (C == 3 && c == 1) {
-          const V t0 = tanhs[1][0];
-          Ops::store(grad_params + layout.coeff(0, k) * plane,
-                     -(g_u * xs[0] * (Ops::splat(1) - t0 * t0)));
-          gx[0] = gx[0] - g_u * t0;
-        } else if (C == 3 && c == 2) {
-          const V t1 = tanhs[2][0];
-          const V t2 = tanhs[2][1];
-          Ops::store(grad_params + layout.coeff(1, k) * plane,
-                     -(g_u * xs[0] * (Ops::splat(1) - t1 * t1)));
-          Ops::store(grad_params + layout.coeff(2, k) * plane,
-                     -(g_u * xs[1] * (Ops::splat(1) - t2 * t2)));
-          gx[0] = gx[0] - g_u * t1;
-          gx[1] = gx[1] - g_u * t2;
-        }
-      }
+    for (int k = 0; k < mix.layout.M; ++k) {
+      ComponentType e;
+      mix.template component<true>(k, xs, e);
+      mix.store_gradients(k, e, g_total * Ops::exp(e.exponent - t.top_exponent),
+                          g_prior * Ops::exp(mix.param(mix.layout.logit(k)) - t.top), xs, out,
+                          gx);
     }
-    for (int c = 0; c < C; ++c) Ops::store(grad_x + c * x_plane, gx[c]);
+    mix.store_x_gradient(gx, out.x);
+    return t.nll();
+  }
+
+  // The same from one evaluation of the components, which `scratch` (M of them) and `priors`
+  // (M values) hold until the totals are known: the vector path of the CPU kernels.
+  GEN_EXT_HOST_DEVICE V backward(V grad, const GradientOut<T>& out, ComponentType* scratch,
+                                 V* priors) const {
+    const MixtureAt mix = *this;
+    V xs[C];
+    mix.load_x(xs);
+    Totals t;
+    t.top = mix.top_logit();
+    t.prior = Ops::splat(0);
+    for (int k = 0; k < mix.layout.M; ++k) {
+      priors[k] = Ops::exp(mix.param(mix.layout.logit(k)) - t.top);
+      t.prior = t.prior + priors[k];
+    }
+    t.top_exponent = Ops::splat(-std::numeric_limits<T>::infinity());
+    for (int k = 0; k < mix.layout.M; ++k) {
+      mix.template component<true>(k, xs, scratch[k]);
+      t.top_exponent = Ops::max(t.top_exponent, scratch[k].exponent);
+    }
+    t.total = Ops::splat(0);
+    for (int k = 0; k < mix.layout.M; ++k) {
+      scratch[k].exponent = Ops::exp(scratch[k].exponent - t.top_exponent);
+      t.total = t.total + scratch[k].exponent * scratch[k].mass;
+    }
+    V g_total, g_prior;
+    mix.gradient_scales(grad, t, g_total, g_prior);
+    V gx[C];
+    for (int c = 0; c < C; ++c) gx[c] = Ops::splat(0);
+    for (int k = 0; k < mix.layout.M; ++k) {
+      mix.store_gradients(k, scratch[k], g_total * scratch[k].exponent, g_prior * priors[k], xs,
+                          out, gx);
+    }
+    mix.store_x_gradient(gx, out.x);
+    return t.nll();
+  }
+
+ private:
+  GEN_EXT_HOST_DEVICE Totals totals(const V* xs) const {
+    Totals t;
+    t.top = top_logit();
+    t.prior = prior_sum(t.top);
+    // online: the sum is rescaled whenever a larger exponent arrives
+    t.top_exponent = Ops::splat(-std::numeric_limits<T>::infinity());
+    t.total = Ops::splat(0);
+    for (int k = 0; k < layout.M; ++k) {
+      ComponentType e;
+      component<false>(k, xs, e);
+      const V d = Ops::exp(-Ops::abs(e.exponent - t.top_exponent));
+      t.total = Ops::select(Ops::gt(e.exponent, t.top_exponent), t.total * d + e.mass,
+                            t.total + d * e.mass);
+      t.top_exponent = Ops::max(t.top_exponent, e.exponent);
+    }
+    return t;
+  }
+
+  // grad / total and grad / prior (one division): the posterior responsibility of component k is
+  // exp(exponent_k - top_exponent) * mass_k / total, its prior exp(logit_k - top) / prior.
+  GEN_EXT_HOST_DEVICE static void gradient_scales(V grad, const Totals& t, V& g_total,
+                                                  V& g_prior) {
+    const V d = grad / (t.total * t.prior);
+    g_total = t.prior * d;
+    g_prior = t.total * d;
   }
 };
 
