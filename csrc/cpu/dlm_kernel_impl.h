@@ -137,9 +137,14 @@ void nll_gradients_typed(const T* grad, const T* x, const T* params, T* out, T* 
   const ParamLayout layout{M};
   const int64_t P = C == 3 ? 10 * M : 3 * M;
   at::parallel_for(0, B * S, kGrain, [&](int64_t begin, int64_t end) {
-    std::vector<typename VecMix::ComponentType> scratch(M);
-    std::vector<V> priors(M);
-    std::vector<T> stage(P * kStagePlane);
+    // Kept by each thread from call to call: a training step's allocations then do not churn
+    // the heap, whose trimming would make the next large allocation fault its pages in again.
+    thread_local std::vector<typename VecMix::ComponentType> scratch;
+    thread_local std::vector<V> priors;
+    thread_local std::vector<T> stage;
+    scratch.resize(M);
+    priors.resize(M);
+    stage.resize(P * kStagePlane);
     for (int64_t i = begin; i < end;) {
       const int64_t b = i / S, s0 = i % S;
       const int64_t n = std::min({end - i, S - s0, kStageWidth});

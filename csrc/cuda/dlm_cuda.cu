@@ -68,14 +68,14 @@ __global__ void nll_gradients_kernel(const T* __restrict__ grad, const T* __rest
 // Launches nll_gradients_kernel; undefined grad, out or grad_x: null.
 void launch_gradients(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& params,
                       int64_t num_bins, const at::Tensor& out, const at::Tensor& grad_x,
-                      const at::Tensor& grad_params, const char* op) {
+                      const at::Tensor& grad_params) {
   const int64_t B = x.size(0), C = x.size(1), S = spatial_numel(x);
   const int M = static_cast<int>(params.size(1) / (C == 3 ? 10 : 3));
   const auto x_rows = as_rows(x);
   const auto p_rows = as_rows(params);
   const auto g = grad.defined() ? grad.contiguous() : grad;
   const auto stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), op, [&] {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "discretized_logistic_mixture_nll_gradients", [&] {
     auto ptr = [](const at::Tensor& t) {
       return t.defined() ? t.mutable_data_ptr<scalar_t>() : nullptr;
     };
@@ -123,7 +123,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> nll_with_grad_cuda(const at::Tens
   auto grad_params = at::empty(params.sizes(), params.options());
   if (out.numel() == 0) return {out, grad_x, grad_params};
   launch_gradients(at::Tensor(), x, params, num_bins, out, x_grad ? grad_x : at::Tensor(),
-                   grad_params, op);
+                   grad_params);
   return {out, grad_x, grad_params};
 }
 
@@ -136,7 +136,7 @@ std::tuple<at::Tensor, at::Tensor> nll_backward_cuda(const at::Tensor& grad, con
   auto grad_x = at::empty(x.sizes(), x.options());
   auto grad_params = at::empty(params.sizes(), params.options());
   if (x.numel() == 0) return {grad_x.zero_(), grad_params.zero_()};
-  launch_gradients(grad, x, params, num_bins, at::Tensor(), grad_x, grad_params, op);
+  launch_gradients(grad, x, params, num_bins, at::Tensor(), grad_x, grad_params);
   return {grad_x, grad_params};
 }
 

@@ -41,6 +41,15 @@ def discretized_logistic_mixture_nll(x: torch.Tensor, params: torch.Tensor,
     return torch.ops.gen_ext.discretized_logistic_mixture_nll(x, params, num_bins)
 
 
+def _all_ones(grad: torch.Tensor) -> bool:
+    """Whether grad is one value broadcast everywhere and that value is 1, as `nll.sum()` hands
+    back: then the forward's gradients are already the answer and the scaling pass (a read and a
+    write of a params-sized tensor) is skipped. Looked at on the CPU only, where reading the
+    value costs no device synchronisation."""
+    return (grad.device.type == "cpu" and grad.numel() > 0 and all(st == 0 for st in grad.stride())
+            and grad.reshape(-1)[0].item() == 1)
+
+
 class _NllWithGrad(torch.autograd.Function):
     """The NLL when a backward is expected: the forward computes the gradients for an incoming
     gradient of 1 from the same evaluation of the mixture (one pass instead of two), and the first
@@ -68,10 +77,11 @@ class _NllWithGrad(torch.autograd.Function):
         if unit_grads is None or torch.is_grad_enabled():
             return _nll_backward(ctx, grad)
         grad_x, grad_params = unit_grads
-        per_position = grad.unsqueeze(1)  # [B, 1, *spatial], broadcast over the planes
-        grad_params.mul_(per_position)
-        if ctx.needs_input_grad[0]:
-            grad_x.mul_(per_position)
+        if not _all_ones(grad):
+            per_position = grad.unsqueeze(1)  # [B, 1, *spatial], broadcast over the planes
+            grad_params.mul_(per_position)
+            if ctx.needs_input_grad[0]:
+                grad_x.mul_(per_position)
         return (grad_x if ctx.needs_input_grad[0] else None,
                 grad_params if ctx.needs_input_grad[1] else None, None)
 
