@@ -9,6 +9,7 @@ from gen_ext import _extension
 KERNEL_OPS = [
     "discretized_logistic_mixture_nll",
     "discretized_logistic_mixture_nll_backward",
+    "discretized_logistic_mixture_nll_with_grad",
     "discretized_logistic_mixture_sample",
     "gaussian_reparameterize_kl",
     "gaussian_reparameterize_kl_backward",
@@ -20,7 +21,11 @@ KERNEL_OPS = [
     "gated_activation",
     "gated_activation_backward",
 ]
-DIFFERENTIABLE = [op for op in KERNEL_OPS if op not in ("discretized_logistic_mixture_sample", "gaussian_noise")]
+# the sampler and the noise have no gradient; the NLL with its gradients is the forward of the
+# public function's autograd.Function, which supplies the backward
+NOT_DIFFERENTIABLE = ("discretized_logistic_mixture_sample", "gaussian_noise",
+                      "discretized_logistic_mixture_nll_with_grad")
+DIFFERENTIABLE = [op for op in KERNEL_OPS if op not in NOT_DIFFERENTIABLE]
 
 
 def has_kernel(op, key):

@@ -74,7 +74,11 @@ struct Logistic {
     r = Ops::splat(1) / (Ops::splat(1) + e);
   }
   GEN_EXT_HOST_DEVICE Logistic(V z_, V e_, V r_) : z(z_), e(e_), r(r_) {}
-  Logistic() = default;
+  // User-provided, not defaulted, here and in the structs below: a compiler-generated
+  // constructor does not carry the kernels' per-ISA target attribute, so GCC could not inline
+  // at::vec's constructors into it and called them out of line (measured: a few percent of the
+  // kernels' time, and their objects kept in memory).
+  GEN_EXT_HOST_DEVICE Logistic() {}
   // Both ends of a bin with one division: 1/(1+e_a) = (1+e_b) / ((1+e_a)(1+e_b)), and
   // e <= 1 keeps the product in [1, 4].
   GEN_EXT_HOST_DEVICE static void pair(V za, V zb, Logistic& a, Logistic& b) {
@@ -103,6 +107,7 @@ template <typename Ops>
 struct Term {
   using V = typename Ops::V;
   V log_part, mass, n_u, n_s;
+  GEN_EXT_HOST_DEVICE Term() {}
 };
 
 // First bin: log sigmoid(a) = -max(-a, 0) + log(1 / (1 + exp(-|a|))), a = (u + half_bin) / scale.
@@ -228,6 +233,7 @@ struct Component {
   V d_mean[C];
   V d_log_scale[C];
   V tanh[3];  // of coefficient 0 (G from R), then 1 and 2 (B from R and G); unused for C = 1
+  GEN_EXT_HOST_DEVICE Component() {}
 };
 
 // Mixture at one position (or one vector of positions). `params` points at parameter plane 0 of
@@ -369,6 +375,7 @@ struct MixtureAt {
     V prior;         // sum over k of exp(logit_k - top): the softmax normaliser over exp(top)
     V top_exponent;  // the largest component exponent
     V total;         // sum over k of exp(exponent_k - top_exponent) * mass_k, >= 1e-15
+    GEN_EXT_HOST_DEVICE Totals() {}
     GEN_EXT_HOST_DEVICE V nll() const { return (top - top_exponent) + Ops::log(prior / total); }
   };
 

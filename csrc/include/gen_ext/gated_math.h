@@ -26,6 +26,8 @@ struct Element {
   // ea, eb and 1/(1 + ea), 1/(1 + eb), the two reciprocals from one division.
   struct Parts {
     V ea, eb, inv_a, inv_b;
+    // user-provided so that it carries the kernels' per-ISA target (see Logistic in dlm_math.h)
+    GEN_EXT_HOST_DEVICE Parts() {}
   };
 
   GEN_EXT_HOST_DEVICE static Parts parts(V a, V b) {
