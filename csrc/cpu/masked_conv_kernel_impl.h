@@ -144,8 +144,11 @@ void for_each_column_tile(int64_t begin, int64_t end, const Fn& fn) {
 
 // dst[b, :, y, x] = (bias) + the plan's sum over taps, for src [B, K, Hs, Ws] (padded), packed
 // [T, K, N] and dst [B, N, H, W], all contiguous. A tile is MR pixels of a row by a few vectors
-// of n: its A values are the source's rows (one channel plane per k), and it is transposed into
-// dst's channel planes on the way out. Pixel rows run in parallel.
+// of n: its A values are the source's rows (one channel plane per k). The tiles of a whole pixel
+// row are gathered for one column tile before that block is transposed into dst's channel planes:
+// each plane then gets one contiguous run per row instead of a short piece per tile, and with
+// planes 4 KiB apart (32x32 images) short pieces of many planes thrash one L1 set. Pixel rows run
+// in parallel.
 template <typename T>
 void gemm_rows(const at::Tensor& src, const at::Tensor& packed, const TapPlan& plan,
                const at::Tensor& bias, at::Tensor& dst) {
@@ -160,14 +163,17 @@ void gemm_rows(const at::Tensor& src, const at::Tensor& packed, const TapPlan& p
   const int64_t grain = std::max<int64_t>(1, kMinMultiplyAddsPerTask / multiply_adds_per_row(plan, W));
   at::parallel_for(0, B * H, grain, [&](int64_t begin, int64_t end) {
     std::vector<Segment<T>> segments(taps);
-    alignas(64) T block[kRows * width];
+    std::vector<T> block(W * width);  // one pixel row by one column tile, rows `width` apart
     for (int64_t row = begin; row < end; ++row) {
       const int64_t b = row / H, y = row % H;
-      for (int64_t x0 = 0; x0 < W; x0 += kRows) {
-        const int64_t rows = std::min<int64_t>(kRows, W - x0);
-        for (size_t g = 0; g < plan.group_begin.size(); ++g) {
-          const auto& ranges = plan.k_range[g];
-          auto column_tile = [&](int64_t n0, int nv, bool tail, int64_t last) {
+      for (size_t g = 0; g < plan.group_begin.size(); ++g) {
+        const auto& ranges = plan.k_range[g];
+        auto column_tile = [&](int64_t n0, int nv, bool tail, int64_t last) {
+          // the row in tiles of at most kRows pixels, evenly: 32 as 5,5,5,5,6,6, not 6,6,6,6,6,2,
+          // whose last tile would load as many B vectors as a full one for a third of the work
+          const int64_t tiles = (W + kRows - 1) / kRows;
+          for (int64_t i = 0, x0 = 0, rows = 0; i < tiles; ++i, x0 += rows) {
+            rows = (W - x0) / (tiles - i);
             int64_t count = 0;
             for (int64_t t = 0; t < taps; ++t) {
               const KRange r = ranges[t];
@@ -176,15 +182,16 @@ void gemm_rows(const at::Tensor& src, const at::Tensor& packed, const TapPlan& p
                                        plan.rx[t],
                                    w + (t * K + r.begin) * N + n0, r.end - r.begin};
             }
-            const Tile<T> tile{segments.data(), count, 1, Hs * Ws, N, block, width,
-                               bias_ptr != nullptr ? bias_ptr + n0 : nullptr, false, last};
+            const Tile<T> tile{segments.data(), count, 1, Hs * Ws, N, block.data() + x0 * width,
+                               width, bias_ptr != nullptr ? bias_ptr + n0 : nullptr, false,
+                               last};
             run_tile<T>(rows, nv, tail, tile);
-            const int64_t cols = (nv - 1) * at::vec::Vectorized<T>::size() + last;
-            at::vec::transpose_mxn<T>(block, width, d + ((b * N + n0) * H + y) * W + x0, H * W,
-                                      static_cast<int>(rows), static_cast<int>(cols));
-          };
-          for_each_column_tile<T>(plan.group_begin[g], plan.group_end[g], column_tile);
-        }
+          }
+          const int64_t cols = (nv - 1) * at::vec::Vectorized<T>::size() + last;
+          at::vec::transpose_mxn<T>(block.data(), width, d + ((b * N + n0) * H + y) * W, H * W,
+                                    static_cast<int>(W), static_cast<int>(cols));
+        };
+        for_each_column_tile<T>(plan.group_begin[g], plan.group_end[g], column_tile);
       }
     }
   });
