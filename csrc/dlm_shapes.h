@@ -1,6 +1,9 @@
 #pragma once
 // Views of the public [B, *, *spatial] tensors as the [B, *, S] blocks the kernels walk.
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+
+#include <tuple>
 
 namespace gen_ext {
 
@@ -28,6 +31,15 @@ inline std::vector<int64_t> with_channels(at::IntArrayRef data_shape, int64_t n)
   std::vector<int64_t> shape(data_shape.begin(), data_shape.end());
   shape[1] = n;
   return shape;
+}
+
+// The with-grad op's results, unfilled: the NLL [B, *spatial], the gradient of x (an empty [0]
+// unless x_grad) and the gradient of params, contiguous, on x's device.
+inline std::tuple<at::Tensor, at::Tensor, at::Tensor> nll_with_grad_results(
+    const at::Tensor& x, const at::Tensor& params, bool x_grad) {
+  return {at::empty(position_shape(x.sizes()), x.options()),
+          at::empty(x_grad ? x.sizes() : at::IntArrayRef{0}, x.options()),
+          at::empty(params.sizes(), params.options())};
 }
 
 }  // namespace gen_ext

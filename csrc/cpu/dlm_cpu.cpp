@@ -65,9 +65,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> nll_with_grad_cpu(const at::Tenso
   constexpr const char* op = "discretized_logistic_mixture_nll_with_grad";
   check_dlm_nll_inputs(x, params, num_bins, op);
   check_dlm_x_range(x, op);
-  auto out = at::empty(position_shape(x.sizes()), x.options());
-  auto grad_x = at::empty(x_grad ? x.sizes() : at::IntArrayRef{0}, x.options());
-  auto grad_params = at::empty(params.sizes(), params.options());
+  auto [out, grad_x, grad_params] = nll_with_grad_results(x, params, x_grad);
   if (out.numel() == 0) return {out, grad_x, grad_params};
   const bool folded = fold_batch(x);
   auto out_rows = position_rows(out, folded);

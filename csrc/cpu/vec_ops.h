@@ -7,35 +7,11 @@
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 
-#include <type_traits>
-
 #include "gen_ext/scalar_ops.h"
 
 namespace gen_ext {
 namespace cpu {
 namespace CPU_CAPABILITY {
-
-#if defined(CPU_CAPABILITY_AVX512)
-// exp of float lanes in 12 instructions (at::vec's exp_u20 takes 19): x = n ln2 + r with
-// |r| <= ln2 / 2 (ln2 split in two so r is exact), a degree-5 polynomial fitted to e^r for least
-// maximum relative error (9e-8), and 2^n applied by scalef, which also underflows to 0 and
-// overflows to inf as exp does. The clamp keeps -inf from reaching n ln2 (-inf - -inf = NaN) and
-// lets NaN through (max/min return their second operand when one is NaN).
-inline __m512 exp_avx512(__m512 v) {
-  const __m512 x = _mm512_min_ps(_mm512_set1_ps(89.f), _mm512_max_ps(_mm512_set1_ps(-104.f), v));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
-  __m512 p = _mm512_set1_ps(0.00829032f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.04189793f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.16667636f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.4999915f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.9999997f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  return _mm512_scalef_ps(p, n);
-}
-#endif
 
 // A scalar policy of this instruction set's own, so the tail instantiations differ by type (and
 // so by symbol) between the DEFAULT and AVX2 builds.
@@ -50,13 +26,8 @@ struct VecOps {
   static V splat(T v) { return V(v); }
   static V load(const T* p) { return V::loadu(p); }
   static void store(T* p, V v) { v.store(p); }
-  // A polynomial exp is several times cheaper than Sleef's 1-ulp one: our own for float on
-  // AVX-512, at::vec's exp_u20 elsewhere (for double it is Sleef's).
-  static V exp(V v) {
-#if defined(CPU_CAPABILITY_AVX512)
-#endif
-    return v.exp_u20();
-  }
+  // at::vec's own polynomial exp (2 ulp) is several times cheaper than Sleef's 1-ulp one.
+  static V exp(V v) { return v.exp_u20(); }
   static V log(V v) { return v.log(); }
   // Through one exp, like the rest: absolute error ~2e-7 near 0, the size of a float32 mean's own
   // rounding, and several times cheaper than Sleef's tanh.

@@ -118,9 +118,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> nll_with_grad_cuda(const at::Tens
   check_dlm_nll_inputs(x, params, num_bins, op);
   check_dlm_x_range(x, op);
   const c10::cuda::CUDAGuard guard(x.device());
-  auto out = at::empty(position_shape(x.sizes()), x.options());
-  auto grad_x = at::empty(x_grad ? x.sizes() : at::IntArrayRef{0}, x.options());
-  auto grad_params = at::empty(params.sizes(), params.options());
+  auto [out, grad_x, grad_params] = nll_with_grad_results(x, params, x_grad);
   if (out.numel() == 0) return {out, grad_x, grad_params};
   launch_gradients(at::Tensor(), x, params, num_bins, out, x_grad ? grad_x : at::Tensor(),
                    grad_params);

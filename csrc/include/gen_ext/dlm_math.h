@@ -255,14 +255,16 @@ struct MixtureAt {
 
   GEN_EXT_HOST_DEVICE V param(int i) const { return Ops::load(params + i * plane); }
 
-  // Component k's planes, as offsets from plane 0 (the gradients share the layout): its logit
-  // at `logit`; channel c's mean at logit + (3c + 1) * block, its log-scale one block further and
-  // its coefficient two (a block is M planes). Integer offsets once per component, not per load.
+  // Component k's planes as element offsets from plane 0, planes `plane` apart (the gradients
+  // share the layout), named once per component rather than indexed per load.
   struct Planes {
-    int64_t logit, block;
-    GEN_EXT_HOST_DEVICE int64_t mean(int c) const { return logit + (3 * c + 1) * block; }
-    GEN_EXT_HOST_DEVICE int64_t log_scale(int c) const { return mean(c) + block; }
-    GEN_EXT_HOST_DEVICE int64_t coeff(int c) const { return mean(c) + 2 * block; }
+    ParamLayout layout;
+    int k;
+    int64_t plane;
+    GEN_EXT_HOST_DEVICE int64_t logit() const { return layout.logit(k) * plane; }
+    GEN_EXT_HOST_DEVICE int64_t mean(int c) const { return layout.mean(c, k) * plane; }
+    GEN_EXT_HOST_DEVICE int64_t log_scale(int c) const { return layout.log_scale(c, k) * plane; }
+    GEN_EXT_HOST_DEVICE int64_t coeff(int c) const { return layout.coeff(c, k) * plane; }
   };
 
   // The largest logit; the softmax normaliser is then top + log(sum_k exp(logit_k - top)).
@@ -272,9 +274,14 @@ struct MixtureAt {
     return top;
   }
 
-  GEN_EXT_HOST_DEVICE V prior_sum(V top) const {
+  // sum over k of exp(logit_k - top); each term also goes to each[k] unless each is null
+  GEN_EXT_HOST_DEVICE V prior_sum(V top, V* each = nullptr) const {
     V sum = Ops::splat(0);
-    for (int k = 0; k < layout.M; ++k) sum = sum + Ops::exp(param(layout.logit(k)) - top);
+    for (int k = 0; k < layout.M; ++k) {
+      const V term = Ops::exp(param(layout.logit(k)) - top);
+      if (each != nullptr) each[k] = term;
+      sum = sum + term;
+    }
     return sum;
   }
 
@@ -295,10 +302,10 @@ struct MixtureAt {
 
   template <bool Grad>
   GEN_EXT_HOST_DEVICE void component(int k, const V* xs, ComponentType& out) const {
-    const Planes at{k * plane, layout.M * plane};
+    const Planes at{layout, k, plane};
     Term<Ops> terms[C];
     V raw_s[C];
-    out.exponent = Ops::load(params + at.logit);
+    out.exponent = Ops::load(params + at.logit());
     GEN_EXT_UNROLL
     for (int c = 0; c < C; ++c) {
       raw_s[c] = Ops::load(params + at.log_scale(c));
@@ -339,9 +346,9 @@ struct MixtureAt {
   // its derivatives (see Component); prior is the incoming gradient times its softmax weight.
   GEN_EXT_HOST_DEVICE void store_gradients(int k, const ComponentType& e, V r, V prior,
                                            const V* xs, const GradientOut<T>& out, V* gx) const {
-    const Planes at{k * out.plane, layout.M * out.plane};
+    const Planes at{layout, k, out.plane};
     T* grad_params = out.params;
-    Ops::store(grad_params + at.logit, prior - r * e.mass);
+    Ops::store(grad_params + at.logit(), prior - r * e.mass);
     V g_mean[C];
     GEN_EXT_UNROLL
     for (int c = 0; c < C; ++c) {
@@ -423,11 +430,7 @@ struct MixtureAt {
     mix.load_x(xs);
     Totals t;
     t.top = mix.top_logit();
-    t.prior = Ops::splat(0);
-    for (int k = 0; k < mix.layout.M; ++k) {
-      priors[k] = Ops::exp(mix.param(mix.layout.logit(k)) - t.top);
-      t.prior = t.prior + priors[k];
-    }
+    t.prior = mix.prior_sum(t.top, priors);
     t.top_exponent = Ops::splat(-std::numeric_limits<T>::infinity());
     for (int k = 0; k < mix.layout.M; ++k) {
       mix.template component<true>(k, xs, scratch[k]);
