@@ -289,6 +289,27 @@ def test_bad_input_names_the_argument(overrides, message):
         ops.discretized_logistic_mixture_nll(args["x"], args["params"], args["num_bins"])
 
 
+@pytest.mark.parametrize("overrides,message", BAD_INPUTS)
+def test_bad_input_on_the_fused_gradient_path(overrides, message):
+    """With params requiring grad the public function runs the with-grad op: the same checks."""
+    args = _bad(**overrides)
+    params = args["params"].requires_grad_() if args["params"].is_floating_point() else args["params"]
+    with pytest.raises(RuntimeError, match=message):
+        ops.discretized_logistic_mixture_nll(args["x"], params, args["num_bins"])
+    with pytest.raises(RuntimeError, match="discretized_logistic_mixture_nll_with_grad: .*" + message):
+        torch.ops.gen_ext.discretized_logistic_mixture_nll_with_grad(
+            args["x"], args["params"].detach(), args["num_bins"], False)
+
+
+def test_backward_op_names_a_bad_grad():
+    x, params = make_inputs(1, 3, 2, (2, 2), 256, seed=0)
+    backward = torch.ops.gen_ext.discretized_logistic_mixture_nll_backward
+    with pytest.raises(RuntimeError, match="grad must have shape \\[B, \\*spatial\\]"):
+        backward(torch.ones(1, 2, 3, dtype=x.dtype), x, params, 256)
+    with pytest.raises(RuntimeError, match="grad must match x in dtype and device"):
+        backward(torch.ones(1, 2, 2, dtype=torch.float32), x, params, 256)
+
+
 @pytest.mark.parametrize("overrides,message", [b for b in BAD_INPUTS if "lie in" not in b[1]])
 def test_fake_kernel_checks_the_same(overrides, message):
     args = _bad(**overrides)
