@@ -7,7 +7,7 @@ TORCH_VERSION := 2.14.1
 export CUDA_HOME ?= /usr/local/cuda
 # Pull the venv's torch libraries (the CUDA 13.0 build) into the build; a CPU-only torch works too.
 DEPS := torch==$(TORCH_VERSION) numpy tqdm pillow matplotlib scikit-learn ninja setuptools wheel \
-        pytest pytest-benchmark scipy
+        pytest pytest-benchmark scipy hypothesis ruff
 SOURCES := setup.py pyproject.toml $(shell find csrc kernels -type f 2>/dev/null)
 
 .PHONY: demo test bench check results clean

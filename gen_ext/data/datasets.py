@@ -16,13 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gen_ext.errors import DataError
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
-
-
-class DataError(ValueError):
-    """Data that cannot be used, with what was wrong and where."""
 
 
 @dataclass
