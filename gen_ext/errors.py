@@ -19,3 +19,8 @@ class CheckpointError(GenExtError, ValueError):
 
 class TrainingError(GenExtError, RuntimeError):
     """Training that cannot start or go on (a non-finite loss, an output folder in use)."""
+
+
+class DataWarning(UserWarning):
+    """Data that was usable but changed on loading (values moved to the level grid, deep samples
+    reduced to 256 levels, alpha composited): one self-contained line saying what and where."""
