@@ -9,8 +9,8 @@ import warnings
 import pytest
 import torch
 
-import gen_ext.check as check
-import gen_ext.cli as cli
+from gen_ext import check
+from gen_ext import cli
 import gen_ext.train
 from gen_ext import _extension, errors
 from gen_ext.cli import main, parse_model_args
