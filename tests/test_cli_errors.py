@@ -9,10 +9,8 @@ import warnings
 import pytest
 import torch
 
-from gen_ext import check
-from gen_ext import cli
 import gen_ext.train
-from gen_ext import _extension, errors
+from gen_ext import _extension, check, cli, errors
 from gen_ext.cli import main, parse_model_args
 from gen_ext.models import MODELS, VAE, Autoencoder, PixelCNN, PixelCNNPlusPlus
 
