@@ -8,6 +8,7 @@ values and gradients. A GPU user runs it to verify the kernels on their own card
 from dataclasses import dataclass
 
 import torch
+from tqdm import tqdm
 
 from gen_ext import ops, reference
 from gen_ext.testing import make_dlm_inputs
@@ -232,9 +233,13 @@ CHECKS = {
 }
 
 
-def run_checks(device: torch.device, names=None) -> list[CheckRow]:
+def run_checks(device: torch.device, names=None, progress: bool = False) -> list[CheckRow]:
+    """The rows of the checks of `names` (default: all), with a progress bar over the ops on
+    stderr when `progress`."""
+    selected = [name for name in CHECKS if names is None or name in names]
     rows = []
-    for name, check in CHECKS.items():
-        if names is None or name in names:
-            rows.extend(check(device))
+    bar = tqdm(selected, desc="check", unit="op", disable=not progress, leave=False)
+    for name in bar:
+        bar.set_postfix_str(name)
+        rows.extend(CHECKS[name](device))
     return rows

@@ -1,20 +1,228 @@
-"""The gen-ext command: info, check, bench, train and sample."""
+"""The gen-ext command: info, check, bench, train and sample.
+
+Every error the user can cause is one line on stderr, `gen-ext COMMAND: what was wrong`: exit 2
+for a bad command line (argparse's usage errors and the checks below), 1 for a failure on the way
+(bad data, a bad checkpoint, a missing extension), 130 on Ctrl-C.
+"""
 
 import argparse
-import ast
+import contextlib
+import inspect
+import math
+import pickle
 import platform
 import sys
+import warnings
 from pathlib import Path
 
 import torch
 
+from gen_ext.errors import CheckpointError, GenExtError
 
-def _device(name: str) -> torch.device:
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(f"gen-ext: --device {name}: CUDA is not available on this machine")
-    return device
+# constructor arguments `gen-ext train` derives from the data itself
+SET_BY_TRAIN = ("input_shape", "levels")
 
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line (argparse prints the usage first); the
+    subcommands' parsers are of this class too, as add_subparsers makes them of the parent's."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: X)" to every option's help, except where the help already says what a
+    missing value means (defaults of None, which would print as "None")."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default is None or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+def one_line(message) -> str:
+    """A message that may span lines (e.g. load_state_dict's) joined into one."""
+    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
+# --- argument types: each raises ArgumentTypeError, which argparse reports naming the flag ----
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def device_type(name: str) -> torch.device:
+    """A device that exists on this machine: cpu, cuda[:N] (N below the device count) or mps."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or mps, got {name!r}") from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(f"{name}: CUDA is not available on this machine")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise argparse.ArgumentTypeError(
+                f"{name}: this machine has {count} CUDA device{'s' * (count != 1)} "
+                f"(cuda:0 to cuda:{count - 1})")
+        return device
+    if device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise argparse.ArgumentTypeError(f"{name}: MPS is not available on this machine")
+        return device
+    raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or mps, got {name!r}")
+
+
+def checkpoint_file(text: str) -> Path:
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give the checkpoint file in it "
+                                         f"(e.g. {path / 'checkpoint.pt'})")
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no such checkpoint file")
+    return path
+
+
+def png_file(text: str) -> Path:
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name such as "
+                                         f"{path / 'samples.png'}")
+    if path.suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"expected a file name ending in .png, got {text!r}")
+    return path
+
+
+# --- --set KEY=VALUE: typed by the model's constructor ----------------------------------------
+
+def _settable_parameters(cls) -> dict[str, inspect.Parameter]:
+    """The constructor's named arguments (a **kwargs catch-all accepts nothing by name)."""
+    return {name: p for name, p in inspect.signature(cls).parameters.items()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _value_type(param: inspect.Parameter):
+    """The type a value for `param` must have: its annotation where it is a plain type, else the
+    type of its default, else str."""
+    if param.annotation is not param.empty and isinstance(param.annotation, type):
+        return param.annotation
+    if param.default is not inspect.Parameter.empty and param.default is not None:
+        return type(param.default)
+    return str
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise ValueError(f"expected true, false, 1 or 0, got {text!r}")
+
+
+def _parse_int_sequence(text: str, kind: type) -> tuple | list:
+    inner = text.strip().removeprefix("(").removesuffix(")").removeprefix("[").removesuffix("]")
+    try:
+        values = [int(part) for part in inner.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"expected integers separated by commas, e.g. 1,8,8, got {text!r}") from None
+    if not values:
+        raise ValueError(f"expected integers separated by commas, e.g. 1,8,8, got {text!r}")
+    return kind(values)
+
+
+def parse_value(text: str, kind: type):
+    """`text` as a value of `kind`: int, float, bool, str, or a tuple/list of ints; ValueError
+    naming what was expected otherwise."""
+    if kind is bool:
+        return _parse_bool(text)
+    if kind in (tuple, list):
+        return _parse_int_sequence(text, kind)
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {text!r}") from None
+    if kind is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"expected a number, got {text!r}") from None
+    return text
+
+
+def parse_model_args(model: str, cls, items: list[str]) -> dict:
+    """The --set KEY=VALUE items as constructor arguments of `cls`, each parsed to the type of
+    the argument; ValueError with one line naming the item and the valid keys otherwise."""
+    params = _settable_parameters(cls)
+    valid = [name for name in params if name not in SET_BY_TRAIN]
+    keys = f"valid keys for {model}: {', '.join(valid)}"
+    model_args = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}; {keys}")
+        if key in SET_BY_TRAIN:
+            raise ValueError(f"--set {item}: gen-ext train sets {key} from the data itself; "
+                             f"{keys}")
+        if key not in params:
+            raise ValueError(f"--set {item}: {model} has no argument {key!r}; {keys}")
+        kind = _value_type(params[key])
+        try:
+            model_args[key] = parse_value(text, kind)
+        except ValueError as err:
+            raise ValueError(f"--set {item}: {key} takes {kind.__name__}: {err}; {keys}") from None
+    return model_args
+
+
+
+def show_progress() -> bool:
+    """Progress bars only where someone watches: a bar redrawn with \\r garbles a log file."""
+    return sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def one_line_warnings(prog: str):
+    """Warnings of gen_ext's own classes (e.g. a notice that data was quantized) print as one
+    line, `gen-ext COMMAND: warning: ...`, instead of Python's two lines with a file and source
+    line; other warnings print as usual."""
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category.__module__.split(".")[0] == "gen_ext":
+            print(f"{prog}: warning: {one_line(message)}", file=file or sys.stderr)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = original
+
+
+# --- the commands --------------------------------------------------------------------------
 
 def cmd_info(args) -> int:
     from gen_ext import __version__, _extension
@@ -63,7 +271,7 @@ def cmd_check(args) -> int:
     from gen_ext.check import run_checks
 
     _extension.require()
-    rows = run_checks(_device(args.device), args.ops)
+    rows = run_checks(args.device, args.ops, progress=show_progress())
     _print_table(["op", "case", "max error", "tolerance", "result", "compared"],
                  [[r.op, r.case, f"{r.max_error:.2e}", f"{r.tolerance:.1e}",
                    "pass" if r.passed else "FAIL", r.detail] for r in rows])
@@ -77,9 +285,8 @@ def cmd_bench(args) -> int:
     from gen_ext.bench import runner
 
     _extension.require()
-    device = _device(args.device)
-    rows = runner.run(device, args.ops, quick=args.quick)
-    info = runner.conditions(device)
+    rows = runner.run(args.device, args.ops, quick=args.quick)
+    info = runner.conditions(args.device)
     print(runner.markdown(rows, info))
     for s in runner.summary(rows):
         parts = [f"{k.replace('_', ' ')} {v:.2f}" for k, v in s.items() if isinstance(v, float)]
@@ -93,23 +300,17 @@ def cmd_train(args) -> int:
     from gen_ext.train import TrainConfig, train
 
     out = args.out or f"results/train/{args.model}"
-    model_args = {}
-    for item in args.set or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"gen-ext train: --set takes KEY=VALUE, got {item!r}")
-        try:
-            model_args[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            model_args[key] = value  # a bare word, e.g. likelihood=logistic
     cfg = TrainConfig(model=args.model, data=args.data, epochs=args.epochs,
-                      batch_size=args.batch_size, lr=args.lr, device=str(_device(args.device)),
-                      out=out, seed=args.seed, image_size=args.image_size, model_args=model_args)
+                      batch_size=args.batch_size, lr=args.lr, device=str(args.device),
+                      out=out, seed=args.seed, image_size=args.image_size,
+                      model_args=args.model_args)
+    # passed only when asked for, so the default call is the same with or without the option
+    overwrite = {"overwrite": True} if args.overwrite else {}
     try:
-        metrics = train(cfg, resume=args.resume)
+        metrics = train(cfg, resume=args.resume, **overwrite)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: the last finished epoch is saved in {out}; continue with --resume",
-              file=sys.stderr)
+        print(f"gen-ext train: interrupted; the last finished epoch is saved in {out}, continue "
+              f"with --resume", file=sys.stderr)
         return 130
     print(f"held-out on {metrics['data']} ({metrics['test_images']} images): " +
           ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
@@ -124,69 +325,143 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_sample(args) -> int:
+# what torch.load and load_state_dict raise for a file that is not a usable checkpoint
+_UNLOADABLE = (OSError, RuntimeError, ValueError, KeyError, TypeError, AttributeError)
+
+
+def load_checkpoint(path: Path, device: torch.device):
     from gen_ext.models import GenerativeModel
+
+    try:
+        return GenerativeModel.load(path, map_location=device)
+    except GenExtError:
+        raise
+    except (pickle.UnpicklingError, EOFError) as err:
+        # torch's own message here is a paragraph about weights_only, beside the point
+        raise CheckpointError(f"{path}: cannot load as a gen-ext checkpoint (not a file "
+                              f"torch.save wrote, or a truncated one)") from err
+    except _UNLOADABLE as err:
+        raise CheckpointError(f"{path}: cannot load as a gen-ext checkpoint "
+                              f"({type(err).__name__}: {one_line(err)})") from err
+
+
+def cmd_sample(args) -> int:
     from gen_ext.viz import save_grid
 
-    model = GenerativeModel.load(args.checkpoint, map_location=_device(args.device))
+    model = load_checkpoint(args.checkpoint, args.device)
     if not model.can_sample:
-        raise SystemExit(f"gen-ext sample: {type(model).__name__} has no prior to sample from")
+        raise CheckpointError(f"{args.checkpoint}: {type(model).__name__} has no prior to "
+                              f"sample from")
     model.eval()
-    generator = torch.Generator(device=_device(args.device)).manual_seed(args.seed)
-    path = save_grid(model.sample(args.n, generator).cpu(), args.out)
+    generator = torch.Generator(device=args.device).manual_seed(args.seed)
+    images = model.sample(args.n, generator, progress=show_progress()).cpu()
+    try:
+        path = save_grid(images, args.out)
+    except OSError as err:
+        raise GenExtError(f"--out {args.out}: cannot write ({err.strerror or err})") from err
     print(f"written: {path}")
     return 0
+
+
+# --- the parser ----------------------------------------------------------------------------
+
+DEVICE_HELP = "cpu, cuda, cuda:N or mps; refused if this machine lacks it"
+
+
+def _subcommand(sub, name: str, help: str, fn):
+    parser = sub.add_parser(name, help=help, description=help,
+                            formatter_class=DefaultsHelpFormatter)
+    parser.set_defaults(fn=fn, parser=parser)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     from gen_ext.bench.cases import CASES
     from gen_ext.check import CHECKS
-
-    parser = argparse.ArgumentParser(prog="gen-ext", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("info", help="versions, compiled kernels and devices").set_defaults(fn=cmd_info)
-    check = sub.add_parser("check", help="every kernel against its reference on a device")
-    check.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
-    check.add_argument("--ops", nargs="+", choices=sorted(CHECKS), help="only these ops")
-    check.set_defaults(fn=cmd_check)
-    bench = sub.add_parser("bench", help="fused op vs eager reference vs torch.compile(reference)")
-    bench.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
-    bench.add_argument("--ops", nargs="+", choices=sorted(CASES), help="only these ops")
-    bench.add_argument("--quick", action="store_true", help="fewer repetitions")
-    bench.add_argument("--out", default="results/bench", help="folder for bench.{json,md,png}")
-    bench.set_defaults(fn=cmd_bench)
     from gen_ext.models import MODELS
 
-    train = sub.add_parser("train", help="train a model; checkpoints, metrics and PNGs in --out")
-    train.add_argument("model", choices=sorted(MODELS))
+    parser = OneLineParser(prog="gen-ext", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _subcommand(sub, "info", "versions, compiled kernels and devices", cmd_info)
+
+    check = _subcommand(sub, "check", "every kernel against its reference on a device", cmd_check)
+    check.add_argument("--device", type=device_type, default="cpu", help=DEVICE_HELP)
+    check.add_argument("--ops", nargs="+", choices=sorted(CHECKS), metavar="OP",
+                       help=f"only these ops (default: all of {', '.join(sorted(CHECKS))})")
+
+    bench = _subcommand(sub, "bench", "fused op vs eager reference vs torch.compile(reference)",
+                        cmd_bench)
+    bench.add_argument("--device", type=device_type, default="cpu", help=DEVICE_HELP)
+    bench.add_argument("--ops", nargs="+", choices=sorted(CASES), metavar="OP",
+                       help=f"only these ops (default: all of {', '.join(sorted(CASES))})")
+    bench.add_argument("--quick", action="store_true", help="fewer repetitions")
+    bench.add_argument("--out", default="results/bench", help="folder for bench.{json,md,png}")
+
+    train = _subcommand(sub, "train", "train a model; checkpoints, metrics and PNGs in --out",
+                        cmd_train)
+    train.add_argument("model", choices=sorted(MODELS), help="the model to train")
     train.add_argument("--data", default="digits",
                        help="digits, rgb-patches, a folder of images or an .npy/.npz file")
-    train.add_argument("--epochs", type=int,
+    train.add_argument("--epochs", type=positive_int,
                        help="default: the model's own (" + ", ".join(
                            f"{n} {c.default_epochs}" for n, c in MODELS.items()) + ")")
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--device", default="cpu")
-    train.add_argument("--out", help="folder for the results (default results/train/MODEL)")
-    train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--image-size", type=int, default=8, help="side of rgb-patches and folder images")
-    train.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="a model constructor argument, e.g. --set likelihood=logistic")
-    train.set_defaults(fn=cmd_train)
-    sample = sub.add_parser("sample", help="draw samples from a checkpoint into a PNG grid")
-    sample.add_argument("checkpoint")
-    sample.add_argument("-n", type=int, default=64)
-    sample.add_argument("--out", default="samples.png")
-    sample.add_argument("--device", default="cpu")
-    sample.add_argument("--seed", type=int, default=0)
-    sample.set_defaults(fn=cmd_sample)
+    train.add_argument("--batch-size", type=positive_int, default=64, help="images per step")
+    train.add_argument("--lr", type=positive_float, default=1e-3, help="Adam's learning rate")
+    train.add_argument("--device", type=device_type, default="cpu", help=DEVICE_HELP)
+    train.add_argument("--out", help="folder for the results (default: results/train/MODEL)")
+    start = train.add_mutually_exclusive_group()
+    start.add_argument("--resume", action="store_true",
+                       help="continue from the checkpoint in --out")
+    start.add_argument("--overwrite", action="store_true",
+                       help="start afresh even if --out holds an earlier run")
+    train.add_argument("--seed", type=int, default=0, help="seed of the weights and data order")
+    train.add_argument("--image-size", type=positive_int, default=8,
+                       help="side of rgb-patches and folder images")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="a model constructor argument, e.g. --set likelihood=logistic; "
+                            "repeat for more (default: the model's own; "
+                            f"{' and '.join(SET_BY_TRAIN)} come from the data)")
+
+    sample = _subcommand(sub, "sample", "draw samples from a checkpoint into a PNG grid",
+                         cmd_sample)
+    sample.add_argument("checkpoint", type=checkpoint_file,
+                        help="a checkpoint file, e.g. results/train/MODEL/checkpoint.pt")
+    sample.add_argument("-n", type=positive_int, default=64, help="number of samples")
+    sample.add_argument("--out", type=png_file, default="samples.png", help="the PNG grid")
+    sample.add_argument("--device", type=device_type, default="cpu", help=DEVICE_HELP)
+    sample.add_argument("--seed", type=int, default=0, help="seed of the sampler's generator")
     return parser
 
 
+def _check_model_args(args) -> None:
+    """--set is typed by the model named before it, so it is checked after parsing, and a bad
+    item is a usage error like argparse's own."""
+    from gen_ext.models import MODELS
+
+    try:
+        args.model_args = parse_model_args(args.model, MODELS[args.model], args.set)
+    except ValueError as err:
+        args.parser.error(str(err))
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.fn(args)
+    from gen_ext._extension import ExtensionNotAvailable
+
+    prog = "gen-ext"
+    try:
+        args = build_parser().parse_args(argv)
+        prog = f"gen-ext {args.command}"
+        if args.command == "train":
+            _check_model_args(args)
+        with one_line_warnings(prog):
+            return args.fn(args)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except (GenExtError, ExtensionNotAvailable) as err:
+        print(f"{prog}: {one_line(err)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -33,13 +33,15 @@ def test_check_fails_on_a_wrong_kernel(monkeypatch, capsys):
     assert "FAIL" in capsys.readouterr().out
 
 
-def test_unavailable_device_is_a_clear_error():
+def test_unavailable_device_is_a_clear_error(capsys):
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    with pytest.raises(SystemExit, match="CUDA is not available"):
+    with pytest.raises(SystemExit) as exit_:
         main(["check", "--device", "cuda"])
+    assert exit_.value.code == 2
+    assert "--device: cuda: CUDA is not available" in capsys.readouterr().err
 
 
 def test_bench_quick_writes_results(tmp_path, capsys):

@@ -214,7 +214,10 @@ class VAE(GenerativeModel):
         return torch.logsumexp(torch.stack(log_w), 0) - math.log(k)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               progress: bool = False) -> torch.Tensor:
+        """n images from the prior through the decoder: one pass, so `progress` (taken for the
+        samplers' common signature) has nothing to show."""
         device = next(self.parameters()).device
         z = torch.randn((n, self.config["latent_dim"]), generator=generator, device=device)
         out = self.decode(z)

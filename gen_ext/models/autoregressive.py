@@ -6,9 +6,11 @@ log p(x) = sum over sub-pixels in raster order (row, column, then R -> G -> B) o
 log p(x_k | x_<k); the models compute every conditional in one pass, their layers being causal.
 """
 
+import itertools
 import math
 
 import torch
+from tqdm import tqdm
 
 from gen_ext.metrics import bits_per_dim, intensity_indices
 
@@ -25,6 +27,17 @@ def categorical_by_inversion(logits: torch.Tensor, u: torch.Tensor) -> torch.Ten
     cdf = torch.softmax(logits, dim=-1).cumsum(-1)
     # rounding can leave the last cumulative value a hair under u; the last level takes that mass
     return (cdf < u[:, None]).sum(-1).clamp(max=logits.shape[-1] - 1)
+
+
+def raster_order(shape, per_channel: bool, progress: bool):
+    """(i, j, c) for every pixel of shape (C, H, W) in raster order, every channel c in turn when
+    `per_channel` (else c is always 0), through a progress bar on stderr when `progress`: the
+    naive samplers run one forward pass per step, which takes a while on a big image."""
+    C, H, W = shape
+    channels = C if per_channel else 1
+    steps = itertools.product(range(H), range(W), range(channels))
+    return tqdm(steps, total=H * W * channels, desc="sampling", leave=False, disable=not progress,
+                unit="sub-pixel" if per_channel else "pixel")
 
 
 class AutoregressiveImageModel(GenerativeModel):

@@ -18,7 +18,7 @@ from gen_ext.nn import (
     shift_right,
 )
 
-from .autoregressive import AutoregressiveImageModel
+from .autoregressive import AutoregressiveImageModel, raster_order
 
 
 class PixelCNNPlusPlus(AutoregressiveImageModel):
@@ -106,18 +106,19 @@ class PixelCNNPlusPlus(AutoregressiveImageModel):
         return self.mixture.nll(self.params(x), x * 2 - 1).flatten(1).sum(1)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               progress: bool = False) -> torch.Tensor:
         """n images [n, C, H, W] on the level grid, one pixel at a time in raster order, each from
         a full forward pass and one draw of the mixture (all channels of the pixel, R -> G -> B
-        inside the draw): the exact reference a faster sampler must reproduce."""
+        inside the draw): the exact reference a faster sampler must reproduce. `progress` shows a
+        bar over the pixels on stderr."""
         device, dtype, _ = self._sampling_setup(n, None)
         C, H, W = self.input_shape
         x = torch.zeros((n, C, H, W), device=device, dtype=dtype)
-        for i in range(H):
-            for j in range(W):
-                params = self.params(x)[:, :, i:i + 1, j:j + 1]
-                pixel = self.mixture.sample(params, generator)[:, :, 0, 0]  # in [-1, 1]
-                # back to the level index, so the stored value is k / (levels - 1) exactly
-                k = ((pixel + 1) * ((self.levels - 1) / 2)).round()
-                x[:, :, i, j] = k / (self.levels - 1)
+        for i, j, _ in raster_order(self.input_shape, per_channel=False, progress=progress):
+            params = self.params(x)[:, :, i:i + 1, j:j + 1]
+            pixel = self.mixture.sample(params, generator)[:, :, 0, 0]  # in [-1, 1]
+            # back to the level index, so the stored value is k / (levels - 1) exactly
+            k = ((pixel + 1) * ((self.levels - 1) / 2)).round()
+            x[:, :, i, j] = k / (self.levels - 1)
         return x

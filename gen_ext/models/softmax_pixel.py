@@ -4,7 +4,11 @@ Gated PixelCNN), and their naive sampler."""
 import torch
 import torch.nn.functional as F
 
-from .autoregressive import AutoregressiveImageModel, categorical_by_inversion
+from .autoregressive import (
+    AutoregressiveImageModel,
+    categorical_by_inversion,
+    raster_order,
+)
 
 
 class SoftmaxPixelModel(AutoregressiveImageModel):
@@ -23,19 +27,18 @@ class SoftmaxPixelModel(AutoregressiveImageModel):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None,
-               labels: torch.Tensor | None = None) -> torch.Tensor:
+               labels: torch.Tensor | None = None, progress: bool = False) -> torch.Tensor:
         """n images [n, C, H, W] on the level grid, one sub-pixel at a time in raster order
         (R, G, B within a pixel), each from a full forward pass: the exact reference a faster
         sampler must reproduce. The uniforms are drawn up front, one per sub-pixel, so a faster
-        sampler given the same generator can match it draw for draw."""
+        sampler given the same generator can match it draw for draw. `progress` shows a bar over
+        the sub-pixels on stderr."""
         device, dtype, labels = self._sampling_setup(n, labels)
         C, H, W = self.input_shape
         noise = torch.rand((n, C, H, W), generator=generator, device=device, dtype=dtype)
         x = torch.zeros((n, C, H, W), device=device, dtype=dtype)
-        for i in range(H):
-            for j in range(W):
-                for c in range(C):
-                    logits = self.logits(x, labels)[:, c, :, i, j]
-                    k = categorical_by_inversion(logits, noise[:, c, i, j])
-                    x[:, c, i, j] = k.to(dtype) / (self.levels - 1)
+        for i, j, c in raster_order(self.input_shape, per_channel=True, progress=progress):
+            logits = self.logits(x, labels)[:, c, :, i, j]
+            k = categorical_by_inversion(logits, noise[:, c, i, j])
+            x[:, c, i, j] = k.to(dtype) / (self.levels - 1)
         return x
