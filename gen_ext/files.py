@@ -7,6 +7,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp makes files only their owner can read; results get the mode open() would give them
+NEW_FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write(path, write: Callable[[BinaryIO], None]) -> Path:
     """Calls `write(f)` on a temporary file beside `path`, flushes it to the disk and renames it
     over `path`: readers see the previous file or the new one, never a part of one. On any failure
@@ -18,6 +28,7 @@ def atomic_write(path, write: Callable[[BinaryIO], None]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), NEW_FILE_MODE)
             write(f)
             f.flush()
             # without the sync a crash soon after the rename can leave an empty file in its place

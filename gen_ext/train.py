@@ -59,18 +59,18 @@ def build_model(name: str, data: ImageData, **model_args) -> GenerativeModel:
         raise TrainingError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
     cls = MODELS[name]
     kwargs = {"input_shape": data.shape}
-    parameters = inspect.signature(cls).parameters
-    if "levels" in parameters:  # models of the discrete data
+    signature = inspect.signature(cls)
+    if "levels" in signature.parameters:  # models of the discrete data
         kwargs["levels"] = data.levels
     kwargs.update(model_args)
     try:
-        inspect.signature(cls).bind(**kwargs)
+        signature.bind(**kwargs)
     except TypeError as err:
-        raise TrainingError(f"model {name}: {one_line(err)}; it takes "
-                            f"{', '.join(p for p in parameters if p != 'extra')}") from err
+        named = [p.name for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
+        raise TrainingError(f"model {name}: {one_line(err)}; it takes {', '.join(named)}") from err
     try:
         return cls(**kwargs)
-    except ValueError as err:  # the models' own checks of their settings
+    except (TypeError, ValueError) as err:  # the models' own checks of their settings
         raise TrainingError(f"model {name} with {model_args or 'its defaults'} on "
                             f"{data.name}: {one_line(err)}") from err
 
@@ -174,9 +174,9 @@ def _pictures(model, data, history, out: Path, device, title: str) -> dict:
     return written
 
 
-def _prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
-    """Refuses to train over an earlier run unless told to resume or overwrite it, and checks
-    that the folder can be written before any time goes into training."""
+def _refuse_earlier_run(out: Path, resume: bool, overwrite: bool) -> None:
+    """A folder holding a checkpoint is continued (resume) or started over (overwrite), never
+    trained over by accident."""
     ckpt_path = out / CHECKPOINT
     if resume and overwrite:
         raise TrainingError(f"resume and overwrite exclude each other: resume continues the run "
@@ -184,6 +184,10 @@ def _prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
     if ckpt_path.exists() and not (resume or overwrite):
         raise TrainingError(f"{ckpt_path} already holds a checkpoint of an earlier run; pass "
                             f"--resume to continue it or --overwrite to start over")
+
+
+def _check_writable(out: Path) -> None:
+    """Before any time goes into training: can the folder be made and written?"""
     if out.exists() and not out.is_dir():
         raise TrainingError(f"output folder {out} is a file, not a folder")
     try:
@@ -194,11 +198,14 @@ def _prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
     except OSError as err:
         raise TrainingError(f"output folder {out} is not writable: "
                             f"{err.strerror or one_line(err)}") from err
-    if overwrite:
-        # the earlier run's results go now, so none of them is mistaken for this run's
-        for name in (CHECKPOINT, METRICS, *PICTURES.values()):
-            if (out / name).is_file():
-                (out / name).unlink()
+
+
+def _remove_earlier_results(out: Path) -> None:
+    """For overwrite, once the new run is ready to start: none of the earlier run's files may be
+    mistaken for this run's."""
+    for name in (CHECKPOINT, METRICS, *PICTURES.values()):
+        if (out / name).is_file():
+            (out / name).unlink()
 
 
 def _rng_state(device: torch.device) -> dict:
@@ -306,8 +313,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     device = torch.device(cfg.device)
     out = Path(cfg.out)
     ckpt_path = out / CHECKPOINT
-    _prepare_output(out, resume, overwrite)
+    _refuse_earlier_run(out, resume, overwrite)
     ckpt = _load_training_checkpoint(ckpt_path, cfg) if resume else None
+    _check_writable(out)
     torch.manual_seed(cfg.seed)
     data = load(cfg.data, cfg.image_size)
     model = build_model(cfg.model, data, **cfg.model_args).to(device)
@@ -315,6 +323,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     history, first_epoch = [], 1
     if ckpt is not None:
         history, first_epoch = _resume(ckpt, ckpt_path, model, optimizer, device)
+    if overwrite:
+        _remove_earlier_results(out)
     started = time.perf_counter()
     for epoch in range(first_epoch, cfg.epochs + 1):
         model.train()

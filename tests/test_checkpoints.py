@@ -124,15 +124,13 @@ def test_weights_that_do_not_fit_their_config_are_named(tmp_path):
         GenerativeModel.load(tmp_path / "m.pt")
 
 
-@pytest.mark.parametrize("model", sorted(MODELS))
-def test_resuming_repeats_an_uninterrupted_run_exactly(tmp_path, monkeypatch, model):
+def assert_resume_repeats_the_run(tmp_path, monkeypatch, model, device="cpu"):
     # the pictures come after the last checkpoint and sampling is slow: leave them out here
     monkeypatch.setattr(train_module, "_pictures", lambda *args, **kwargs: {})
-    assert set(TINY) == set(MODELS)
-    straight = train(tiny_config(tmp_path, model, epochs=2, out="straight"), progress=False)
-    train(tiny_config(tmp_path, model, epochs=1, out="resumed"), progress=False)
-    resumed = train(tiny_config(tmp_path, model, epochs=2, out="resumed"), resume=True,
-                    progress=False)
+    run = lambda epochs, out: tiny_config(tmp_path, model, epochs=epochs, out=out, device=device)  # noqa: E731
+    straight = train(run(2, "straight"), progress=False)
+    train(run(1, "resumed"), progress=False)
+    resumed = train(run(2, "resumed"), resume=True, progress=False)
     a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
     b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
     assert a["model"]["state_dict"].keys() == b["model"]["state_dict"].keys()
@@ -140,3 +138,15 @@ def test_resuming_repeats_an_uninterrupted_run_exactly(tmp_path, monkeypatch, mo
         assert torch.equal(value, b["model"]["state_dict"][name]), name
     assert torch.equal(a["rng"]["cpu"], b["rng"]["cpu"])
     assert resumed["history"] == straight["history"]
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_resuming_repeats_an_uninterrupted_run_exactly(tmp_path, monkeypatch, model):
+    assert set(TINY) == set(MODELS)
+    assert_resume_repeats_the_run(tmp_path, monkeypatch, model)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("model", ["vae", "denoising-autoencoder"])
+def test_resuming_on_cuda_restores_the_cuda_random_state(tmp_path, monkeypatch, model):
+    assert_resume_repeats_the_run(tmp_path, monkeypatch, model, device="cuda")

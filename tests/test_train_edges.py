@@ -11,7 +11,7 @@ from PIL import Image
 from train_helpers import tiny_config
 
 from gen_ext import train as train_module
-from gen_ext.errors import TrainingError
+from gen_ext.errors import DataError, TrainingError
 from gen_ext.models import MODELS, Autoencoder
 from gen_ext.train import train
 
@@ -44,6 +44,28 @@ def test_overwrite_starts_over(tmp_path):
     assert [h["epoch"] for h in metrics["history"]] == [1]
     assert saved_epoch(tmp_path / "run") == 1
     assert len(json.loads((tmp_path / "run" / "metrics.json").read_text())["history"]) == 1
+
+
+def test_overwrite_keeps_the_earlier_run_until_the_new_one_can_start(tmp_path):
+    train(tiny_config(tmp_path), progress=False)
+    cfg = tiny_config(tmp_path)
+    cfg.data = str(tmp_path / "missing.npy")
+    with pytest.raises(DataError, match="missing.npy"):
+        train(cfg, progress=False, overwrite=True)
+    assert saved_epoch(tmp_path / "run") == 1 and (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_bad_model_settings_are_one_line_training_errors(tmp_path):
+    cfg = tiny_config(tmp_path)
+    cfg.model_args = {"latent_dim": 2}
+    cfg.model = "conv-autoencoder"
+    with pytest.raises(TrainingError, match="model conv-autoencoder: .*latent_dim.*it takes "
+                                            "input_shape, channels, bottleneck"):
+        train(cfg, progress=False)
+    cfg.model_args = {"bottleneck": 64}
+    with pytest.raises(TrainingError, match="bottleneck must be narrower than the input"):
+        train(cfg, progress=False)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
 def test_resume_and_overwrite_exclude_each_other(tmp_path):

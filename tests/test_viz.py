@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from gen_ext import viz
-from gen_ext.files import atomic_write
+from gen_ext.files import NEW_FILE_MODE, atomic_write, atomic_write_bytes
 
 
 def test_row_labels_are_drawn_beside_the_rows(tmp_path, monkeypatch):
@@ -62,3 +62,10 @@ def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_
         assert str(path) in str(err.value)
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["result.json"]
 
+
+
+def test_atomic_writes_give_the_mode_a_plain_open_would(tmp_path):
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x")
+    written = atomic_write_bytes(tmp_path / "atomic", b"x")
+    assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == NEW_FILE_MODE
