@@ -5,7 +5,11 @@ PNG and PNG grids of samples and reconstructions."""
 
 import inspect
 import json
+import math
+import os
+import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -13,12 +17,22 @@ import torch
 from tqdm import tqdm
 
 from gen_ext.data import ImageData, load
+from gen_ext.errors import CheckpointError, TrainingError
+from gen_ext.files import atomic_write_bytes
 from gen_ext.metrics import likelihood_baselines
 from gen_ext.models import MODELS, Autoencoder, GenerativeModel
-from gen_ext.models.base import atomic_save
+from gen_ext.models.base import atomic_save, model_entry, one_line, read_checkpoint
 from gen_ext.viz import save_curves, save_grid
 
 CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.json"
+PICTURES = {"samples": "samples.png", "reconstructions": "reconstructions.png",
+            "loss_curve": "loss_curve.png"}
+# what a training checkpoint holds besides the model ("rng" is newer: see _restore_rng)
+TRAINING_KEYS = ("model", "optimizer", "epoch", "history", "train_config")
+# settings a resumed run must share with the checkpoint (the others, e.g. lr, may change)
+SAME_ON_RESUME = ("model", "data", "image_size", "model_args")
+RECONSTRUCTION_COLUMNS, RECONSTRUCTION_GROUPS = 8, 4
 
 
 @dataclass
@@ -42,13 +56,23 @@ class TrainConfig:
 
 def build_model(name: str, data: ImageData, **model_args) -> GenerativeModel:
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
+        raise TrainingError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
     cls = MODELS[name]
     kwargs = {"input_shape": data.shape}
-    if "levels" in inspect.signature(cls).parameters:  # models of the discrete data
+    signature = inspect.signature(cls)
+    if "levels" in signature.parameters:  # models of the discrete data
         kwargs["levels"] = data.levels
     kwargs.update(model_args)
-    return cls(**kwargs)
+    try:
+        signature.bind(**kwargs)
+    except TypeError as err:
+        named = [p.name for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
+        raise TrainingError(f"model {name}: {one_line(err)}; it takes {', '.join(named)}") from err
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:  # the models' own checks of their settings
+        raise TrainingError(f"model {name} with {model_args or 'its defaults'} on "
+                            f"{data.name}: {one_line(err)}") from err
 
 
 def pca_reconstruction_mse(train: torch.Tensor, test: torch.Tensor, components: int) -> float:
@@ -63,6 +87,29 @@ def pca_reconstruction_mse(train: torch.Tensor, test: torch.Tensor, components: 
     return torch.mean((recon - t) ** 2).item()
 
 
+class _NonFinite(Exception):
+    """A training step met a non-finite loss or gradient; train() turns it into a TrainingError
+    that also says which checkpoint is kept."""
+
+    def __init__(self, step: int, steps: int, what: str):
+        super().__init__(f"step {step} of {steps}: {what}")
+
+
+def _first_non_finite_gradient(model) -> str | None:
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads or torch.isfinite(torch.nn.utils.get_total_norm(grads)):  # one sync per step
+        return None
+    for name, p in model.named_parameters():
+        if p.grad is not None and not torch.isfinite(p.grad).all():
+            return name
+    return "a parameter"  # finite pieces whose norm overflows
+
+
+def _first_non_finite_parameter(model) -> str | None:
+    return next((name for name, p in model.named_parameters() if not torch.isfinite(p).all()),
+                None)
+
+
 def _epoch(model, data, cfg, epoch, optimizer, device, progress) -> float:
     g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)  # same order when resumed
     order = torch.randperm(data.train.shape[0], generator=g)
@@ -70,88 +117,249 @@ def _epoch(model, data, cfg, epoch, optimizer, device, progress) -> float:
     bar = tqdm(steps, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not progress,
                unit="batch")
     total, count, running = 0.0, 0, None
-    for start in bar:
+    for step, start in enumerate(bar, 1):
         x = data.train[order[start:start + cfg.batch_size]].to(device)
         loss, _ = model.loss(x)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise _NonFinite(step, len(steps), f"the training loss is {value}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        bad = _first_non_finite_gradient(model)
+        if bad is not None:
+            raise _NonFinite(step, len(steps), f"the gradient of {bad} is not finite")
         optimizer.step()
-        value = loss.item()
         total, count = total + value * len(x), count + len(x)
         running = value if running is None else 0.9 * running + 0.1 * value
         bar.set_postfix(loss=f"{running:.4g}")
     return total / count
 
 
-def _pictures(model, data, out: Path, device) -> dict:
+def _reconstruction_rows(model, test: torch.Tensor, device):
+    """Held-out images and what the model makes of them, as rows of a grid with their labels:
+    up to RECONSTRUCTION_GROUPS groups of a row of inputs, (a row of corrupted inputs,) and a row
+    of reconstructions. Rows are as long as the test set allows, so any size fits."""
+    columns = min(RECONSTRUCTION_COLUMNS, test.shape[0])
+    groups = min(RECONSTRUCTION_GROUPS, test.shape[0] // columns)
+    x = test[:groups * columns].to(device)
+    kinds = [("input", x)]
+    if hasattr(model, "corrupt"):
+        x = model.corrupt(x, torch.Generator(device=device).manual_seed(0))
+        kinds.append(("corrupted input", x))
+    with torch.no_grad():
+        kinds.append(("reconstruction", model.reconstruct(x)))
+    rows, labels = [], []
+    for group in range(groups):
+        for label, images in kinds:
+            rows.append(images[group * columns:(group + 1) * columns].cpu())
+            labels.append(label)
+    return torch.cat(rows), labels, columns
+
+
+def _pictures(model, data, history, out: Path, device, title: str) -> dict:
     written = {}
-    generator = torch.Generator(device=device).manual_seed(0)
     if model.can_sample:
-        written["samples"] = str(save_grid(model.sample(64, generator).cpu(), out / "samples.png"))
+        generator = torch.Generator(device=device).manual_seed(0)
+        written["samples"] = str(save_grid(model.sample(64, generator).cpu(),
+                                           out / PICTURES["samples"]))
     if model.can_reconstruct:
-        x = data.test[:32].to(device)
-        shown = [x]
-        if hasattr(model, "corrupt"):
-            x = model.corrupt(x, generator)
-            shown.append(x)
-        with torch.no_grad():
-            shown.append(model.reconstruct(x))
-        # rows of 8: inputs (corrupted inputs), then their reconstructions
-        grid = torch.cat([torch.stack(t.cpu().split(8)) for t in shown], dim=1).flatten(0, 1)
-        written["reconstructions"] = str(save_grid(grid, out / "reconstructions.png", columns=8))
+        grid, labels, columns = _reconstruction_rows(model, data.test, device)
+        written["reconstructions"] = str(save_grid(grid, out / PICTURES["reconstructions"],
+                                                   columns=columns, row_labels=labels))
+    metric = f"test_{model.main_metric}"
+    written["loss_curve"] = str(save_curves(
+        history, ["train_loss", metric], out / PICTURES["loss_curve"], title,
+        ylabel=f"loss ({model.unit})" if model.unit != "loss" else "loss",
+        names={"train_loss": "training loss", metric: f"held-out {model.main_metric}"}))
     return written
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict:
-    device = torch.device(cfg.device)
-    out = Path(cfg.out)
-    torch.manual_seed(cfg.seed)
-    data = load(cfg.data, cfg.image_size)
-    model = build_model(cfg.model, data, **cfg.model_args).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+def _refuse_earlier_run(out: Path, resume: bool, overwrite: bool) -> None:
+    """A folder holding a checkpoint is continued (resume) or started over (overwrite), never
+    trained over by accident."""
     ckpt_path = out / CHECKPOINT
-    history, first_epoch = [], 1
-    if resume:
-        if not ckpt_path.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
-        saved = ckpt["train_config"]
-        for key in ("model", "data", "image_size", "model_args"):
-            if saved[key] != getattr(cfg, key):
-                raise ValueError(f"--resume: the checkpoint was trained with {key}={saved[key]!r}, "
-                                 f"not {getattr(cfg, key)!r}")
-        model.load_state_dict(ckpt["model"]["state_dict"])
+    if resume and overwrite:
+        raise TrainingError(f"resume and overwrite exclude each other: resume continues the run "
+                            f"in {out}, overwrite starts it over")
+    if ckpt_path.exists() and not (resume or overwrite):
+        raise TrainingError(f"{ckpt_path} already holds a checkpoint of an earlier run; pass "
+                            f"--resume to continue it or --overwrite to start over")
+
+
+def _check_writable(out: Path) -> None:
+    """Before any time goes into training: can the folder be made and written?"""
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"output folder {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test.", suffix=".tmp")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        raise TrainingError(f"output folder {out} is not writable: "
+                            f"{err.strerror or one_line(err)}") from err
+
+
+def _remove_earlier_results(out: Path) -> None:
+    """For overwrite, once the new run is ready to start: none of the earlier run's files may be
+    mistaken for this run's."""
+    for name in (CHECKPOINT, METRICS, *PICTURES.values()):
+        if (out / name).is_file():
+            (out / name).unlink()
+
+
+def _rng_state(device: torch.device) -> dict:
+    """The global random state that dropout, noise and corruption draw from, so a resumed run
+    draws what an uninterrupted one would."""
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _restore_rng(ckpt: dict, device: torch.device, path: Path) -> None:
+    state = ckpt.get("rng")
+    if state is None or (device.type == "cuda" and "cuda" not in state):
+        warnings.warn(f"{path} holds no random state for {device} (written by an older gen_ext "
+                      f"or on another device): the resumed run will not repeat an uninterrupted "
+                      f"one exactly", stacklevel=3)
+    if state is None:
+        return
+    torch.set_rng_state(state["cpu"].cpu())
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+def _load_training_checkpoint(path: Path, cfg: TrainConfig) -> dict:
+    """The checkpoint --resume continues, checked to be one of `gen-ext train` for these
+    settings."""
+    if not path.exists():
+        raise CheckpointError(f"--resume: no checkpoint at {path}; start without --resume")
+    ckpt = read_checkpoint(path, map_location="cpu")  # optimizer and RNG state move on load
+    model_entry(ckpt, path)  # a gen_ext checkpoint at all
+    missing = [k for k in TRAINING_KEYS if k not in ckpt]
+    if "model" not in ckpt:
+        raise CheckpointError(f"{path}: holds a model saved by GenerativeModel.save, not a "
+                              f"training checkpoint; --resume needs the checkpoint.pt that "
+                              f"gen-ext train writes")
+    if missing:
+        raise CheckpointError(f"{path}: a gen_ext checkpoint without the training state "
+                              f"({', '.join(missing)}); expected the checkpoint.pt that gen-ext "
+                              f"train writes")
+    saved = ckpt["train_config"]
+    for key in SAME_ON_RESUME:
+        if saved.get(key) != getattr(cfg, key):
+            raise CheckpointError(f"{path}: the checkpoint was trained with {key}="
+                                  f"{saved.get(key)!r}, not {getattr(cfg, key)!r}; pass the same "
+                                  f"settings to --resume, or --overwrite to start over")
+    return ckpt
+
+
+def _resume(ckpt, path, model, optimizer, device) -> tuple[list, int]:
+    model.load_saved_weights(ckpt["model"]["state_dict"], path)
+    try:
         optimizer.load_state_dict(ckpt["optimizer"])
-        history, first_epoch = ckpt["history"], ckpt["epoch"] + 1
-    started = time.perf_counter()
-    for epoch in range(first_epoch, cfg.epochs + 1):
-        model.train()
-        train_loss = _epoch(model, data, cfg, epoch, optimizer, device, progress)
-        model.eval()
-        held_out = model.evaluate(data.test.to(device))
-        history.append({"epoch": epoch, "train_loss": train_loss,
-                        **{f"test_{k}": v for k, v in held_out.items()}})
-        atomic_save({"model": model.checkpoint(), "optimizer": optimizer.state_dict(),
-                     "epoch": epoch, "history": history, "train_config": asdict(cfg)}, ckpt_path)
-        if progress:
-            tqdm.write(f"epoch {epoch}/{cfg.epochs}  train loss {train_loss:.4f}  "
-                       f"held-out {model.main_metric} {held_out[model.main_metric]:.4f}")
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: its optimizer state does not fit the model: "
+                              f"{one_line(err)}") from err
+    _restore_rng(ckpt, device, path)
+    return ckpt["history"], ckpt["epoch"] + 1
+
+
+def _kept(ckpt_path: Path, epoch: int) -> str:
+    if epoch > 1:
+        return f"the last good checkpoint ({ckpt_path}, epoch {epoch - 1}) is kept"
+    return "no checkpoint was written"
+
+
+def _write_failed(err: OSError, when: str, consequence: str) -> TrainingError:
+    where = err.filename or "a file"
+    return TrainingError(f"{when}: cannot write {where}: {err.strerror or one_line(err)}; "
+                         f"{consequence}")
+
+
+def _summary(cfg, model, data, history, device, started) -> dict:
     model.eval()
     final = model.evaluate(data.test.to(device)) if history else {}
     metrics = {"model": cfg.model, "class": type(model).__name__, "config": model.config,
                "data": data.name, "levels": data.levels, "train_images": data.train.shape[0],
                "test_images": data.test.shape[0], "epochs": cfg.epochs,
                "seconds_this_run": round(time.perf_counter() - started, 1),
-               "test": final, "history": history}
+               "unit": model.unit, "test": final, "history": history}
     if isinstance(model, Autoencoder) and model.narrow:
         width = model.config["bottleneck"]
-        metrics["baseline"] = {"pca_components": width,
-                               "pca_test_mse": pca_reconstruction_mse(data.train, data.test, width)}
+        metrics["baseline"] = {
+            # PCA has no more components than training images or values per image
+            "pca_components": min(width, *data.train.flatten(1).shape),
+            "pca_test_mse": pca_reconstruction_mse(data.train, data.test, width)}
     if model.main_metric == "bits_per_dim":
         metrics["baseline"] = likelihood_baselines(data.train, data.test, data.levels)
-    metrics["pictures"] = _pictures(model, data, out, device)
-    metrics["pictures"]["loss_curve"] = str(save_curves(
-        history, ["train_loss", f"test_{model.main_metric}"], out / "loss_curve.png",
-        f"{cfg.model} on {data.name}"))
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def _write_metrics(metrics: dict, out: Path) -> None:
+    try:
+        atomic_write_bytes(out / METRICS, json.dumps(metrics, indent=2).encode())
+    except OSError as err:
+        raise _write_failed(err, "after training", "the checkpoint is kept") from err
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
+          overwrite: bool = False) -> dict:
+    """Trains cfg.model into the folder cfg.out: checkpoint.pt after every epoch, then
+    metrics.json and the PNGs. A folder holding a checkpoint is continued with `resume` or
+    started over with `overwrite`; without either it is refused. User-facing failures raise
+    TrainingError, CheckpointError or DataError with a one-line message."""
+    device = torch.device(cfg.device)
+    out = Path(cfg.out)
+    ckpt_path = out / CHECKPOINT
+    _refuse_earlier_run(out, resume, overwrite)
+    ckpt = _load_training_checkpoint(ckpt_path, cfg) if resume else None
+    _check_writable(out)
+    torch.manual_seed(cfg.seed)
+    data = load(cfg.data, cfg.image_size)
+    model = build_model(cfg.model, data, **cfg.model_args).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    history, first_epoch = [], 1
+    if ckpt is not None:
+        history, first_epoch = _resume(ckpt, ckpt_path, model, optimizer, device)
+    if overwrite:
+        _remove_earlier_results(out)
+    started = time.perf_counter()
+    for epoch in range(first_epoch, cfg.epochs + 1):
+        model.train()
+        try:
+            train_loss = _epoch(model, data, cfg, epoch, optimizer, device, progress)
+        except _NonFinite as err:
+            raise TrainingError(f"epoch {epoch}, {err}; training stopped and "
+                                f"{_kept(ckpt_path, epoch)}") from None
+        bad = _first_non_finite_parameter(model)
+        if bad is not None:
+            raise TrainingError(f"epoch {epoch}: the weights of {bad} are not finite; training "
+                                f"stopped and {_kept(ckpt_path, epoch)}")
+        model.eval()
+        held_out = model.evaluate(data.test.to(device))
+        history.append({"epoch": epoch, "train_loss": train_loss,
+                        **{f"test_{k}": v for k, v in held_out.items()}})
+        try:
+            atomic_save({"model": model.checkpoint(), "optimizer": optimizer.state_dict(),
+                         "epoch": epoch, "history": history, "train_config": asdict(cfg),
+                         "rng": _rng_state(device)}, ckpt_path)
+        except OSError as err:
+            raise _write_failed(err, f"epoch {epoch}",
+                                _kept(ckpt_path, epoch)) from err
+        if progress:
+            tqdm.write(f"epoch {epoch}/{cfg.epochs}  train loss {train_loss:.4f}  "
+                       f"held-out {model.main_metric} {held_out[model.main_metric]:.4f}")
+    metrics = _summary(cfg, model, data, history, device, started)
+    # metrics.json first: a picture that fails must not lose the numbers
+    metrics["pictures"] = {}
+    _write_metrics(metrics, out)
+    try:
+        metrics["pictures"] = _pictures(model, data, history, out, device,
+                                        f"{cfg.model} on {data.name}")
+    except OSError as err:
+        raise _write_failed(err, "after training", f"{out / METRICS} and the checkpoint are "
+                            f"written") from err
+    _write_metrics(metrics, out)
     return metrics

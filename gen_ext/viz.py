@@ -1,20 +1,23 @@
-"""PNG output: image grids and loss curves."""
+"""PNG output: image grids (with row labels where rows differ in kind) and loss curves. Files are
+written atomically: a failed write leaves no partial PNG."""
 
+import io
 import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from gen_ext.files import atomic_write_bytes
 
-def save_grid(images: torch.Tensor, path, columns: int | None = None, scale: int = 4,
-              pad: int = 1) -> Path:
-    """Writes images [N, C, H, W] in [0, 1] as one PNG grid, each pixel `scale` pixels wide."""
+LABEL_GAP = 6  # pixels between a row label and the grid
+
+
+def _grid_image(images: torch.Tensor, columns: int, scale: int, pad: int):
     from PIL import Image
 
     images = images.detach().float().clamp(0, 1).cpu()
     n, c, h, w = images.shape
-    columns = columns or max(1, math.ceil(math.sqrt(n)))
     rows = max(1, math.ceil(n / columns))
     grid = torch.ones((3, rows * (h + pad) + pad, columns * (w + pad) + pad))
     for i in range(n):
@@ -23,32 +26,73 @@ def save_grid(images: torch.Tensor, path, columns: int | None = None, scale: int
         grid[:, pad + r * (h + pad):pad + r * (h + pad) + h,
              pad + col * (w + pad):pad + col * (w + pad) + w] = tile
     array = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    image = Image.fromarray(array).resize((array.shape[1] * scale, array.shape[0] * scale),
-                                          Image.NEAREST)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
-    return path
+    return Image.fromarray(array).resize((array.shape[1] * scale, array.shape[0] * scale),
+                                         Image.NEAREST)
 
 
-def save_curves(history: list[dict], keys: list[str], path, title: str = "") -> Path:
-    """Line plot of history[i][key] against the epoch, one line per key."""
+def draw_row_labels(grid, labels: list[str], row_height: int, top: int):
+    """`grid` with a white margin on its left holding labels[r] beside row r (rows `row_height`
+    pixels apart, the first `top` pixels down), in PIL's default font."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    measure = ImageDraw.Draw(grid)
+    width = max(measure.textlength(label, font=font) for label in labels)
+    margin = math.ceil(width) + 2 * LABEL_GAP
+    labelled = Image.new("RGB", (grid.width + margin, grid.height), "white")
+    labelled.paste(grid, (margin, 0))
+    draw = ImageDraw.Draw(labelled)
+    for r, label in enumerate(labels):
+        draw.text((LABEL_GAP, top + r * row_height + row_height / 2), label, fill="black",
+                  font=font, anchor="lm")
+    return labelled
+
+
+def save_grid(images: torch.Tensor, path, columns: int | None = None, scale: int = 4,
+              pad: int = 1, row_labels: list[str] | None = None) -> Path:
+    """Writes images [N, C, H, W] in [0, 1] as one PNG grid, each pixel `scale` pixels wide;
+    `row_labels`, one per row, are written beside the rows."""
+    n, _, h, _ = images.shape
+    columns = columns or max(1, math.ceil(math.sqrt(n)))
+    image = _grid_image(images, columns, scale, pad)
+    if row_labels is not None:
+        rows = max(1, math.ceil(n / columns))
+        if len(row_labels) != rows:
+            raise ValueError(f"save_grid: row_labels must give one label per row ({rows}), got "
+                             f"{len(row_labels)}")
+        image = draw_row_labels(image, row_labels, row_height=(h + pad) * scale, top=pad * scale)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def save_curves(history: list[dict], keys: list[str], path, title: str = "",
+                ylabel: str | None = None, names: dict | None = None) -> Path:
+    """Line plot of history[i][key] against the epoch, one line per key (legend: names[key],
+    else the key), the y axis labelled `ylabel`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    names = names or {}
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for key in keys:
         points = [(h["epoch"], h[key]) for h in history if key in h]
         if points:
-            ax.plot(*zip(*points), marker="o", label=key)
-    ax.set_xlabel("epoch")
-    ax.set_title(title, fontsize=9)
-    ax.legend()
+            ax.plot(*zip(*points), marker="o", label=names.get(key, key))
+    ax.set_xlabel("epoch", fontsize=11)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=11)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.tick_params(labelsize=10)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=12)
+    if ax.lines:
+        ax.legend(fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
-    return path
+    return atomic_write_bytes(path, buffer.getvalue())

@@ -7,6 +7,7 @@ import torch
 
 from gen_ext import train as train_module
 from gen_ext.cli import main
+from gen_ext.errors import CheckpointError
 from gen_ext.train import TrainConfig, pca_reconstruction_mse, train
 
 
@@ -54,7 +55,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, monkey
 
 
 def test_resume_checks(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    with pytest.raises(CheckpointError, match="no checkpoint"):
         train(cfg(tmp_path), resume=True, progress=False)
     train(cfg(tmp_path, epochs=1), progress=False)
     other = TrainConfig(model="autoencoder", epochs=2, out=str(tmp_path / "autoencoder"),

@@ -35,6 +35,7 @@ class Autoencoder(GenerativeModel):
     """Fully connected encoder to a bottleneck narrower than the input, and back."""
 
     main_metric = "mse"
+    unit = "MSE, pixel values in [0, 1]"
     narrow = True  # the bottleneck must be narrower than the input
 
     def __init__(self, input_shape=(1, 8, 8), hidden: int = 128, bottleneck: int = 16, **extra):
@@ -146,6 +147,7 @@ class VAE(GenerativeModel):
     The loss is the negative ELBO in nats per image."""
 
     main_metric = "neg_elbo"
+    unit = "nats per image"
 
     def __init__(self, input_shape=(1, 8, 8), hidden: int = 256, latent_dim: int = 8,
                  likelihood: str = "mse", levels: int = 17, iw_samples: int = 64):

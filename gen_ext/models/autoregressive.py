@@ -45,6 +45,7 @@ class AutoregressiveImageModel(GenerativeModel):
     level grid, and `sample`. `num_classes` > 0 makes a model class-conditional."""
 
     main_metric = "bits_per_dim"
+    unit = "bits/dim"
     num_classes = 0
 
     def __init__(self, input_shape=(1, 8, 8), levels: int = 17, **config):

@@ -1,39 +1,100 @@
 """What every model in gen_ext.models shares: its configuration, checkpoints that record it, and
 the interface the `gen-ext train` loop drives."""
 
-import os
-import tempfile
+import re
+import zipfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from gen_ext.errors import CheckpointError
+from gen_ext.files import atomic_write
+
 # class name -> class, filled by GenerativeModel subclasses, so a checkpoint names its class
 REGISTRY: dict[str, type] = {}
 
+EXPECTED = "a gen_ext checkpoint (written by `gen-ext train` or GenerativeModel.save)"
+MODEL_KEYS = ("class", "config", "state_dict")
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
+
 
 def atomic_save(obj, path) -> None:
-    """torch.save through a temporary file in the same folder and a rename: an interrupted write
-    leaves the previous file intact."""
+    """torch.save through a temporary file in the same folder and a rename: an interrupted or
+    failed write leaves the previous file intact and no temporary file behind. Saving through a
+    Python file object makes a full disk an OSError naming `path` (torch's own file writer
+    reports it as an obscure RuntimeError)."""
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def one_line(err: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line, for an error that quotes it."""
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _unreadable(path: Path, err: Exception) -> CheckpointError:
+    """Why torch.load failed on `path`, in words about the file rather than torch's internals."""
+    with open(path, "rb") as f:
+        head = f.read(len(ZIP_MAGIC))
+    if head != ZIP_MAGIC:
+        why = "it does not start like a torch file (random bytes or another format)"
+    elif not zipfile.is_zipfile(path):
+        why = "the file is truncated or damaged (its zip archive is incomplete)"
+    elif "Weights only load failed" in str(err):
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        what = f" ({found.group(1)})" if found else ""
+        why = (f"it holds Python objects{what} besides tensors and plain data, which are not "
+               f"unpickled for safety")
+    else:
+        why = f"torch cannot read it: {one_line(err)}"
+    return CheckpointError(f"{path}: not a usable checkpoint: {why}; expected {EXPECTED}")
+
+
+def read_checkpoint(path, map_location="cpu") -> dict:
+    """The dictionary inside a checkpoint file; a CheckpointError naming the file and what was
+    wrong with it when it is missing, a folder, empty, damaged or not a dictionary."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file; expected {EXPECTED}")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder; expected {EXPECTED}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty; expected {EXPECTED}")
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises several types for damaged or foreign files
+        raise _unreadable(path, err) from err
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path}: holds a {type(ckpt).__name__}; expected {EXPECTED}")
+    return ckpt
+
+
+def model_entry(ckpt: dict, source) -> dict:
+    """The model's part of a checkpoint: the whole of one written by `save`, the "model" entry of
+    one written by `gen-ext train`."""
+    entry = ckpt.get("model", ckpt)
+    if not isinstance(entry, dict) or any(k not in entry for k in MODEL_KEYS):
+        keys = sorted(map(str, ckpt))[:8]
+        bare = all(isinstance(v, torch.Tensor) for v in ckpt.values()) and ckpt
+        what = ("a bare state_dict (no model class or configuration)" if bare
+                else f"a dictionary with keys {keys}")
+        raise CheckpointError(f"{source}: holds {what}; expected {EXPECTED} with keys "
+                              f"{', '.join(MODEL_KEYS)}")
+    return entry
 
 
 class GenerativeModel(nn.Module):
     """Subclasses call `super().__init__(**config)` with every constructor argument, implement
     `loss(x) -> (loss, logs)` for x in [0, 1], and `evaluate(x) -> metrics`; `sample` and
-    `reconstruct` where they apply. `main_metric` names the held-out metric (lower is better)."""
+    `reconstruct` where they apply. `main_metric` names the held-out metric (lower is better) and
+    `unit` its unit."""
 
     main_metric = "loss"
     default_epochs = 100  # what `gen-ext train` runs when not told otherwise
+    # the unit of the training loss and of main_metric, which share it (the loss curve plots both
+    # on one axis), e.g. "bits/dim"
+    unit = "loss"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -72,18 +133,36 @@ class GenerativeModel(nn.Module):
     def save(self, path) -> None:
         atomic_save(self.checkpoint(), path)
 
-    @staticmethod
-    def from_checkpoint(ckpt: dict) -> "GenerativeModel":
-        cls = REGISTRY.get(ckpt.get("class"))
-        if cls is None:
-            raise ValueError(f"checkpoint names an unknown model class {ckpt.get('class')!r}; "
-                             f"known: {sorted(REGISTRY)}")
-        model = cls(**ckpt["config"])
-        model.load_state_dict(ckpt["state_dict"])
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict, source="checkpoint") -> "GenerativeModel":
+        """The model a checkpoint dictionary describes. Called on a subclass, it refuses a
+        checkpoint of a model that is not that class (or a subclass of it)."""
+        entry = model_entry(ckpt, source)
+        found = REGISTRY.get(entry["class"])
+        if found is None:
+            raise CheckpointError(f"{source}: names an unknown model class {entry['class']!r}; "
+                                  f"known: {sorted(REGISTRY)}")
+        if not issubclass(found, cls):
+            raise CheckpointError(f"{source}: holds a checkpoint of {found.__name__}, expected "
+                                  f"one of {cls.__name__}")
+        try:
+            model = found(**entry["config"])
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"{source}: its {found.__name__} configuration "
+                                  f"{entry['config']} does not build: {one_line(err)}") from err
+        model.load_saved_weights(entry["state_dict"], source)
         return model
 
-    @staticmethod
-    def load(path, map_location="cpu") -> "GenerativeModel":
-        """A model saved by `save` (or the model inside a `gen-ext train` checkpoint)."""
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-        return GenerativeModel.from_checkpoint(ckpt.get("model", ckpt))
+    def load_saved_weights(self, state_dict: dict, source="checkpoint") -> None:
+        """load_state_dict, with a one-line CheckpointError naming `source` when they differ."""
+        try:
+            self.load_state_dict(state_dict)
+        except (RuntimeError, KeyError, TypeError) as err:
+            raise CheckpointError(f"{source}: its weights do not fit {type(self).__name__}"
+                                  f"({self.config}): {one_line(err)}") from err
+
+    @classmethod
+    def load(cls, path, map_location="cpu") -> "GenerativeModel":
+        """A model saved by `save` (or the model inside a `gen-ext train` checkpoint).
+        `GenerativeModel.load` takes any model; `VAE.load` only a VAE."""
+        return cls.from_checkpoint(read_checkpoint(path, map_location), source=path)

@@ -1,0 +1,71 @@
+"""PNG output: grids with row labels, atomic writes of result files."""
+
+import errno
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gen_ext import viz
+from gen_ext.files import NEW_FILE_MODE, atomic_write, atomic_write_bytes
+
+
+def test_row_labels_are_drawn_beside_the_rows(tmp_path, monkeypatch):
+    images = torch.rand(12, 1, 8, 8)
+    bare = Image.open(viz.save_grid(images, tmp_path / "bare.png", columns=4))
+    calls = []
+    real = viz.draw_row_labels
+    monkeypatch.setattr(viz, "draw_row_labels",
+                        lambda grid, labels, **kw: calls.append(labels) or real(grid, labels, **kw))
+    labels = ["input", "corrupted input", "reconstruction"]
+    labelled = Image.open(viz.save_grid(images, tmp_path / "labelled.png", columns=4,
+                                        row_labels=labels))
+    assert calls == [labels]
+    assert labelled.height == bare.height and labelled.width > bare.width
+    margin = labelled.convert("L").crop((0, 0, labelled.width - bare.width, labelled.height))
+    assert np.asarray(margin).min() < 128  # some text was drawn there
+    with pytest.raises(ValueError, match="one label per row"):
+        viz.save_grid(images, tmp_path / "x.png", columns=4, row_labels=["input"])
+
+
+def test_the_loss_curve_labels_its_axes(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    labels = []
+    real = matplotlib.axes.Axes.set_ylabel
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_ylabel",
+                        lambda self, text, **kw: labels.append(text) or real(self, text, **kw))
+    history = [{"epoch": 1, "train_loss": 2.0, "test_x": 1.5},
+               {"epoch": 2, "train_loss": 1.0, "test_x": 1.2}]
+    path = viz.save_curves(history, ["train_loss", "test_x"], tmp_path / "c.png", "t",
+                           ylabel="loss (bits/dim)")
+    assert labels == ["loss (bits/dim)"]
+    assert Image.open(path).size[0] >= 700
+
+
+@pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
+                                     KeyboardInterrupt()])
+def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_path, failure):
+    path = tmp_path / "result.json"
+    path.write_text("old")
+
+    def write(f):
+        f.write(b"part of the new")
+        raise failure
+
+    with pytest.raises(type(failure)) as err:
+        atomic_write(path, write)
+    if isinstance(failure, OSError):
+        assert err.value.filename == str(path) and err.value.errno == errno.ENOSPC
+        assert str(path) in str(err.value)
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["result.json"]
+
+
+
+def test_atomic_writes_give_the_mode_a_plain_open_would(tmp_path):
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x")
+    written = atomic_write_bytes(tmp_path / "atomic", b"x")
+    assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == NEW_FILE_MODE

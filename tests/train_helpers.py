@@ -1,0 +1,32 @@
+"""Small data and small models for tests that run the training loop many times."""
+
+import numpy as np
+
+from gen_ext.train import TrainConfig
+
+# every model family in a configuration that trains in well under a second on 8x8 images
+TINY = {
+    "autoencoder": {"hidden": 8, "bottleneck": 4},
+    "conv-autoencoder": {"channels": 4, "bottleneck": 4},
+    "denoising-autoencoder": {"hidden": 8, "bottleneck": 8},
+    "vae": {"hidden": 8, "latent_dim": 2, "iw_samples": 2},
+    "pixelcnn": {"hidden": 3, "blocks": 1, "head": 6},
+    "gated-pixelcnn": {"channels": 3, "layers": 1, "head": 6},
+    "pixelcnn++": {"channels": 4, "resolutions": 1, "blocks": 1, "mixtures": 1},
+}
+
+
+def image_array(folder, n: int, name: str = "images.npy") -> str:
+    """n images of 8x8 with values k/255 in [0, 1], written to an .npy file; its path."""
+    rng = np.random.default_rng(n)
+    path = folder / name
+    np.save(path, (rng.integers(0, 256, size=(n, 8, 8)) / 255).astype(np.float32))
+    return str(path)
+
+
+def tiny_config(folder, model="autoencoder", n=40, epochs=1, out="run", **kw) -> TrainConfig:
+    """A run of `model` in its tiny configuration on n images in batches of 8."""
+    data = image_array(folder, n)
+    kw.setdefault("batch_size", 8)
+    return TrainConfig(model=model, data=data, epochs=epochs, out=str(folder / out),
+                       model_args=dict(TINY[model]), **kw)
