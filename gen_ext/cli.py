@@ -9,7 +9,6 @@ import argparse
 import contextlib
 import inspect
 import math
-import pickle
 import platform
 import sys
 import warnings
@@ -304,10 +303,8 @@ def cmd_train(args) -> int:
                       batch_size=args.batch_size, lr=args.lr, device=str(args.device),
                       out=out, seed=args.seed, image_size=args.image_size,
                       model_args=args.model_args)
-    # passed only when asked for, so the default call is the same with or without the option
-    overwrite = {"overwrite": True} if args.overwrite else {}
     try:
-        metrics = train(cfg, resume=args.resume, **overwrite)
+        metrics = train(cfg, resume=args.resume, overwrite=args.overwrite)
     except KeyboardInterrupt:
         print(f"gen-ext train: interrupted; the last finished epoch is saved in {out}, continue "
               f"with --resume", file=sys.stderr)
@@ -325,30 +322,12 @@ def cmd_train(args) -> int:
     return 0
 
 
-# what torch.load and load_state_dict raise for a file that is not a usable checkpoint
-_UNLOADABLE = (OSError, RuntimeError, ValueError, KeyError, TypeError, AttributeError)
-
-
-def load_checkpoint(path: Path, device: torch.device):
-    from gen_ext.models import GenerativeModel
-
-    try:
-        return GenerativeModel.load(path, map_location=device)
-    except GenExtError:
-        raise
-    except (pickle.UnpicklingError, EOFError) as err:
-        # torch's own message here is a paragraph about weights_only, beside the point
-        raise CheckpointError(f"{path}: cannot load as a gen-ext checkpoint (not a file "
-                              f"torch.save wrote, or a truncated one)") from err
-    except _UNLOADABLE as err:
-        raise CheckpointError(f"{path}: cannot load as a gen-ext checkpoint "
-                              f"({type(err).__name__}: {one_line(err)})") from err
-
-
 def cmd_sample(args) -> int:
+    from gen_ext.models import GenerativeModel
     from gen_ext.viz import save_grid
 
-    model = load_checkpoint(args.checkpoint, args.device)
+    # a file that is no usable checkpoint raises CheckpointError, printed as one line by main()
+    model = GenerativeModel.load(args.checkpoint, map_location=args.device)
     if not model.can_sample:
         raise CheckpointError(f"{args.checkpoint}: {type(model).__name__} has no prior to "
                               f"sample from")

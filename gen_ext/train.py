@@ -156,11 +156,12 @@ def _reconstruction_rows(model, test: torch.Tensor, device):
     return torch.cat(rows), labels, columns
 
 
-def _pictures(model, data, history, out: Path, device, title: str) -> dict:
+def _pictures(model, data, history, out: Path, device, title: str, progress: bool) -> dict:
     written = {}
     if model.can_sample:
         generator = torch.Generator(device=device).manual_seed(0)
-        written["samples"] = str(save_grid(model.sample(64, generator).cpu(),
+        samples = model.sample(64, generator, progress=progress)
+        written["samples"] = str(save_grid(samples.cpu(),
                                            out / PICTURES["samples"]))
     if model.can_reconstruct:
         grid, labels, columns = _reconstruction_rows(model, data.test, device)
@@ -357,7 +358,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     _write_metrics(metrics, out)
     try:
         metrics["pictures"] = _pictures(model, data, history, out, device,
-                                        f"{cfg.model} on {data.name}")
+                                        f"{cfg.model} on {data.name}", progress)
     except OSError as err:
         raise _write_failed(err, "after training", f"{out / METRICS} and the checkpoint are "
                             f"written") from err

@@ -180,8 +180,9 @@ def test_bad_checkpoint_content(capsys, tmp_path, content):
         torch.save([1, 2], path)
     else:
         path.write_bytes(content)
+    # the file, then what was expected of it
     assert_one_line(capsys, ["sample", str(path)], 1, "gen-ext sample: ", str(path),
-                    "cannot load as a gen-ext checkpoint")
+                    "expected")
 
 
 def test_checkpoint_of_another_shape(capsys, tmp_path):
@@ -211,7 +212,7 @@ def test_missing_extension_is_one_line(capsys, monkeypatch):
     assert_one_line(capsys, ["check"], 1, "gen-ext check: gen_ext._C has not been built")
 
 
-def test_overwrite_reaches_train_only_when_given(monkeypatch, tmp_path, capsys):
+def test_overwrite_reaches_train(monkeypatch, tmp_path, capsys):
     calls = []
 
     def fake_train(cfg, **kwargs):
@@ -222,7 +223,7 @@ def test_overwrite_reaches_train_only_when_given(monkeypatch, tmp_path, capsys):
     argv = ["train", "vae", "--out", str(tmp_path)]
     assert_one_line(capsys, argv, 1, "gen-ext train: ", "holds an earlier run")
     assert_one_line(capsys, [*argv, "--overwrite"], 1, "holds an earlier run")
-    assert calls == [{"resume": False}, {"resume": False, "overwrite": True}]
+    assert calls == [{"resume": False, "overwrite": False}, {"resume": False, "overwrite": True}]
 
 
 def test_resume_and_overwrite_exclude_each_other(capsys):

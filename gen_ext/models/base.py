@@ -112,7 +112,9 @@ class GenerativeModel(nn.Module):
         loss, logs = self.loss(x)
         return {"loss": loss.item(), **{k: float(v) for k, v in logs.items()}}
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               progress: bool = False) -> torch.Tensor:
+        """n samples in [0, 1]; `progress` shows a bar where sampling takes many passes."""
         raise NotImplementedError(f"{type(self).__name__} has no prior to sample from")
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
