@@ -50,7 +50,7 @@ def cmd_info(args) -> int:
 
 
 def _print_table(header, rows):
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     print(fmt.format(*header))
     print(fmt.format(*("-" * w for w in widths)))
@@ -168,9 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--device", default="cpu")
     train.add_argument("--out", help="folder for the results (default results/train/MODEL)")
-    train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    train.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoint in --out"
+    )
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--image-size", type=int, default=8, help="side of rgb-patches and folder images")
+    train.add_argument(
+        "--image-size", type=int, default=8, help="side of rgb-patches and folder images"
+    )
     train.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="a model constructor argument, e.g. --set likelihood=logistic")
     train.set_defaults(fn=cmd_train)

@@ -42,7 +42,7 @@ def save_curves(history: list[dict], keys: list[str], path, title: str = "") -> 
     for key in keys:
         points = [(h["epoch"], h[key]) for h in history if key in h]
         if points:
-            ax.plot(*zip(*points), marker="o", label=key)
+            ax.plot(*zip(*points, strict=True), marker="o", label=key)
     ax.set_xlabel("epoch")
     ax.set_title(title, fontsize=9)
     ax.legend()

@@ -59,18 +59,35 @@ def _file(path, content: bytes):
     return path
 
 
-@pytest.mark.parametrize("setup,message", [
-    (lambda p: (p / "empty").mkdir() or p / "empty", "no image files"),
-    (lambda p: _file(p / "bad" / "x.png", b"not a png").parent, "x.png: cannot read as an image"),
-    (lambda p: np.save(p / "r.npy", np.zeros((3, 4))) or p / "r.npy", "expected images of shape"),
-    (lambda p: np.save(p / "f.npy", np.full((3, 4, 4), 2.0)) or p / "f.npy", "must lie in \\[0, 1\\]"),
-    (lambda p: np.savez(p / "m.npz", a=np.zeros((2, 4, 4)), b=np.zeros(2)) or p / "m.npz",
-     "name the images 'images' or 'x'"),
-    (lambda p: _file(p / "c.npy", b"garbage"), "cannot read as .npy"),
-    (lambda p: p / "missing.npy", "no such file"),
-    (lambda p: "nonsense", "expected digits, rgb-patches"),
-    (lambda p: np.save(p / "one.npy", np.zeros((1, 4, 4))) or p / "one.npy", "at least 2 images"),
-])
+@pytest.mark.parametrize(
+    "setup,message",
+    [
+        (lambda p: (p / "empty").mkdir() or p / "empty", "no image files"),
+        (
+            lambda p: _file(p / "bad" / "x.png", b"not a png").parent,
+            "x.png: cannot read as an image",
+        ),
+        (
+            lambda p: np.save(p / "r.npy", np.zeros((3, 4))) or p / "r.npy",
+            "expected images of shape",
+        ),
+        (
+            lambda p: np.save(p / "f.npy", np.full((3, 4, 4), 2.0)) or p / "f.npy",
+            "must lie in \\[0, 1\\]",
+        ),
+        (
+            lambda p: np.savez(p / "m.npz", a=np.zeros((2, 4, 4)), b=np.zeros(2)) or p / "m.npz",
+            "name the images 'images' or 'x'",
+        ),
+        (lambda p: _file(p / "c.npy", b"garbage"), "cannot read as .npy"),
+        (lambda p: p / "missing.npy", "no such file"),
+        (lambda p: "nonsense", "expected digits, rgb-patches"),
+        (
+            lambda p: np.save(p / "one.npy", np.zeros((1, 4, 4))) or p / "one.npy",
+            "at least 2 images",
+        ),
+    ],
+)
 def test_bad_data_is_a_clear_error(tmp_path, setup, message):
     with pytest.raises(DataError, match=message):
         data.load(str(setup(tmp_path)))

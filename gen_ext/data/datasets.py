@@ -42,6 +42,10 @@ class ImageData:
         return x * 2 - 1
 
 
+def _take(labels: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:
+    return None if labels is None else labels[index]
+
+
 def _split(images: torch.Tensor, labels: torch.Tensor | None, name: str, levels: int) -> ImageData:
     n = images.shape[0]
     if n < 2:
@@ -49,9 +53,8 @@ def _split(images: torch.Tensor, labels: torch.Tensor | None, name: str, levels:
     order = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
     n_test = max(1, int(round(n * TEST_FRACTION)))
     test, train = order[:n_test], order[n_test:]
-    pick = (lambda t, idx: None if t is None else t[idx])
     return ImageData(name, images[train].contiguous(), images[test].contiguous(), levels,
-                     pick(labels, train), pick(labels, test))
+                     _take(labels, train), _take(labels, test))
 
 
 def digits() -> ImageData:

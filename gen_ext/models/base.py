@@ -3,13 +3,36 @@ the interface the `gen-ext train` loop drives."""
 
 import os
 import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
-# class name -> class, filled by GenerativeModel subclasses, so a checkpoint names its class
+# The one model registry: class name -> class, filled by GenerativeModel subclasses, so a
+# checkpoint names its class. The `gen-ext train` names are a view of it (ByCliName).
 REGISTRY: dict[str, type] = {}
+
+
+class ByCliName(Mapping):
+    """REGISTRY looked up by the name `gen-ext train` takes: each class that declares its own
+    `cli_name` (a subclass does not inherit its parent's). A live view, in registration order."""
+
+    def _table(self) -> dict[str, type]:
+        return {cls.__dict__["cli_name"]: cls for cls in REGISTRY.values()
+                if cls.__dict__.get("cli_name")}
+
+    def __getitem__(self, name: str) -> type:
+        return self._table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def __repr__(self) -> str:
+        return f"ByCliName({self._table()!r})"
 
 
 def atomic_save(obj, path) -> None:
@@ -34,6 +57,7 @@ class GenerativeModel(nn.Module):
 
     main_metric = "loss"
     default_epochs = 100  # what `gen-ext train` runs when not told otherwise
+    cli_name: str | None = None  # the name `gen-ext train` takes; None: not offered there
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
