@@ -50,7 +50,7 @@ results: $(VENV)/.built
 	  $(BIN)/gen-ext train $$m && \
 	  $(BIN)/gen-ext train $$m --data rgb-patches --out results/train/$$m-rgb-patches || exit 1; \
 	done
-	$(BIN)/python benchmarks/train_table.py results/train
+	$(BIN)/python -m gen_ext.results_table results/train
 
 clean:
 	rm -rf build build-cmake gen_ext/_C*.so gen_ext/_build_info.py $(VENV)/.built

@@ -33,7 +33,8 @@ def want_cuda() -> bool:
             sys.exit(
                 "GEN_EXT_CUDA=1 but CUDA kernels cannot be built: "
                 f"torch.version.cuda={torch.version.cuda}, CUDA_HOME={cpp_extension.CUDA_HOME}. "
-                "Install a CUDA build of torch and set CUDA_HOME to the toolkit (e.g. /usr/local/cuda)."
+                "Install a CUDA build of torch and set CUDA_HOME to the toolkit "
+                "(e.g. /usr/local/cuda)."
             )
         return True
     if setting:
@@ -62,7 +63,9 @@ def write_build_info(cuda: bool) -> None:
         "cuda_archs": os.environ.get("TORCH_CUDA_ARCH_LIST") if cuda else None,
         "python": platform.python_version(),
         "cpu_kernels": (
-            ["default", "avx2", "avx512"] if platform.machine() in ("x86_64", "AMD64") else ["default"]
+            ["default", "avx2", "avx512"]
+            if platform.machine() in ("x86_64", "AMD64")
+            else ["default"]
         ),
     }
     (ROOT / "gen_ext" / "_build_info.py").write_text(

@@ -6,10 +6,9 @@
 #include <c10/util/Exception.h>
 
 #include "dlm_shapes.h"
+#include "gen_ext/dlm_math.h"
 
 namespace gen_ext {
-
-inline int64_t dlm_params_per_component(int64_t channels) { return channels == 3 ? 10 : 3; }
 
 inline void check_dlm_dtype(const at::Tensor& t, const char* op, const char* name) {
   TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, op, ": ", name,
@@ -35,7 +34,7 @@ inline int64_t check_dlm_params(const at::Tensor& params, at::IntArrayRef data_s
                 ": params and x must have the same spatial shape, got params of shape ",
                 params.sizes(), " and x of shape ", data_shape);
   }
-  const int64_t per = dlm_params_per_component(channels);
+  const int64_t per = dlm::params_per_component(channels);
   const int64_t P = params.size(1);
   TORCH_CHECK(P > 0 && P % per == 0, op, ": params must have ", per, "*M channels for ", channels,
               "-channel data (M mixture components), got ", P);

@@ -39,7 +39,7 @@ def _value_and_grads(fn, x, params, num_bins):
 def _relative_error(got, want) -> float:
     """Largest |got - want| relative to the size of want (max(1, |want|))."""
     return max(((g.double() - w.double()).abs() / w.double().abs().clamp(min=1)).max().item()
-               for g, w in zip(got, want))
+               for g, w in zip(got, want, strict=True))
 
 
 def _second_order_row(op: str, fn, inputs) -> CheckRow:
@@ -59,12 +59,12 @@ def float32_error_budget(got, ref32, exact) -> tuple[float, float]:
     Returns the pair furthest over (or least under) its bound."""
     worst = None
     q = torch.tensor([0.99, 1.0], dtype=torch.float64)
-    for g, r, e in zip(got, ref32, exact):
+    for g, r, e in zip(got, ref32, exact, strict=True):
         e = e.double()
         scale = e.abs().clamp(min=1)
         kernel = torch.quantile(((g.double() - e).abs() / scale).flatten().cpu(), q)
         eager = torch.quantile(((r.double() - e).abs() / scale).flatten().cpu(), q)
-        for k, r_, factor in zip(kernel.tolist(), eager.tolist(), (2.0, 4.0)):
+        for k, r_, factor in zip(kernel.tolist(), eager.tolist(), (2.0, 4.0), strict=True):
             pair = (k, factor * r_ + 1e-6)
             if worst is None or pair[0] - pair[1] > worst[0] - worst[1]:
                 worst = pair
@@ -86,8 +86,15 @@ def check_dlm_nll(device: torch.device) -> list[CheckRow]:
         ref32 = _value_and_grads(reference.discretized_logistic_mixture_nll, x32, p32, 256)
         got32 = _value_and_grads(ops.discretized_logistic_mixture_nll, x32, p32, 256)
         error, allowed = float32_error_budget(got32, ref32, exact)
-        rows.append(CheckRow(op, f"C={C} float32 fwd+bwd", error, allowed,
-                             "relative error vs float64 reference, bound by the float32 reference's"))
+        rows.append(
+            CheckRow(
+                op,
+                f"C={C} float32 fwd+bwd",
+                error,
+                allowed,
+                "relative error vs float64 reference, bound by the float32 reference's",
+            )
+        )
     x, params = make_dlm_inputs(1, 3, 2, (2, 3), 17, seed=3, scale=0.5, device=device)
     x = x.clamp(-1 + 2 / 16, 1 - 2 / 16).requires_grad_()
     params.requires_grad_()
@@ -99,9 +106,10 @@ def check_dlm_nll(device: torch.device) -> list[CheckRow]:
 def check_dlm_sample(device: torch.device) -> list[CheckRow]:
     rows = []
     for C in (1, 3):
-        for dtype, tol in ((torch.float64, 0.0), (torch.float32, 1e-3)):  # float32: rounding at bin edges
+        # float32: rounding at bin edges
+        for dtype, tol in ((torch.float64, 0.0), (torch.float32, 1e-3)):
             _, params = make_dlm_inputs(4, C, 10, (16, 16), 256, seed=C, dtype=dtype, device=device)
-            M = params.shape[1] // (10 if C == 3 else 3)
+            M = params.shape[1] // reference.dlm.params_per_component(C)
             g = torch.Generator(device=device).manual_seed(C)
             nm = torch.rand((4, M, 16, 16), generator=g, dtype=dtype, device=device)
             nl = torch.rand((4, C, 16, 16), generator=g, dtype=dtype, device=device)
@@ -110,9 +118,15 @@ def check_dlm_sample(device: torch.device) -> list[CheckRow]:
             bins_apart = ((got - want).abs() * 127.5).round()
             flipped = (bins_apart > 0).double().mean().item()
             error = flipped if bins_apart.max().item() <= 1 else float("inf")
-            rows.append(CheckRow("discretized_logistic_mixture_sample",
-                                 f"C={C} {str(dtype).removeprefix('torch.')} same noise", error, tol,
-                                 "fraction of draws one bin from the reference's"))
+            rows.append(
+                CheckRow(
+                    "discretized_logistic_mixture_sample",
+                    f"C={C} {str(dtype).removeprefix('torch.')} same noise",
+                    error,
+                    tol,
+                    "fraction of draws one bin from the reference's",
+                )
+            )
     return rows
 
 
@@ -121,7 +135,9 @@ def check_gaussian(device: torch.device) -> list[CheckRow]:
     op = "gaussian_reparameterize_kl"
     g = torch.Generator(device=device).manual_seed(0)
     shape = (64, 333)
-    mu, eps = (torch.randn(shape, generator=g, dtype=torch.float64, device=device) for _ in range(2))
+    mu, eps = (
+        torch.randn(shape, generator=g, dtype=torch.float64, device=device) for _ in range(2)
+    )
     logvar = torch.randn(shape, generator=g, dtype=torch.float64, device=device) * 12
     weights = torch.randn(shape, generator=g, dtype=torch.float64, device=device)
 
@@ -174,8 +190,15 @@ def check_masked_conv(device: torch.device) -> list[CheckRow]:
         ref32 = run(reference.masked_conv2d, *f32, mask_type, colors)
         got32 = run(ops.masked_conv2d, *f32, mask_type, colors)
         error, allowed = float32_error_budget(got32, ref32, exact)
-        rows.append(CheckRow(op, f"{case} float32 fwd+bwd", error, allowed,
-                             "relative error vs float64 reference, bound by the float32 reference's"))
+        rows.append(
+            CheckRow(
+                op,
+                f"{case} float32 fwd+bwd",
+                error,
+                allowed,
+                "relative error vs float64 reference, bound by the float32 reference's",
+            )
+        )
     small = [torch.randn(shape, generator=g, dtype=torch.float64, device=device).requires_grad_()
              for shape in ((2, 3, 4, 5), (3, 3, 3, 3), (3,))]
     fn = lambda x, w, b: ops.masked_conv2d(x, w, b, "A", 3)  # noqa: E731

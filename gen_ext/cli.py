@@ -257,7 +257,7 @@ def cmd_info(args) -> int:
 
 
 def _print_table(header, rows):
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     print(fmt.format(*header))
     print(fmt.format(*("-" * w for w in widths)))

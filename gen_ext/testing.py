@@ -2,9 +2,11 @@
 
 import torch
 
+from gen_ext.reference.dlm import params_per_component
+
 
 def dlm_num_params(C: int, M: int) -> int:
-    return (10 if C == 3 else 3) * M
+    return params_per_component(C) * M
 
 
 def grid_values(num_bins: int, dtype=torch.float64) -> torch.Tensor:
@@ -13,8 +15,8 @@ def grid_values(num_bins: int, dtype=torch.float64) -> torch.Tensor:
 
 def make_dlm_inputs(B=2, C=3, M=4, spatial=(5, 7), num_bins=256, dtype=torch.float64, seed=0,
                     scale=1.0, device="cpu"):
-    """x on the bin grid (edges included) and params in the public code's layout, with
-    log-scales spread over [-9, 2] so every branch (edges, interior, underflowed interior) occurs."""
+    """x on the bin grid (edges included) and params in the public code's layout, with log-scales
+    spread over [-9, 2] so every branch (edges, interior, underflowed interior) occurs."""
     g = torch.Generator().manual_seed(seed)
     levels = torch.randint(0, num_bins, (B, C, *spatial), generator=g)
     x = (levels.to(dtype) * (2.0 / (num_bins - 1)) - 1.0)

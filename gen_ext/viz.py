@@ -81,7 +81,7 @@ def save_curves(history: list[dict], keys: list[str], path, title: str = "",
     for key in keys:
         points = [(h["epoch"], h[key]) for h in history if key in h]
         if points:
-            ax.plot(*zip(*points), marker="o", label=names.get(key, key))
+            ax.plot(*zip(*points, strict=True), marker="o", label=names.get(key, key))
     ax.set_xlabel("epoch", fontsize=11)
     if ylabel:
         ax.set_ylabel(ylabel, fontsize=11)

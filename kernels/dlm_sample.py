@@ -11,6 +11,8 @@ import torch
 import triton
 import triton.language as tl
 
+from gen_ext.reference.dlm import params_per_component
+
 __all__ = ["discretized_logistic_mixture_sample_triton"]
 
 # Beyond this the interpreter gains nothing and a GPU program just gets more
@@ -131,7 +133,7 @@ def discretized_logistic_mixture_sample_triton(params, noise_mixture, noise_logi
     # Arguments are checked by gen_ext.ops before they get here.
     B, P, S = params.shape
     C = int(num_channels)
-    M = P // (10 if C == 3 else 3)
+    M = P // params_per_component(C)
     out = torch.empty((B, C, S), dtype=params.dtype, device=params.device)
     N = B * S
     if N == 0:

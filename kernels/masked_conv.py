@@ -3,7 +3,8 @@
 A "tap plan" (built on the host from the reference mask) lists the kept taps as offsets into the
 source image and, for each group of output channels n and each tap, the one range of k (source
 channels) that group reads. Then
-    dst[b, n, y, x] = bias[n] + sum_t sum_{k in range(g(n), t)} src[b, k, y + oy_t, x + ox_t] * w[t, k, n]
+    dst[b, n, y, x] = bias[n]
+                      + sum_t sum_{k in range(g(n), t)} src[b, k, y + oy_t, x + ox_t] * w[t, k, n]
 serves the forward (src = x, k = input channel, n = output channel) and the input gradient
 (src = the output gradient, k = output channel, n = input channel, taps mirrored), and
     gw[t, k, n] = sum_{b, y, x} src[b, k, y + oy_t, x + ox_t] * grad[b, n, y, x]
@@ -94,10 +95,16 @@ def _taps_weight_grad_kernel(src_ptr, grad_ptr, gw_ptr, offsets_ptr, ranges_ptr,
         sy = py + oy
         sx = px + ox
         inside = pixel_ok & (sy >= 0) & (sy < H) & (sx >= 0) & (sx < W)
-        a = tl.load(src_ptr + (pb * K * plane + sy * W + sx)[None, :] + k[:, None].to(tl.int64) * plane,
-                    mask=k_ok[:, None] & inside[None, :], other=0.0)
-        g = tl.load(grad_ptr + (pb * N * plane + py * W + px)[:, None] + n[None, :].to(tl.int64) * plane,
-                    mask=pixel_ok[:, None] & n_ok[None, :], other=0.0)
+        a = tl.load(
+            src_ptr + (pb * K * plane + sy * W + sx)[None, :] + k[:, None].to(tl.int64) * plane,
+            mask=k_ok[:, None] & inside[None, :],
+            other=0.0,
+        )
+        g = tl.load(
+            grad_ptr + (pb * N * plane + py * W + px)[:, None] + n[None, :].to(tl.int64) * plane,
+            mask=pixel_ok[:, None] & n_ok[None, :],
+            other=0.0,
+        )
         acc += tl.dot(a, g, input_precision=PRECISION, out_dtype=dtype)
     tl.store(gw_ptr + (t * K + k[:, None]).to(tl.int64) * N + n[None, :], acc,
              mask=k_ok[:, None] & n_ok[None, :])

@@ -17,14 +17,16 @@ def test_info(capsys):
 def test_check_passes_on_cpu(capsys):
     assert main(["check", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "discretized_logistic_mixture_nll" in out and "discretized_logistic_mixture_sample" in out
+    assert (
+        "discretized_logistic_mixture_nll" in out and "discretized_logistic_mixture_sample" in out
+    )
     assert "FAIL" not in out and " 0 failed" in out
 
 
 def test_check_fails_on_a_wrong_kernel(monkeypatch, capsys):
     """The check can fail: a kernel that is off by a little is reported and exits non-zero."""
-    from gen_ext import ops
     import gen_ext.check as check
+    from gen_ext import ops
 
     real = ops.discretized_logistic_mixture_nll
     monkeypatch.setattr(check.ops, "discretized_logistic_mixture_nll",

@@ -60,8 +60,7 @@ def all_images(d) -> torch.Tensor:
 def assert_same_images(loaded: torch.Tensor, expected: torch.Tensor):
     """The split shuffles the files: compare the two sets of images, in a common order."""
     assert loaded.shape == expected.shape
-    key = (lambda t: sorted(t.flatten(1).tolist()))
-    assert key(loaded) == key(expected)
+    assert sorted(loaded.flatten(1).tolist()) == sorted(expected.flatten(1).tolist())
 
 
 def as_levels(k) -> torch.Tensor:
@@ -238,7 +237,7 @@ def test_transparent_palette_entry_is_composited(tmp_path, suffix):
 def test_palette_with_alpha_is_composited(tmp_path):
     indices, images = palette_images(PALETTE)
     alpha = np.random.default_rng(10).integers(0, 256, indices.shape).astype(np.uint8)
-    for im, a in zip(images, alpha):
+    for im, a in zip(images, alpha, strict=True):
         im.putalpha(Image.fromarray(a))  # P -> PA
     save_all(tmp_path, images, ".tif")
     assert reopened_mode(tmp_path) == "PA"

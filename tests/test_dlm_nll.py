@@ -6,8 +6,9 @@ import torch
 from gen_ext import ops, reference
 from gen_ext.check import float32_error_budget
 from gen_ext.ops import use_backend
-
-from gen_ext.testing import dlm_num_params as num_params, grid_values, make_dlm_inputs as make_inputs
+from gen_ext.testing import dlm_num_params as num_params
+from gen_ext.testing import grid_values
+from gen_ext.testing import make_dlm_inputs as make_inputs
 
 NLL = torch.ops.gen_ext.discretized_logistic_mixture_nll
 
@@ -50,9 +51,9 @@ GRAD_TOL = dict(rtol=1e-7, atol=1e-8)
 
 
 def assert_matches_float64(got, want):
-    for name, g, w in zip(("nll", "grad x", "grad params"), got, want):
+    for name, g, w in zip(("nll", "grad x", "grad params"), got, want, strict=True):
         tol = dict(rtol=1e-10, atol=1e-10) if name == "nll" else GRAD_TOL
-        torch.testing.assert_close(g, w, **tol, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(g, w, **tol, msg=lambda m, name=name: f"{name}: {m}")
 
 
 @pytest.mark.parametrize("C", [1, 3])
@@ -61,11 +62,13 @@ def test_float32_as_accurate_as_the_float32_reference(cpu_isa, C):
     (see float32_error_budget), against float64 on the same float32-rounded inputs."""
     x, params = make_inputs(8, C, 10, (16, 16), 256, seed=7)
     x, params = x.float(), params.float()
-    exact = value_and_grads(reference.discretized_logistic_mixture_nll, x.double(), params.double(), 256)
+    exact = value_and_grads(
+        reference.discretized_logistic_mixture_nll, x.double(), params.double(), 256
+    )
     ref32 = value_and_grads(reference.discretized_logistic_mixture_nll, x, params, 256)
     got = value_and_grads(ops.discretized_logistic_mixture_nll, x, params, 256)
     assert all(g.dtype == torch.float32 for g in got)
-    for name, g, r, e in zip(("nll", "grad x", "grad params"), got, ref32, exact):
+    for name, g, r, e in zip(("nll", "grad x", "grad params"), got, ref32, exact, strict=True):
         error, allowed = float32_error_budget((g,), (r,), (e,))
         assert error <= allowed, (name, error, allowed)
 
@@ -221,11 +224,15 @@ def test_extreme_parameters_stay_finite(cpu_isa, dtype):
         params[:, ls + 2] = -7.0  # on the clamp: no gradient, as torch.clamp
         params[:, M + 3 * M * c + 2] = 25.0 * (-1) ** c  # a mean far outside [-1, 1]
     got = value_and_grads(ops.discretized_logistic_mixture_nll, x, params, 256)
-    want = value_and_grads(reference.discretized_logistic_mixture_nll, x.double(), params.double(), 256)
-    for name, g_, w in zip(("nll", "grad x", "grad params"), got, want):
+    want = value_and_grads(
+        reference.discretized_logistic_mixture_nll, x.double(), params.double(), 256
+    )
+    for name, g_, w in zip(("nll", "grad x", "grad params"), got, want, strict=True):
         assert torch.isfinite(g_).all(), name
         tol = 1e-9 if dtype == torch.float64 else 1e-3
-        torch.testing.assert_close(g_.double(), w, rtol=tol, atol=tol, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(
+            g_.double(), w, rtol=tol, atol=tol, msg=lambda m, name=name: f"{name}: {m}"
+        )
 
 
 @pytest.mark.parametrize("C,num_bins", [(1, 256), (1, 2), (3, 5)])
@@ -238,7 +245,9 @@ def test_probabilities_sum_to_one(C, num_bins):
     else:
         r, g_, b = torch.meshgrid(values, values, values, indexing="ij")
         x = torch.stack([r.flatten(), g_.flatten(), b.flatten()]).unsqueeze(0)
-    params = torch.randn(num_params(C, M), dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    params = torch.randn(
+        num_params(C, M), dtype=torch.float64, generator=torch.Generator().manual_seed(2)
+    )
     for c in range(C):  # broad enough that no interior bin underflows
         params[M + 3 * M * c + M: M + 3 * M * c + 2 * M] = -1.0
     params = params.view(1, -1, 1).expand(1, -1, x.shape[-1])
@@ -268,7 +277,10 @@ def _bad(**overrides):
 BAD_INPUTS = [
     (dict(num_bins=1), "num_bins must be at least 2"),
     (dict(x=lambda a: a["x"].to(torch.int64)), "x must be float32 or float64"),
-    (dict(x=lambda a: a["x"].half(), params=lambda a: a["params"].half()), "x must be float32 or float64"),
+    (
+        dict(x=lambda a: a["x"].half(), params=lambda a: a["params"].half()),
+        "x must be float32 or float64",
+    ),
     (dict(params=lambda a: a["params"].float()), "params and x must have the same dtype"),
     (dict(x=lambda a: a["x"][:, :2]), "x must have 1 or 3 channels, got 2"),
     (dict(x=lambda a: a["x"][:, :1]), "params must have 3\\*M channels for 1-channel data"),
@@ -293,10 +305,14 @@ def test_bad_input_names_the_argument(overrides, message):
 def test_bad_input_on_the_fused_gradient_path(overrides, message):
     """With params requiring grad the public function runs the with-grad op: the same checks."""
     args = _bad(**overrides)
-    params = args["params"].requires_grad_() if args["params"].is_floating_point() else args["params"]
+    params = (
+        args["params"].requires_grad_() if args["params"].is_floating_point() else args["params"]
+    )
     with pytest.raises(RuntimeError, match=message):
         ops.discretized_logistic_mixture_nll(args["x"], params, args["num_bins"])
-    with pytest.raises(RuntimeError, match="discretized_logistic_mixture_nll_with_grad: .*" + message):
+    with pytest.raises(
+        RuntimeError, match="discretized_logistic_mixture_nll_with_grad: .*" + message
+    ):
         torch.ops.gen_ext.discretized_logistic_mixture_nll_with_grad(
             args["x"], args["params"].detach(), args["num_bins"], False)
 

@@ -7,15 +7,16 @@ from scipy import stats
 
 from gen_ext import ops, reference
 from gen_ext.ops.dlm import _sample_triton
-
-from gen_ext.testing import dlm_num_params as num_params, grid_values, make_dlm_inputs as make_inputs
+from gen_ext.testing import dlm_num_params as num_params
+from gen_ext.testing import grid_values
+from gen_ext.testing import make_dlm_inputs as make_inputs
 
 SAMPLE = torch.ops.gen_ext.discretized_logistic_mixture_sample
 
 
 def noise_for(params, C, seed=0):
     g = torch.Generator().manual_seed(seed)
-    M = params.shape[1] // (10 if C == 3 else 3)
+    M = params.shape[1] // reference.dlm.params_per_component(C)
     spatial = params.shape[2:]
     nm = torch.rand((params.shape[0], M, *spatial), generator=g, dtype=params.dtype)
     nl = torch.rand((params.shape[0], C, *spatial), generator=g, dtype=params.dtype)
@@ -89,9 +90,13 @@ def test_output_on_the_grid_and_reproducible():
 
 def test_reference_backend_draws_the_same_sample():
     _, params = make_inputs(2, 3, 5, (4, 4), 256, seed=2)
-    fused = ops.sample_discretized_logistic_mixture(params, 3, 256, torch.Generator().manual_seed(3))
+    fused = ops.sample_discretized_logistic_mixture(
+        params, 3, 256, torch.Generator().manual_seed(3)
+    )
     with ops.use_backend("reference"):
-        ref = ops.sample_discretized_logistic_mixture(params, 3, 256, torch.Generator().manual_seed(3))
+        ref = ops.sample_discretized_logistic_mixture(
+            params, 3, 256, torch.Generator().manual_seed(3)
+        )
     torch.testing.assert_close(fused, ref, rtol=0, atol=0)
 
 
@@ -102,11 +107,18 @@ def test_empirical_distribution_matches_likelihood(C, num_bins, M):
     one = torch.randn(num_params(C, M), generator=g, dtype=torch.float64) * 0.7
     n = 40_000
     params = one.view(1, -1, 1).expand(1, -1, n)
-    draws = ops.sample_discretized_logistic_mixture(params, C, num_bins, torch.Generator().manual_seed(6))
+    draws = ops.sample_discretized_logistic_mixture(
+        params, C, num_bins, torch.Generator().manual_seed(6)
+    )
     values = grid_values(num_bins)
     outcomes = torch.cartesian_prod(*([values] * C)).view(-1, C) if C > 1 else values.view(-1, 1)
-    probs = torch.exp(-ops.discretized_logistic_mixture_nll(
-        outcomes.T.unsqueeze(0).contiguous(), one.view(1, -1, 1).expand(1, -1, len(outcomes)), num_bins))[0]
+    probs = torch.exp(
+        -ops.discretized_logistic_mixture_nll(
+            outcomes.T.unsqueeze(0).contiguous(),
+            one.view(1, -1, 1).expand(1, -1, len(outcomes)),
+            num_bins,
+        )
+    )[0]
     assert abs(probs.sum().item() - 1) < 1e-9
     index = torch.round((draws[0].T + 1) * (num_bins - 1) / 2).long()  # [n, C] level indices
     flat = torch.zeros(n, dtype=torch.long)

@@ -26,9 +26,15 @@ def value_and_grads(fn, mu, logvar, eps, use=("z", "kl")):
     if "z" in use:
         loss = loss + (z * torch.randn(z.shape, generator=g, dtype=torch.float64).to(z.dtype)).sum()
     if "kl" in use:
-        loss = loss + (kl * torch.rand(kl.shape, generator=g, dtype=torch.float64).to(kl.dtype)).sum()
+        loss = (
+            loss + (kl * torch.rand(kl.shape, generator=g, dtype=torch.float64).to(kl.dtype)).sum()
+        )
     grads = torch.autograd.grad(loss, leaves, allow_unused=True)  # kl alone does not use eps
-    return (z, kl, *(torch.zeros_like(t) if g is None else g for g, t in zip(grads, leaves)))
+    return (
+        z,
+        kl,
+        *(torch.zeros_like(t) if g is None else g for g, t in zip(grads, leaves, strict=True)),
+    )
 
 
 @pytest.mark.parametrize("shape", [(3, 5), (1, 1), (5, 37), (4, 64), (2, 3, 4, 5)])
@@ -40,15 +46,19 @@ def test_matches_reference_float64(cpu_isa, shape, use):
     logvar.view(-1)[:n] = outside[:n]
     got = value_and_grads(ops.gaussian_reparameterize_kl, mu, logvar, eps, use)
     want = value_and_grads(reference.gaussian_reparameterize_kl, mu, logvar, eps, use)
-    for name, g, w in zip(("z", "kl", "grad mu", "grad logvar", "grad eps"), got, want):
-        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12, msg=lambda m: f"{name}: {m}")
+    for name, g, w in zip(
+        ("z", "kl", "grad mu", "grad logvar", "grad eps"), got, want, strict=True
+    ):
+        torch.testing.assert_close(
+            g, w, rtol=1e-12, atol=1e-12, msg=lambda m, name=name: f"{name}: {m}"
+        )
 
 
 def test_float32_close_to_reference(cpu_isa):
     mu, logvar, eps = inputs((16, 100), torch.float32, seed=2)
     got = value_and_grads(ops.gaussian_reparameterize_kl, mu, logvar, eps)
     want = value_and_grads(reference.gaussian_reparameterize_kl, mu, logvar, eps)
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, rtol=2e-5, atol=1e-5)
 
 
@@ -61,10 +71,14 @@ def test_gradcheck_and_gradgradcheck():
 @pytest.mark.parametrize("requires_grad", [False, True])
 def test_opcheck(requires_grad):
     mu, logvar, eps = inputs((3, 2, 5), seed=4)
-    torch.library.opcheck(OP, (mu.requires_grad_(requires_grad), logvar.requires_grad_(requires_grad), eps))
+    torch.library.opcheck(
+        OP, (mu.requires_grad_(requires_grad), logvar.requires_grad_(requires_grad), eps)
+    )
     z, kl = OP(mu.detach(), logvar.detach(), eps)
-    torch.library.opcheck(torch.ops.gen_ext.gaussian_reparameterize_kl_backward,
-                          (torch.rand_like(z), torch.rand_like(kl), mu.detach(), logvar.detach(), eps))
+    torch.library.opcheck(
+        torch.ops.gen_ext.gaussian_reparameterize_kl_backward,
+        (torch.rand_like(z), torch.rand_like(kl), mu.detach(), logvar.detach(), eps),
+    )
 
 
 @pytest.mark.parametrize("value", [-1e4, -30.0, 0.0, 20.0, 88.0, 89.0, 1e4])
@@ -75,10 +89,16 @@ def test_extreme_logvar_is_finite_in_float32(value):
     mu, _, eps = inputs((4, 512), torch.float32, seed=5)
     logvar = torch.full_like(mu, value)
     got = value_and_grads(ops.gaussian_reparameterize_kl, mu, logvar, eps)
-    want = value_and_grads(reference.gaussian_reparameterize_kl, mu.double(), logvar.double(), eps.double())
-    for name, g, w in zip(("z", "kl", "grad mu", "grad logvar", "grad eps"), got, want):
+    want = value_and_grads(
+        reference.gaussian_reparameterize_kl, mu.double(), logvar.double(), eps.double()
+    )
+    for name, g, w in zip(
+        ("z", "kl", "grad mu", "grad logvar", "grad eps"), got, want, strict=True
+    ):
         assert torch.isfinite(g).all(), name
-        torch.testing.assert_close(g.double(), w, rtol=1e-5, atol=1e-5, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(
+            g.double(), w, rtol=1e-5, atol=1e-5, msg=lambda m, name=name: f"{name}: {m}"
+        )
     if not -30 < value < 20:
         assert (got[3] == 0).all()
 
@@ -93,7 +113,7 @@ def test_fixed_eps_is_bit_identical_across_calls_and_threads():
     finally:
         torch.set_num_threads(threads)
     again = ops.gaussian_reparameterize_kl(mu, logvar, eps)
-    for a, b, c in zip(first, single, again):
+    for a, b, c in zip(first, single, again, strict=True):
         assert torch.equal(a, b) and torch.equal(a, c)
 
 
@@ -114,7 +134,7 @@ def test_non_contiguous_and_empty():
     mu, logvar, eps = inputs((6, 10), seed=8)
     want = reference.gaussian_reparameterize_kl(mu, logvar, eps)
     got = ops.gaussian_reparameterize_kl(mu.t().contiguous().t(), logvar, eps.t().contiguous().t())
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
     z, kl = ops.gaussian_reparameterize_kl(*inputs((0, 5)))
     assert z.shape == (0, 5) and kl.shape == (0,)
@@ -149,7 +169,9 @@ def test_gaussian_latent_layer():
     assert z.shape == (7, 5) and kl.shape == (7,)
     z_mean, kl_again = layer(features, sample=False)
     assert torch.equal(z_mean, mu)
-    torch.testing.assert_close(kl_again, reference.gaussian_reparameterize_kl(mu, logvar, torch.zeros_like(mu))[1])
+    torch.testing.assert_close(
+        kl_again, reference.gaussian_reparameterize_kl(mu, logvar, torch.zeros_like(mu))[1]
+    )
     (z.sum() + kl.sum()).backward()
     assert layer.to_params.weight.grad is not None
     with pytest.raises(ValueError, match="latent_dim must be at least 1"):
@@ -166,7 +188,7 @@ def test_broadcast_incoming_gradient(reduce):
         z, kl = fn(m, lv, eps)
         (getattr(z, reduce)() + kl.sum()).backward()
         grads.append((m.grad, lv.grad))
-    for g, w in zip(*grads):
+    for g, w in zip(*grads, strict=True):
         torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
 
 
@@ -186,10 +208,12 @@ def test_noise_drawn_in_the_kernel_is_the_reference_stream(cpu_isa, dtype, shape
     got = value_and_grads(lambda m, lv, e: ops.gaussian_reparameterize_kl(
         m, lv, generator=torch.Generator().manual_seed(5)), mu, logvar, eps)
     want = value_and_grads(reference.gaussian_reparameterize_kl, mu, logvar, eps)
-    for name, g, w in zip(("z", "kl", "grad mu", "grad logvar"), got[:4], want[:4]):
-        torch.testing.assert_close(g, w, **tol, msg=lambda m: f"{name}: {m}")
+    for name, g, w in zip(("z", "kl", "grad mu", "grad logvar"), got[:4], want[:4], strict=True):
+        torch.testing.assert_close(g, w, **tol, msg=lambda m, name=name: f"{name}: {m}")
     with ops.use_backend("reference"):
-        z_ref, _ = ops.gaussian_reparameterize_kl(mu, logvar, generator=torch.Generator().manual_seed(5))
+        z_ref, _ = ops.gaussian_reparameterize_kl(
+            mu, logvar, generator=torch.Generator().manual_seed(5)
+        )
     torch.testing.assert_close(z_ref, got[0], **tol)
 
 
@@ -218,8 +242,10 @@ def test_seeded_op_gradcheck_and_opcheck():
     assert torch.autograd.gradgradcheck(f, (mu, logvar))
     torch.library.opcheck(SEEDED, (mu, logvar, 77))
     z, kl = SEEDED(mu.detach(), logvar.detach(), 77)
-    torch.library.opcheck(torch.ops.gen_ext.gaussian_reparameterize_kl_seeded_backward,
-                          (torch.rand_like(z), torch.rand_like(kl), mu.detach(), logvar.detach(), 77))
+    torch.library.opcheck(
+        torch.ops.gen_ext.gaussian_reparameterize_kl_seeded_backward,
+        (torch.rand_like(z), torch.rand_like(kl), mu.detach(), logvar.detach(), 77),
+    )
     torch.library.opcheck(torch.ops.gen_ext.gaussian_noise, (mu.detach(), 77))
     with pytest.raises(RuntimeError, match="like must be float32 or float64"):
         torch.ops.gen_ext.gaussian_noise(torch.zeros(3, dtype=torch.int64), 1)

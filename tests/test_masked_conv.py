@@ -54,8 +54,10 @@ def test_matches_reference_float64(cpu_isa, shape, mask_type, colors):
     x, weight, bias = inputs(batch, cin, cout, h, w, kernel, seed=h * w)
     got = value_and_grads(ops.masked_conv2d, x, weight, bias, mask_type, colors)
     want = value_and_grads(reference.masked_conv2d, x, weight, bias, mask_type, colors)
-    for name, g, wnt in zip(("out", "grad x", "grad weight", "grad bias"), got, want):
-        torch.testing.assert_close(g, wnt, rtol=1e-12, atol=1e-12, msg=lambda m: f"{name}: {m}")
+    for name, g, wnt in zip(("out", "grad x", "grad weight", "grad bias"), got, want, strict=True):
+        torch.testing.assert_close(
+            g, wnt, rtol=1e-12, atol=1e-12, msg=lambda m, name=name: f"{name}: {m}"
+        )
 
 
 # the GPU kernels (Triton), here on CPU tensors through the interpreter: small shapes, as every
@@ -81,8 +83,8 @@ def test_triton_kernels_match_reference(shape, mask_type, colors, dtype):
     out = reference.masked_conv2d(*leaves, bias, mask_type, colors)
     want = (out, *torch.autograd.grad(out, leaves, grad))
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-4)
-    for name, g, wnt in zip(("out", "grad x", "grad weight"), got, want):
-        torch.testing.assert_close(g, wnt, **tol, msg=lambda m: f"{name}: {m}")
+    for name, g, wnt in zip(("out", "grad x", "grad weight"), got, want, strict=True):
+        torch.testing.assert_close(g, wnt, **tol, msg=lambda m, name=name: f"{name}: {m}")
 
 
 def test_triton_kernels_check_their_arguments():
@@ -121,7 +123,9 @@ def test_masked_weights_are_never_used_and_get_zero_gradient(mask_type, colors):
 @pytest.mark.parametrize("mask_type,colors", [("A", 3), ("B", 1)])
 def test_gradcheck_and_gradgradcheck(mask_type, colors):
     x, weight, bias = (t.requires_grad_() for t in inputs(2, 3, 3, 4, 5, (3, 3), seed=5))
-    assert torch.autograd.gradcheck(lambda a, b, c: OP(a, b, c, mask_type, colors), (x, weight, bias))
+    assert torch.autograd.gradcheck(
+        lambda a, b, c: OP(a, b, c, mask_type, colors), (x, weight, bias)
+    )
     assert torch.autograd.gradgradcheck(lambda a, b, c: OP(a, b, c, mask_type, colors),
                                         (x, weight, bias))
 
@@ -150,7 +154,7 @@ def test_non_contiguous_inputs_and_broadcast_gradient():
     ops.masked_conv2d(leaves[0], leaves[1], None, "A", 1).sum().backward()
     ref_leaves = [t.clone().requires_grad_() for t in (x, weight)]
     reference.masked_conv2d(ref_leaves[0], ref_leaves[1], None, "A", 1).sum().backward()
-    for got, wnt in zip(leaves, ref_leaves):
+    for got, wnt in zip(leaves, ref_leaves, strict=True):
         torch.testing.assert_close(got.grad, wnt.grad, rtol=1e-12, atol=1e-12)
 
 

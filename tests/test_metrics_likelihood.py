@@ -16,12 +16,15 @@ from gen_ext.metrics import (
 
 def test_histogram_baseline_by_hand():
     """Two sub-pixels, three levels, three training images:
-    pixel 0 levels (0, 0, 1) -> add-one p = (3, 2, 1) / 6; pixel 1 levels (1, 2, 2) -> (1, 2, 3) / 6.
+    pixel 0 levels (0, 0, 1) -> add-one p = (3, 2, 1) / 6;
+    pixel 1 levels (1, 2, 2) -> (1, 2, 3) / 6.
     Test images (0, 2) and (2, 0): p = 3/6 * 3/6 and 1/6 * 1/6, so
     bits/dim = (1 + 1 + log2 6 + log2 6) / 4 = (1 + log2 6) / 2."""
     train = torch.tensor([[0, 1], [0, 2], [1, 2]], dtype=torch.float32).view(3, 1, 1, 2) / 2
     test = torch.tensor([[0, 2], [2, 0]], dtype=torch.float32).view(2, 1, 1, 2) / 2
-    assert histogram_bits_per_dim(train, test, 3) == pytest.approx((1 + math.log2(6)) / 2, rel=1e-12)
+    assert histogram_bits_per_dim(train, test, 3) == pytest.approx(
+        (1 + math.log2(6)) / 2, rel=1e-12
+    )
     # smoothing 1/2: pixel 0 -> (2.5, 1.5, 0.5) / 4.5, pixel 1 -> (0.5, 1.5, 2.5) / 4.5
     want = -(2 * math.log2(2.5 / 4.5) + 2 * math.log2(0.5 / 4.5)) / 4
     assert histogram_bits_per_dim(train, test, 3, smoothing=0.5) == pytest.approx(want, rel=1e-12)

@@ -8,7 +8,6 @@ from gen_ext.data import digits
 from gen_ext.models import MODELS, VAE, Autoencoder, ConvAutoencoder, DenoisingAutoencoder, corrupt
 from gen_ext.models.base import GenerativeModel
 
-
 AUTOENCODER_FAMILY = ["autoencoder", "conv-autoencoder", "denoising-autoencoder", "vae"]
 
 
@@ -70,7 +69,9 @@ def test_overcomplete_denoiser_beats_returning_its_input():
     the trained denoiser's output is closer to the clean image than the corrupted input is."""
     torch.manual_seed(0)
     d = digits()
-    model = _fit(DenoisingAutoencoder(bottleneck=128, noise="salt_pepper", noise_level=0.2), d.train, 600)
+    model = _fit(
+        DenoisingAutoencoder(bottleneck=128, noise="salt_pepper", noise_level=0.2), d.train, 600
+    )
     assert model.config["bottleneck"] >= 64
     metrics = model.evaluate(d.test)
     assert metrics["mse"] < 0.5 * metrics["corrupted_mse"], metrics
@@ -95,3 +96,25 @@ def test_vae_bounds_and_sampling():
     torch.testing.assert_close(s * 16, (s * 16).round())
     assert model.reconstruct(x).shape == x.shape
     assert F.mse_loss(model.reconstruct(x), x) < F.mse_loss(torch.full_like(x, x.mean()), x)
+
+
+def test_one_registry_serves_checkpoints_and_cli_names():
+    """MODELS (the `gen-ext train` names) is a view of the registry checkpoints load through: every
+    CLI name finds the class a checkpoint of it names, and a subclass that declares no `cli_name`
+    of its own is not offered under its parent's."""
+    from gen_ext.models import base
+
+    assert set(MODELS) == {"autoencoder", "conv-autoencoder", "denoising-autoencoder", "vae",
+                           "pixelcnn", "gated-pixelcnn", "pixelcnn++"}
+    for name, cls in MODELS.items():
+        assert cls.cli_name == name
+        assert base.REGISTRY[cls.__name__] is cls
+
+    class UnnamedVariant(Autoencoder):
+        pass
+
+    try:
+        assert base.REGISTRY["UnnamedVariant"] is UnnamedVariant
+        assert UnnamedVariant not in MODELS.values() and len(MODELS) == 7
+    finally:
+        del base.REGISTRY["UnnamedVariant"]

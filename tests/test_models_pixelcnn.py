@@ -257,5 +257,8 @@ def test_cli_train_resume_and_sample(name, tiny, tmp_path, capsys):
     assert main(args[:3] + ["2"] + args[4:] + ["--resume"]) == 0
     resumed = json.loads((out / "metrics.json").read_text())
     assert [h["epoch"] for h in resumed["history"]] == [1, 2]
-    assert main(["sample", str(out / "checkpoint.pt"), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
+    assert (
+        main(["sample", str(out / "checkpoint.pt"), "-n", "4", "--out", str(tmp_path / "s.png")])
+        == 0
+    )
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"

@@ -70,7 +70,9 @@ def test_gated_stack_layer_streams(first, color_channels, num_classes):
     vertical = window((-(k // 2), 0), (-(k // 2), k // 2), C_in)
     assert torch.equal(seen_v[..., :C_in, :, :], vertical)
     assert torch.equal(seen_v[..., C_in:, :, :], nothing(C_in))
-    assert torch.equal(seen_h[..., :C_in, :, :], vertical.expand(color_channels, *vertical.shape[1:]))
+    assert torch.equal(
+        seen_h[..., :C_in, :, :], vertical.expand(color_channels, *vertical.shape[1:])
+    )
     same_pixel = "earlier" if first else "up_to"
     if color_channels == 1 and first:
         same_pixel = "none"

@@ -35,7 +35,9 @@ def has_kernel(op, key):
 @pytest.mark.parametrize("op", KERNEL_OPS)
 def test_cpu_kernel_and_fake(op):
     assert has_kernel(op, "CPU")
-    assert torch._library.simple_registry.singleton.find(f"gen_ext::{op}").fake_impl.kernel is not None
+    assert (
+        torch._library.simple_registry.singleton.find(f"gen_ext::{op}").fake_impl.kernel is not None
+    )
 
 
 @pytest.mark.parametrize("op", KERNEL_OPS)

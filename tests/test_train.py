@@ -71,7 +71,10 @@ def test_cli_train_and_sample(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "neg_elbo" in printed and "neg_iw_bound" in printed
     assert (out / "samples.png").is_file()
-    assert main(["sample", str(out / "checkpoint.pt"), "-n", "9", "--out", str(tmp_path / "s.png")]) == 0
+    assert (
+        main(["sample", str(out / "checkpoint.pt"), "-n", "9", "--out", str(tmp_path / "s.png")])
+        == 0
+    )
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
     main(["train", "autoencoder", "--epochs", "1", "--out", str(tmp_path / "ae")])
     capsys.readouterr()

@@ -1,5 +1,5 @@
 #pragma once
-// Preprocessor only, for the per-ISA kernel files after their target pragmas: the pragma enables
+// Preprocessor only, for the AVX2 and AVX-512 kernel files after their target pragmas: the pragma enables
 // the instructions but not the feature macros that headers (Sleef's among them) test to declare
 // their AVX2 entry points, so they are stated here.
 #ifndef __AVX__

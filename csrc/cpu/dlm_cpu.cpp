@@ -1,5 +1,5 @@
 // CPU entry points of the discretized logistic mixture ops: checks, layout, and the choice
-// between the AVX2 and portable kernel builds.
+// among the instruction-set builds of the kernels (default, avx2, avx512).
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <torch/library.h>

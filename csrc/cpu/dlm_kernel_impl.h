@@ -80,7 +80,7 @@ void for_each_mixture(const T* x, const T* params, int64_t B, int64_t S, int M, 
                       const Fn& fn) {
   const BinGrid<T> grid(num_bins);
   const ParamLayout layout{M};
-  const int64_t P = C == 3 ? 10 * M : 3 * M;
+  const int64_t P = dlm::params_per_component(C) * M;
   at::parallel_for(0, B * S, kGrain, [&](int64_t begin, int64_t end) {
     for_each_position<T>(
         begin, end, S,
@@ -142,7 +142,7 @@ void nll_gradients_typed(const T* grad, const T* x, const T* params, T* out, T* 
   constexpr int64_t W = V::size();
   const BinGrid<T> grid(num_bins);
   const ParamLayout layout{M};
-  const int64_t P = C == 3 ? 10 * M : 3 * M;
+  const int64_t P = dlm::params_per_component(C) * M;
   at::parallel_for(0, B * S, kGrain, [&](int64_t begin, int64_t end) {
     // Kept by each thread from call to call: a training step's allocations then do not churn
     // the heap, whose trimming would make the next large allocation fault its pages in again.
@@ -189,7 +189,7 @@ template <typename T, int C>
 void sample_typed(const T* params, const T* noise_mix, const T* noise_logistic, T* out, int64_t B,
                   int64_t S, int M, int64_t num_bins) {
   const ParamLayout layout{M};
-  const int64_t P = C == 3 ? 10 * M : 3 * M;
+  const int64_t P = dlm::params_per_component(C) * M;
   at::parallel_for(0, B * S, kGrain, [&](int64_t begin, int64_t end) {
     auto at_position = [&](auto ops, int64_t b, int64_t s) {
       using Ops = decltype(ops);
@@ -208,7 +208,7 @@ void sample_typed(const T* params, const T* noise_mix, const T* noise_logistic, 
 void dlm_nll_forward(const at::Tensor& x, const at::Tensor& params, at::Tensor& out,
                             int64_t num_bins) {
   const int64_t B = x.size(0), C = x.size(1), S = x.size(2);
-  const int M = static_cast<int>(params.size(1) / (C == 3 ? 10 : 3));
+  const int M = static_cast<int>(params.size(1) / dlm::params_per_component(C));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "discretized_logistic_mixture_nll", [&] {
     auto fn = C == 3 ? nll_forward_typed<scalar_t, 3> : nll_forward_typed<scalar_t, 1>;
     fn(x.const_data_ptr<scalar_t>(), params.const_data_ptr<scalar_t>(),
@@ -225,7 +225,7 @@ scalar_t* data_or_null(const at::Tensor& t) {
 void dlm_nll_with_grad(const at::Tensor& x, const at::Tensor& params, int64_t num_bins,
                        at::Tensor& out, at::Tensor& grad_x, at::Tensor& grad_params) {
   const int64_t B = x.size(0), C = x.size(1), S = x.size(2);
-  const int M = static_cast<int>(params.size(1) / (C == 3 ? 10 : 3));
+  const int M = static_cast<int>(params.size(1) / dlm::params_per_component(C));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "discretized_logistic_mixture_nll_with_grad", [&] {
     auto fn = C == 3 ? nll_gradients_typed<scalar_t, 3> : nll_gradients_typed<scalar_t, 1>;
     fn(nullptr, x.const_data_ptr<scalar_t>(), params.const_data_ptr<scalar_t>(),
@@ -237,7 +237,7 @@ void dlm_nll_with_grad(const at::Tensor& x, const at::Tensor& params, int64_t nu
 void dlm_nll_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& params,
                       int64_t num_bins, at::Tensor& grad_x, at::Tensor& grad_params) {
   const int64_t B = x.size(0), C = x.size(1), S = x.size(2);
-  const int M = static_cast<int>(params.size(1) / (C == 3 ? 10 : 3));
+  const int M = static_cast<int>(params.size(1) / dlm::params_per_component(C));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "discretized_logistic_mixture_nll_backward", [&] {
     auto fn = C == 3 ? nll_gradients_typed<scalar_t, 3> : nll_gradients_typed<scalar_t, 1>;
     fn(grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
@@ -250,7 +250,7 @@ void dlm_sample(const at::Tensor& params, const at::Tensor& noise_mixture,
                 const at::Tensor& noise_logistic, int64_t num_channels, int64_t num_bins,
                 at::Tensor& out) {
   const int64_t B = params.size(0), S = params.size(2);
-  const int M = static_cast<int>(params.size(1) / (num_channels == 3 ? 10 : 3));
+  const int M = static_cast<int>(params.size(1) / dlm::params_per_component(num_channels));
   AT_DISPATCH_FLOATING_TYPES(params.scalar_type(), "discretized_logistic_mixture_sample", [&] {
     auto fn = num_channels == 3 ? sample_typed<scalar_t, 3> : sample_typed<scalar_t, 1>;
     fn(params.const_data_ptr<scalar_t>(), noise_mixture.const_data_ptr<scalar_t>(),

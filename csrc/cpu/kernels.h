@@ -1,6 +1,6 @@
 #pragma once
 // The per-instruction-set builds of the CPU kernels (kernels_<isa>.cpp), declared for the
-// entry points (dlm_cpu.cpp, gaussian_cpu.cpp, gated_cpu.cpp).
+// entry points (dlm_cpu.cpp, gaussian_cpu.cpp, masked_conv_cpu.cpp, gated_cpu.cpp).
 #include <ATen/core/Tensor.h>
 
 #include <string>

@@ -14,7 +14,7 @@ namespace cpu {
 namespace CPU_CAPABILITY {
 
 // A scalar policy of this instruction set's own, so the tail instantiations differ by type (and
-// so by symbol) between the DEFAULT and AVX2 builds.
+// so by symbol) among the DEFAULT, AVX2 and AVX512 builds.
 template <typename T>
 struct TailOps : gen_ext::ScalarOps<T> {};
 

@@ -29,7 +29,7 @@ using dlm::ScalarTerms;
 template <typename T, int C, typename Fn>
 __device__ void for_each_mixture(const T* x, const T* params, int64_t B, int64_t S, int M,
                                  const BinGrid<T>& grid, Fn fn) {
-  const int64_t P = C == 3 ? 10 * M : 3 * M;
+  const int64_t P = dlm::params_per_component(C) * M;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < B * S;
        i += int64_t(blockDim.x) * gridDim.x) {
     const int64_t b = i / S, s = i % S;
@@ -70,7 +70,7 @@ void launch_gradients(const at::Tensor& grad, const at::Tensor& x, const at::Ten
                       int64_t num_bins, const at::Tensor& out, const at::Tensor& grad_x,
                       const at::Tensor& grad_params) {
   const int64_t B = x.size(0), C = x.size(1), S = spatial_numel(x);
-  const int M = static_cast<int>(params.size(1) / (C == 3 ? 10 : 3));
+  const int M = static_cast<int>(params.size(1) / dlm::params_per_component(C));
   const auto x_rows = as_rows(x);
   const auto p_rows = as_rows(params);
   const auto g = grad.defined() ? grad.contiguous() : grad;

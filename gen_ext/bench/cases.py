@@ -2,8 +2,8 @@
 eager reference, torch.compile of the reference) doing one forward (+ backward where the op is
 differentiable) on the same inputs."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -100,11 +100,13 @@ def gaussian_case(device: torch.device, batch: int = 256, dim: int = 512) -> Ben
             (z.sum() + kl.sum()).backward()
         return step
 
-    return BenchCase("gaussian_reparameterize_kl",
-                     f"B={batch}, {dim} latent dims, float32, {device.type} (given eps)",
-                     make=_builders(impls, full),
-                     forward_only=_builders(impls, lambda fn: _no_grad(lambda: fn(mu, logvar, eps))),
-                     result_bytes=(3 * batch * dim + batch) * 4)
+    return BenchCase(
+        "gaussian_reparameterize_kl",
+        f"B={batch}, {dim} latent dims, float32, {device.type} (given eps)",
+        make=_builders(impls, full),
+        forward_only=_builders(impls, lambda fn: _no_grad(lambda: fn(mu, logvar, eps))),
+        result_bytes=(3 * batch * dim + batch) * 4,
+    )
 
 
 def gaussian_drawn_case(device: torch.device, batch: int = 256, dim: int = 512) -> BenchCase:

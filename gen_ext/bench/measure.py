@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Tuple
 
 import torch
 
@@ -35,7 +35,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _median_iqr(samples_ms: List[float]) -> Tuple[float, float]:
+def _median_iqr(samples_ms: list[float]) -> tuple[float, float]:
     median = statistics.median(samples_ms)
     if len(samples_ms) < 2:
         return median, 0.0
@@ -52,7 +52,7 @@ def time_call(
     warmup: int = 3,
     reps: int = 20,
     min_time_s: float = 0.0,
-) -> Tuple[float, float, int]:
+) -> tuple[float, float, int]:
     """Return (median_ms, iqr_ms, reps_run).
 
     At least ``reps`` timed calls are made; more follow while the accumulated timed
@@ -67,7 +67,7 @@ def time_call(
     for _ in range(warmup):
         fn()
 
-    samples_ms: List[float] = []
+    samples_ms: list[float] = []
     total_s = 0.0
     # Drain any work queued before the first timed call so it is not billed to it.
     _sync(device)
@@ -93,7 +93,7 @@ def _running_peak(deltas: Iterable[int]) -> int:
     return peak
 
 
-def _cpu_memory_deltas(prof) -> List[int]:
+def _cpu_memory_deltas(prof) -> list[int]:
     """Signed CPU allocation sizes recorded by ``prof``, in time order.
 
     ``prof.events()`` is unsuitable: allocations made inside an operator are folded

@@ -102,8 +102,10 @@ def markdown(rows, info: dict) -> str:
             if r is None:
                 continue
             faster = "" if impl == "fused" else f"{r.full_ms / fused.full_ms:.1f}"
-            lines.append(f"| {op} | {impl} | {r.full_ms:.2f} ± {r.full_iqr_ms:.2f} | "
-                         f"{r.forward_ms:.2f} | {r.peak_mib:.1f} | {r.workspace_mib:.1f} | {faster} |")
+            lines.append(
+                f"| {op} | {impl} | {r.full_ms:.2f} ± {r.full_iqr_ms:.2f} | "
+                f"{r.forward_ms:.2f} | {r.peak_mib:.1f} | {r.workspace_mib:.1f} | {faster} |"
+            )
     shapes = sorted({r.shape for r in rows})
     cond = ", ".join(f"{k}={v}" for k, v in info.items())
     notes = ("peak extra: memory allocated at the peak of one step above what existed before it; "
@@ -121,9 +123,11 @@ def plot(rows, path: Path) -> None:
 
     ops = _by_op(rows)
     fig, axes = plt.subplots(1, len(ops), figsize=(5 * len(ops), 3.5), squeeze=False)
-    for ax, (op, impls) in zip(axes[0], ops.items()):
+    for ax, (op, impls) in zip(axes[0], ops.items(), strict=True):
         names = [i for i in IMPLEMENTATIONS if i in impls]
-        ax.bar(names, [impls[i].full_ms for i in names], color=["#2a7", "#888", "#48c"][: len(names)])
+        ax.bar(
+            names, [impls[i].full_ms for i in names], color=["#2a7", "#888", "#48c"][: len(names)]
+        )
         ax.set_title(op, fontsize=9)
         ax.set_ylabel("ms per step (lower is better)")
     fig.tight_layout()

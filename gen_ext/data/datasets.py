@@ -82,6 +82,10 @@ class ImageData:
         return x * 2 - 1
 
 
+def _take(labels: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:
+    return None if labels is None else labels[index]
+
+
 def _split(images: torch.Tensor, labels: torch.Tensor | None, name: str, levels: int,
            source: str | None = None) -> ImageData:
     n = images.shape[0]
@@ -91,9 +95,8 @@ def _split(images: torch.Tensor, labels: torch.Tensor | None, name: str, levels:
     order = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
     n_test = max(1, round(n * TEST_FRACTION))
     test, train = order[:n_test], order[n_test:]
-    pick = (lambda t, idx: None if t is None else t[idx])
     return ImageData(name, images[train].contiguous(), images[test].contiguous(), levels,
-                     pick(labels, train), pick(labels, test))
+                     _take(labels, train), _take(labels, test))
 
 
 def digits() -> ImageData:
@@ -340,9 +343,9 @@ def _read_picture(f: Path) -> _Picture:
 
 def _notice_folder_changes(path: Path, files: list[Path], pictures: list[_Picture]) -> None:
     """One line for the samples reduced to MAX_LEVELS, one for the alpha composited."""
-    reduced = [(f, p) for f, p in zip(files, pictures) if p.deep_values]
+    reduced = [(f, p) for f, p in zip(files, pictures, strict=True) if p.deep_values]
     moved = sum(p.moved for _, p in reduced)
-    by_pillow = [f for f, p in zip(files, pictures) if p.high_byte]
+    by_pillow = [f for f, p in zip(files, pictures, strict=True) if p.high_byte]
     parts = []
     if moved:
         parts.append(f"{len(reduced)} images hold samples finer than {MAX_LEVELS} levels (first: "
@@ -354,7 +357,7 @@ def _notice_folder_changes(path: Path, files: list[Path], pictures: list[_Pictur
                      f"{by_pillow[0].name}) read by Pillow at their high byte (within 1 level)")
     if parts:
         _notice(f"{path}: " + "; ".join(parts))
-    transparent = [f for f, p in zip(files, pictures) if p.transparent]
+    transparent = [f for f, p in zip(files, pictures, strict=True) if p.transparent]
     if transparent:
         _notice(f"{path}: {len(transparent)} images have transparent pixels (first: "
                 f"{transparent[0].name}); composited on white")

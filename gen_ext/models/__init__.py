@@ -3,21 +3,14 @@ configuration that trains on the bundled digits."""
 
 from .autoencoders import VAE, Autoencoder, ConvAutoencoder, DenoisingAutoencoder, corrupt
 from .autoregressive import AutoregressiveImageModel
-from .base import GenerativeModel
+from .base import ByCliName, GenerativeModel
 from .gated_pixelcnn import GatedPixelCNN
 from .pixelcnn import PixelCNN
 from .pixelcnn_pp import PixelCNNPlusPlus
 
-# the names `gen-ext train MODEL` takes
-MODELS = {
-    "autoencoder": Autoencoder,
-    "conv-autoencoder": ConvAutoencoder,
-    "denoising-autoencoder": DenoisingAutoencoder,
-    "vae": VAE,
-    "pixelcnn": PixelCNN,
-    "gated-pixelcnn": GatedPixelCNN,
-    "pixelcnn++": PixelCNNPlusPlus,
-}
+# the names `gen-ext train MODEL` takes: each model class's `cli_name`, read from the one registry
+# (gen_ext.models.base.REGISTRY) that checkpoints are loaded through
+MODELS = ByCliName()
 
 __all__ = ["Autoencoder", "ConvAutoencoder", "DenoisingAutoencoder", "VAE", "GenerativeModel",
            "AutoregressiveImageModel", "PixelCNN", "GatedPixelCNN", "PixelCNNPlusPlus",

@@ -22,7 +22,7 @@ def _numel(shape) -> int:
 
 def _mlp(sizes, final=None) -> nn.Sequential:
     layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
@@ -34,12 +34,15 @@ def _mlp(sizes, final=None) -> nn.Sequential:
 class Autoencoder(GenerativeModel):
     """Fully connected encoder to a bottleneck narrower than the input, and back."""
 
+    cli_name = "autoencoder"
     main_metric = "mse"
     unit = "MSE, pixel values in [0, 1]"
     narrow = True  # the bottleneck must be narrower than the input
 
     def __init__(self, input_shape=(1, 8, 8), hidden: int = 128, bottleneck: int = 16, **extra):
-        super().__init__(input_shape=list(input_shape), hidden=hidden, bottleneck=bottleneck, **extra)
+        super().__init__(
+            input_shape=list(input_shape), hidden=hidden, bottleneck=bottleneck, **extra
+        )
         D = _numel(input_shape)
         if bottleneck < 1 or hidden < 1:
             raise ValueError(f"{type(self).__name__}: hidden and bottleneck must be at least 1")
@@ -62,12 +65,16 @@ class Autoencoder(GenerativeModel):
 class ConvAutoencoder(Autoencoder):
     """Strided convolutions down to a bottleneck; upsampling and convolutions back up."""
 
+    cli_name = "conv-autoencoder"
+
     def __init__(self, input_shape=(1, 8, 8), channels: int = 32, bottleneck: int = 16):
         GenerativeModel.__init__(self, input_shape=list(input_shape), channels=channels,
                                  bottleneck=bottleneck)
         C, H, W = input_shape
         if H % 4 or W % 4:
-            raise ValueError(f"ConvAutoencoder: height and width must be multiples of 4, got {H}x{W}")
+            raise ValueError(
+                f"ConvAutoencoder: height and width must be multiples of 4, got {H}x{W}"
+            )
         if bottleneck >= C * H * W:
             raise ValueError(f"ConvAutoencoder: bottleneck must be narrower than the input "
                              f"({C * H * W} values), got {bottleneck}")
@@ -108,6 +115,7 @@ class DenoisingAutoencoder(Autoencoder):
     what keeps it from learning the identity, so the bottleneck may be as wide as the input or
     wider (the default, 128 for 64 pixels, is over-complete)."""
 
+    cli_name = "denoising-autoencoder"
     narrow = False
 
     def __init__(self, input_shape=(1, 8, 8), hidden: int = 256, bottleneck: int = 128,
@@ -115,7 +123,9 @@ class DenoisingAutoencoder(Autoencoder):
         if noise not in NOISES:
             raise ValueError(f"DenoisingAutoencoder: noise must be one of {NOISES}, got {noise!r}")
         if not 0 <= noise_level <= 1 and noise != "gaussian":
-            raise ValueError(f"DenoisingAutoencoder: noise_level must lie in [0, 1], got {noise_level}")
+            raise ValueError(
+                f"DenoisingAutoencoder: noise_level must lie in [0, 1], got {noise_level}"
+            )
         super().__init__(input_shape, hidden, bottleneck, noise=noise, noise_level=noise_level)
         self.noise, self.noise_level = noise, noise_level
 
@@ -146,6 +156,7 @@ class VAE(GenerativeModel):
       op), a probability of the discrete data, comparable with bits/dim.
     The loss is the negative ELBO in nats per image."""
 
+    cli_name = "vae"
     main_metric = "neg_elbo"
     unit = "nats per image"
 
@@ -195,13 +206,16 @@ class VAE(GenerativeModel):
         g = torch.Generator(device=x.device).manual_seed(0)
         _, logs = self.loss(x, generator=g)
         metrics = {k: float(v) for k, v in logs.items()}
-        metrics["neg_iw_bound"] = -self.importance_weighted_log_likelihood(x, self.config["iw_samples"], g).mean().item()
+        metrics["neg_iw_bound"] = (
+            -self.importance_weighted_log_likelihood(x, self.config["iw_samples"], g).mean().item()
+        )
         metrics["iw_samples"] = self.config["iw_samples"]
         return metrics
 
     @torch.no_grad()
-    def importance_weighted_log_likelihood(self, x: torch.Tensor, k: int,
-                                           generator: torch.Generator | None = None) -> torch.Tensor:
+    def importance_weighted_log_likelihood(
+        self, x: torch.Tensor, k: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """log (1/k) sum_i p(x, z_i) / q(z_i | x), z_i ~ q(z | x): a lower bound on log p(x) that
         tightens with k (k = 1 is the ELBO), in nats per image, [B]."""
         mu, logvar = self.latent.distribution(self.encoder(x))

@@ -116,7 +116,9 @@ class AutoregressiveImageModel(GenerativeModel):
         """(device, dtype, labels) for a sampler; a conditional model given no labels cycles
         through the classes."""
         if not isinstance(n, int) or n < 0:
-            raise ValueError(f"{type(self).__name__}.sample: n must be a non-negative int, got {n!r}")
+            raise ValueError(
+                f"{type(self).__name__}.sample: n must be a non-negative int, got {n!r}"
+            )
         p = next(self.parameters())
         if self.num_classes and labels is None:
             labels = torch.arange(n, device=p.device) % self.num_classes

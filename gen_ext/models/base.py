@@ -3,6 +3,7 @@ the interface the `gen-ext train` loop drives."""
 
 import re
 import zipfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import torch
@@ -11,12 +12,34 @@ from torch import nn
 from gen_ext.errors import CheckpointError
 from gen_ext.files import atomic_write
 
-# class name -> class, filled by GenerativeModel subclasses, so a checkpoint names its class
+# The one model registry: class name -> class, filled by GenerativeModel subclasses, so a
+# checkpoint names its class. The `gen-ext train` names are a view of it (ByCliName).
 REGISTRY: dict[str, type] = {}
 
 EXPECTED = "a gen_ext checkpoint (written by `gen-ext train` or GenerativeModel.save)"
 MODEL_KEYS = ("class", "config", "state_dict")
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
+
+
+class ByCliName(Mapping):
+    """REGISTRY looked up by the name `gen-ext train` takes: each class that declares its own
+    `cli_name` (a subclass does not inherit its parent's). A live view, in registration order."""
+
+    def _table(self) -> dict[str, type]:
+        return {cls.__dict__["cli_name"]: cls for cls in REGISTRY.values()
+                if cls.__dict__.get("cli_name")}
+
+    def __getitem__(self, name: str) -> type:
+        return self._table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def __repr__(self) -> str:
+        return f"ByCliName({self._table()!r})"
 
 
 def atomic_save(obj, path) -> None:
@@ -95,6 +118,7 @@ class GenerativeModel(nn.Module):
     # the unit of the training loss and of main_metric, which share it (the loss curve plots both
     # on one axis), e.g. "bits/dim"
     unit = "loss"
+    cli_name: str | None = None  # the name `gen-ext train` takes; None: not offered there
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

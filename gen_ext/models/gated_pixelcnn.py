@@ -19,6 +19,7 @@ class GatedPixelCNN(SoftmaxPixelModel):
     Channel counts must be multiples of 3 for colour images.
     """
 
+    cli_name = "gated-pixelcnn"
     # beyond this the held-out bits/dim of the digits rises again: 1,438 images are few
     default_epochs = 30
 

@@ -34,6 +34,7 @@ class PixelCNN(SoftmaxPixelModel):
     Channel counts (2 * hidden, hidden, head) must be multiples of 3 for colour images.
     """
 
+    cli_name = "pixelcnn"
     # the held-out bits/dim of the digits stops improving around here (measured; README)
     default_epochs = 60
 

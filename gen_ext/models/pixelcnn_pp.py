@@ -34,6 +34,7 @@ class PixelCNNPlusPlus(AutoregressiveImageModel):
     border from black pixels.
     """
 
+    cli_name = "pixelcnn++"
     # with dropout 0.5 the held-out bits/dim of the digits levels off here (measured; README)
     default_epochs = 30
 

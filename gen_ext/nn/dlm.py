@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from gen_ext import ops
+from gen_ext.reference.dlm import params_per_component
 
 
 class DiscretizedLogisticMixture(nn.Module):
@@ -23,11 +24,17 @@ class DiscretizedLogisticMixture(nn.Module):
     def __init__(self, num_channels: int = 3, num_mixtures: int = 10, num_bins: int = 256):
         super().__init__()
         if num_channels not in (1, 3):
-            raise ValueError(f"DiscretizedLogisticMixture: num_channels must be 1 or 3, got {num_channels}")
+            raise ValueError(
+                f"DiscretizedLogisticMixture: num_channels must be 1 or 3, got {num_channels}"
+            )
         if num_mixtures < 1:
-            raise ValueError(f"DiscretizedLogisticMixture: num_mixtures must be at least 1, got {num_mixtures}")
+            raise ValueError(
+                f"DiscretizedLogisticMixture: num_mixtures must be at least 1, got {num_mixtures}"
+            )
         if num_bins < 2:
-            raise ValueError(f"DiscretizedLogisticMixture: num_bins must be at least 2, got {num_bins}")
+            raise ValueError(
+                f"DiscretizedLogisticMixture: num_bins must be at least 2, got {num_bins}"
+            )
         self.num_channels = num_channels
         self.num_mixtures = num_mixtures
         self.num_bins = num_bins
@@ -35,14 +42,16 @@ class DiscretizedLogisticMixture(nn.Module):
     @property
     def num_params(self) -> int:
         """Channels of `params` a network must predict."""
-        return (10 if self.num_channels == 3 else 3) * self.num_mixtures
+        return params_per_component(self.num_channels) * self.num_mixtures
 
     def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood in nats per position, [B, *spatial]."""
         if params.shape[1] != self.num_params:
             raise ValueError(
                 f"DiscretizedLogisticMixture: params must have {self.num_params} channels "
-                f"({self.num_mixtures} mixtures, {self.num_channels} colour channels), got {params.shape[1]}")
+                f"({self.num_mixtures} mixtures, {self.num_channels} colour channels), "
+                f"got {params.shape[1]}"
+            )
         return ops.discretized_logistic_mixture_nll(x, params, self.num_bins)
 
     def forward(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -54,10 +63,13 @@ class DiscretizedLogisticMixture(nn.Module):
         return self.nll(params, x).mean() / (self.num_channels * math.log(2.0))
 
     @torch.no_grad()
-    def sample(self, params: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, params: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """One draw per position, [B, num_channels, *spatial], on the grid in [-1, 1]."""
         return ops.sample_discretized_logistic_mixture(params, self.num_channels, self.num_bins,
                                                        generator)
 
     def extra_repr(self) -> str:
-        return f"num_channels={self.num_channels}, num_mixtures={self.num_mixtures}, num_bins={self.num_bins}"
+        return (f"num_channels={self.num_channels}, num_mixtures={self.num_mixtures}, "
+                f"num_bins={self.num_bins}")

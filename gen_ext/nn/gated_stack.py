@@ -27,8 +27,9 @@ from .shifted_conv import DownShiftedConv2d
 
 
 def colour_thirds_to_gate_halves(x: torch.Tensor, groups: int) -> torch.Tensor:
-    """[B, 2F, ...] laid out as `groups` contiguous groups, each (a_g, b_g), -> [a_1..a_G, b_1..b_G],
-    the layout gated_activation splits in halves; the output then keeps the groups in order."""
+    """[B, 2F, ...] laid out as `groups` contiguous groups, each (a_g, b_g),
+    -> [a_1..a_G, b_1..b_G], the layout gated_activation splits in halves; the output then keeps
+    the groups in order."""
     B, C = x.shape[:2]
     return x.view(B, groups, 2, C // (2 * groups), *x.shape[2:]).transpose(1, 2).reshape(x.shape)
 
@@ -46,17 +47,25 @@ class GatedStackLayer(nn.Module):
                  color_channels: int = 1, num_classes: int = 0, first: bool = False):
         super().__init__()
         if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"GatedStackLayer: kernel_size must be an odd positive int, got {kernel_size!r}")
+            raise ValueError(
+                f"GatedStackLayer: kernel_size must be an odd positive int, got {kernel_size!r}"
+            )
         if color_channels not in (1, 3):
-            raise ValueError(f"GatedStackLayer: color_channels must be 1 or 3, got {color_channels}")
+            raise ValueError(
+                f"GatedStackLayer: color_channels must be 1 or 3, got {color_channels}"
+            )
         if channels < 1 or channels % color_channels:
             raise ValueError(f"GatedStackLayer: channels must be a positive multiple of "
                              f"color_channels ({color_channels}), got {channels}")
         if num_classes < 0:
-            raise ValueError(f"GatedStackLayer: num_classes must be 0 (unconditional) or more, got {num_classes}")
+            raise ValueError(
+                f"GatedStackLayer: num_classes must be 0 (unconditional) or more, got {num_classes}"
+            )
         self.channels, self.color_channels, self.first = channels, color_channels, first
         # k//2 + 1 rows: as many rows above as the horizontal kernel has pixels to the left
-        self.vertical = DownShiftedConv2d(in_channels, 2 * channels, (kernel_size // 2 + 1, kernel_size))
+        self.vertical = DownShiftedConv2d(
+            in_channels, 2 * channels, (kernel_size // 2 + 1, kernel_size)
+        )
         self.horizontal = MaskedConv2d(in_channels, 2 * channels, (1, kernel_size),
                                        "A" if first else "B", color_channels)
         self.link = nn.Conv2d(2 * channels, 2 * channels, 1)

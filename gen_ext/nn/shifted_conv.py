@@ -16,7 +16,8 @@ from torch import nn
 
 
 def shift_down(x: torch.Tensor, rows: int = 1) -> torch.Tensor:
-    """x moved down by `rows` along dim -2, zeros entering at the top: [..., H, W] -> [..., H, W]."""
+    """x moved down by `rows` along dim -2, zeros entering at the top:
+    [..., H, W] -> [..., H, W]."""
     return F.pad(x, (0, 0, rows, 0))[..., :x.shape[-2], :]
 
 
@@ -50,8 +51,10 @@ class DownShiftedConv2d(nn.Conv2d):
                  bias: bool = True):
         kh, kw = _kernel(kernel_size, "kernel_size", type(self).__name__)
         if kw % 2 == 0:
-            raise ValueError(f"{type(self).__name__}: the kernel width must be odd (it is centred), "
-                             f"got kernel_size {kernel_size!r}")
+            raise ValueError(
+                f"{type(self).__name__}: the kernel width must be odd (it is centred), "
+                f"got kernel_size {kernel_size!r}"
+            )
         super().__init__(in_channels, out_channels, (kh, kw), _stride(stride, type(self).__name__),
                          bias=bias)
         self.causal_padding = ((kw - 1) // 2, (kw - 1) // 2, kh - 1, 0)  # left, right, top, bottom

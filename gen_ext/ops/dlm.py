@@ -68,7 +68,10 @@ class _NllWithGrad(torch.autograd.Function):
             x, params, num_bins, x.requires_grad)
         ctx.save_for_backward(x, params)
         ctx.num_bins = num_bins
-        ctx.unit_grads = (grad_x, grad_params)  # not saved tensors: the backward scales them in place
+        ctx.unit_grads = (
+            grad_x,
+            grad_params,
+        )  # not saved tensors: the backward scales them in place
         return nll
 
     @staticmethod

@@ -3,16 +3,14 @@ Triton path: the same conditions and messages as csrc/dlm_checks.h, which the C+
 
 import torch
 
+from gen_ext.reference.dlm import params_per_component
+
 from .arg_checks import FLOAT_DTYPES, check_arg
 
 NLL = "discretized_logistic_mixture_nll"
 NLL_BACKWARD = "discretized_logistic_mixture_nll_backward"
 NLL_WITH_GRAD = "discretized_logistic_mixture_nll_with_grad"
 SAMPLE = "discretized_logistic_mixture_sample"
-
-
-def params_per_component(channels: int) -> int:
-    return 10 if channels == 3 else 3
 
 
 def check_dtype(t: torch.Tensor, op: str, name: str) -> None:
@@ -27,9 +25,12 @@ def check_params(params: torch.Tensor, data_shape, channels: int, op: str) -> in
     """params [B, P, *spatial] against data [B, C, *spatial]; returns M."""
     data_shape = tuple(data_shape)
     check_dtype(params, op, "params")
-    check_arg(params.dim() == len(data_shape), op,
-           "params must have the same number of dimensions as x ([B, P, *spatial] against "
-           f"[B, C, *spatial]), got params of shape {tuple(params.shape)} and x of shape {data_shape}")
+    check_arg(
+        params.dim() == len(data_shape),
+        op,
+        "params must have the same number of dimensions as x ([B, P, *spatial] against "
+        f"[B, C, *spatial]), got params of shape {tuple(params.shape)} and x of shape {data_shape}",
+    )
     check_arg(params.shape[0] == data_shape[0], op,
            f"params and x must have the same batch size, got {params.shape[0]} and {data_shape[0]}")
     check_arg(tuple(params.shape[2:]) == data_shape[2:], op,
@@ -37,8 +38,12 @@ def check_params(params: torch.Tensor, data_shape, channels: int, op: str) -> in
            f"{tuple(params.shape)} and x of shape {data_shape}")
     per = params_per_component(channels)
     P = params.shape[1]
-    check_arg(P > 0 and P % per == 0, op,
-           f"params must have {per}*M channels for {channels}-channel data (M mixture components), got {P}")
+    check_arg(
+        P > 0 and P % per == 0,
+        op,
+        f"params must have {per}*M channels for {channels}-channel data "
+        f"(M mixture components), got {P}",
+    )
     return P // per
 
 
@@ -68,7 +73,9 @@ def check_sample_params(params: torch.Tensor, num_channels: int, num_bins: int,
     """The sampler's params and settings; returns M."""
     check_num_bins(num_bins, op)
     check_arg(num_channels in (1, 3), op, f"num_channels must be 1 or 3, got {num_channels}")
-    check_arg(params.dim() >= 2, op, f"params must have shape [B, P, *spatial], got {tuple(params.shape)}")
+    check_arg(
+        params.dim() >= 2, op, f"params must have shape [B, P, *spatial], got {tuple(params.shape)}"
+    )
     data_shape = (params.shape[0], num_channels, *params.shape[2:])
     return check_params(params, data_shape, num_channels, op)
 

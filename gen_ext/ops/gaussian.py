@@ -10,8 +10,8 @@ import torch
 from gen_ext import _extension
 from gen_ext import reference as ref
 
-from .backend import get_backend
 from .arg_checks import FLOAT_DTYPES, check_arg
+from .backend import get_backend
 from .second_order import backward_of_backward
 
 OP = "gen_ext::gaussian_reparameterize_kl"
@@ -160,7 +160,9 @@ def register() -> None:
     torch.library.register_fake(SEEDED_OP, _seeded_fake)
     torch.library.register_fake(SEEDED_BACKWARD_OP, _seeded_backward_fake)
     torch.library.register_fake(NOISE_OP, _noise_fake)
-    torch.library.register_autograd(SEEDED_OP, _seeded_backward, setup_context=_seeded_setup_context)
+    torch.library.register_autograd(
+        SEEDED_OP, _seeded_backward, setup_context=_seeded_setup_context
+    )
     torch.library.register_autograd(SEEDED_BACKWARD_OP, _seeded_backward_backward,
                                     setup_context=_seeded_backward_setup_context)
     torch.library.register_fake(OP, _fake)

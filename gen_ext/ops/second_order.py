@@ -20,10 +20,10 @@ def backward_of_backward(reference, primals, cotangents, grads_of_first):
         cs = [None if c is None else c.detach().requires_grad_() for c in cotangents]
         outs = reference(*ps)
         outs = outs if isinstance(outs, tuple) else (outs,)
-        used = [(o, c) for o, c in zip(outs, cs) if c is not None]
+        used = [(o, c) for o, c in zip(outs, cs, strict=True) if c is not None]
         first = torch.autograd.grad([o for o, _ in used], ps, [c for _, c in used],
                                     create_graph=True, allow_unused=True)
-        pairs = [(f, g) for f, g in zip(first, grads_of_first)
+        pairs = [(f, g) for f, g in zip(first, grads_of_first, strict=True)
                  if f is not None and g is not None and f.requires_grad]
         wrt = [c for c in cs if c is not None] + ps
         if not pairs:

@@ -1,5 +1,6 @@
 """Plain-PyTorch references of every gen_ext op: readable, float64-capable, the specification the
-fused kernels are tested against. Also the backend behind ``gen_ext.ops.use_backend("reference")``."""
+fused kernels are tested against. Also the backend behind
+``gen_ext.ops.use_backend("reference")``."""
 
 from .dlm import (
     discretized_logistic_mixture_nll,

@@ -23,6 +23,9 @@ TINY_UNIFORM = 1e-30
 
 
 def params_per_component(num_channels: int) -> int:
+    """Channels of `params` per mixture component: its logit, and per colour channel a mean and a
+    log-scale, plus three colour coefficients for RGB. So P = 10*M for RGB, 3*M for one channel;
+    the one definition in Python (csrc/include/gen_ext/dlm_math.h holds C++'s)."""
     return 10 if num_channels == 3 else 3
 
 
@@ -106,7 +109,9 @@ def discretized_logistic_mixture_sample(params: torch.Tensor, noise_mixture: tor
         if c == 1:
             mean = mean + torch.tanh(pick(coeffs, 0)) * out[0]
         elif c == 2:
-            mean = mean + (torch.tanh(pick(coeffs, 1)) * out[0] + torch.tanh(pick(coeffs, 2)) * out[1])
+            mean = mean + (
+                torch.tanh(pick(coeffs, 1)) * out[0] + torch.tanh(pick(coeffs, 2)) * out[1]
+            )
         log_scale = pick(raw_log_scales, c).clamp(MIN_LOG_SCALE, MAX_SAMPLE_LOG_SCALE)
         v = noise_logistic[:, c].clamp(min=TINY_UNIFORM)
         y = mean + torch.exp(log_scale) * (torch.log(v) - torch.log(1.0 - v))

@@ -48,6 +48,13 @@ struct BinGrid {
         num_bins(bins) {}
 };
 
+// Parameter planes per mixture component: its logit, and per colour channel a mean and a log-scale,
+// plus three colour coefficients for RGB. So P = 10*M for RGB, 3*M for one channel; the one
+// definition in C++ (gen_ext/reference/dlm.py holds Python's).
+GEN_EXT_HOST_DEVICE constexpr int64_t params_per_component(int64_t channels) {
+  return channels == 3 ? 10 : 3;
+}
+
 // Index of each parameter plane along P (the public code's layout): M logits, then per colour
 // channel a block of M means, M log-scales and (for three channels) M raw coefficients.
 struct ParamLayout {

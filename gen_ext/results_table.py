@@ -2,7 +2,7 @@
 wrote (default: every folder under results/train): one row per run, then the likelihood models'
 bits/dim per dataset next to the uniform and per-pixel histogram baselines.
 
-    python benchmarks/train_table.py [results/train]
+    python -m gen_ext.results_table [results/train]
 """
 
 import json
@@ -16,9 +16,11 @@ def row(m: dict) -> str:
     cfg = m["config"]
     if "bits_per_dim" in t:
         b = m["baseline"]
-        return (f"| {m['model']} | {m['data']} | {m['epochs']} | {t['bits_per_dim']:.3f} bits/dim | "
-                f"uniform {b['uniform_bits_per_dim']:.3f}, histogram "
-                f"{b['histogram_bits_per_dim']:.3f} bits/dim | {m['seconds_this_run']:.0f} s |")
+        return (
+            f"| {m['model']} | {m['data']} | {m['epochs']} | {t['bits_per_dim']:.3f} bits/dim | "
+            f"uniform {b['uniform_bits_per_dim']:.3f}, histogram "
+            f"{b['histogram_bits_per_dim']:.3f} bits/dim | {m['seconds_this_run']:.0f} s |"
+        )
     if "mse" in t:
         base = m.get("baseline")
         pca = f"{base['pca_test_mse']:.4f} ({base['pca_components']} comp.)" if base else "n/a"
