@@ -57,6 +57,20 @@ def assert_matches_float64(got, want):
 
 
 @pytest.mark.parametrize("C", [1, 3])
+@pytest.mark.parametrize("M", [1, 3])
+@pytest.mark.parametrize("logit_size", [1e10, -1e10, 1e200])
+def test_large_logits_keep_the_likelihood_digits(cpu_isa, C, M, logit_size):
+    """The softmax of logits of any size is exact relative to the largest; the kernels once added
+    each component's log-likelihood to its raw logit and took the largest logit off afterwards,
+    so a logit of 1e10 swallowed six digits of it (float32: all of them) and one of 1e200 all."""
+    x, params = make_inputs(2, C, M, (3, 5), 256, seed=M)
+    params[:, :M] = params[:, :M] + logit_size
+    got = value_and_grads(ops.discretized_logistic_mixture_nll, x, params, 256)
+    want = value_and_grads(reference.discretized_logistic_mixture_nll, x, params, 256)
+    assert_matches_float64(got, want)
+
+
+@pytest.mark.parametrize("C", [1, 3])
 def test_float32_as_accurate_as_the_float32_reference(cpu_isa, C):
     """float32 rounding error of the kernel is of the same size as the eager float32 reference's
     (see float32_error_budget), against float64 on the same float32-rounded inputs."""

@@ -1,5 +1,7 @@
 """masked_conv2d: the implicit-GEMM kernels against the reference (weight * mask, then conv2d)."""
 
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -43,6 +45,7 @@ SHAPES = [
     (2, 3, 3, 1, 1, (3, 3)),
     (2, 6, 3, 4, 4, (1, 1)),
     (1, 3, 36, 9, 1, (5, 3)),
+    (1, 6, 9, 3, 601, (5, 5)),  # rows wider than one gathered piece, split into uneven pieces
 ]
 
 
@@ -166,6 +169,53 @@ def test_empty_inputs(shape):
     assert out.shape == (shape[0], 6, shape[2], shape[3])
     out.sum().backward()
     assert torch.equal(weight.grad, torch.zeros_like(weight))
+
+
+def _resident_bytes(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def peak_resident_increase(fn) -> int:
+    """How far the process's resident memory rose above its level before fn() at fn's peak
+    (Linux: writing 5 to /proc/self/clear_refs resets the high-water mark VmHWM). This sees every
+    allocation the kernels touch, through ATen's allocator or not."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = _resident_bytes("VmRSS")
+    fn()
+    return _resident_bytes("VmHWM") - before
+
+
+@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK),
+                    reason="needs Linux's resettable peak resident memory")
+@pytest.mark.parametrize("mask_type,kernel", [("A", (7, 7)), ("B", (3, 3))])
+def test_scratch_memory_stays_within_a_multiple_of_the_input_on_wide_images(cpu_isa, mask_type,
+                                                                             kernel):
+    # one row of 2^20 pixels (4 MiB): a per-thread buffer that grows with the width (once 64
+    # floats per pixel, 256 MiB) or rows of zero padding around a single row would show
+    width = 1 << 20
+    x = torch.randn(1, 1, 1, width)
+    weight = torch.randn(1, 1, *kernel)
+    grad = torch.randn(1, 1, 1, width)
+    OP(x[..., :64], weight, None, mask_type, 1)  # threads and lazy setup before measuring
+    BACKWARD_OP(grad[..., :64], x[..., :64], weight, mask_type, 1)
+    results = []
+    forward = peak_resident_increase(lambda: results.append(OP(x, weight, None, mask_type, 1)))
+    backward = peak_resident_increase(
+        lambda: results.append(BACKWARD_OP(grad, x, weight, mask_type, 1)))
+    input_bytes = x.numel() * x.element_size()
+    allowance = 1 << 20  # per-thread tiles and plans, independent of the width
+    # beyond its result the forward holds one side-padded copy of x; the backward one of the
+    # gradient, one of x and the gradient in channels-last order
+    assert forward - input_bytes <= input_bytes + allowance, forward
+    assert backward - input_bytes <= 3 * input_bytes + allowance, backward
+    head = 4096 - kernel[1] // 2  # the columns a 4096-pixel start of the row decides alone
+    want = reference.masked_conv2d(x[..., :4096], weight, None, mask_type, 1)[..., :head]
+    torch.testing.assert_close(results[0][..., :head], want)
 
 
 def test_no_input_channels_gives_the_bias():

@@ -1,4 +1,4 @@
-// CPU entry points of the masked convolution: checks, the zero-padded copies and packed weights
+// CPU entry points of the masked convolution: checks, the side-padded copies and packed weights
 // the implicit GEMM reads (masked_conv_plan.h), dispatch to the instruction-set build.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -17,11 +17,13 @@ namespace gen_ext {
 namespace cpu {
 namespace {
 
-// t [B, C, H, W] zero-padded to [B, C, top + H + bottom, left + W + right], contiguous.
-at::Tensor padded(const at::Tensor& t, int64_t top, int64_t bottom, int64_t left, int64_t right) {
-  auto out = at::zeros({t.size(0), t.size(1), top + t.size(2) + bottom, left + t.size(3) + right},
-                       t.options());
-  out.narrow(2, top, t.size(2)).narrow(3, left, t.size(3)).copy_(t);
+// t [B, C, H, W] with `side` zero columns left and right: [B, C, H, side + W + side], contiguous.
+// Rows are not padded: the kernels leave out taps whose row is outside the image.
+at::Tensor side_padded(const at::Tensor& t, int64_t side) {
+  auto out = at::empty({t.size(0), t.size(1), t.size(2), side + t.size(3) + side}, t.options());
+  out.narrow(3, 0, side).zero_();
+  out.narrow(3, side + t.size(3), side).zero_();
+  out.narrow(3, side, t.size(3)).copy_(t);
   return out;
 }
 
@@ -54,7 +56,7 @@ at::Tensor forward(const at::Tensor& x, const at::Tensor& weight,
     return bias.defined() ? out.add_(bias.view({1, -1, 1, 1})) : out;
   }
   const TapPlan plan = forward_plan(mask);
-  const auto src = padded(x, mask.centre_row(), 0, mask.centre_col(), mask.centre_col());
+  const auto src = side_padded(x, mask.centre_col());
   const auto packed = packed_taps(weight, tap_index(plan, mask.kw), false);
   auto out = at::empty({B, mask.out_channels, H, W}, x.options());
   const at::Tensor bias_c = bias.defined() ? bias.contiguous() : at::Tensor();
@@ -73,12 +75,12 @@ std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Te
   if (B * H * W == 0 || mask.out_channels == 0 || mask.in_channels == 0) {
     return {at::zeros(x.sizes(), x.options()), at::zeros(weight.sizes(), weight.options())};
   }
-  const int64_t cr = mask.centre_row(), cc = mask.centre_col();
-  // input gradient: the transposed taps over the output gradient padded below and at the sides
+  const int64_t cc = mask.centre_col();
+  // input gradient: the transposed taps over the output gradient padded at the sides
   const TapPlan input_plan = input_grad_plan(mask);
   const auto index = tap_index(input_plan, mask.kw);
   auto grad_x = at::empty(x.sizes(), x.options());
-  GEN_EXT_DISPATCH_ISA(masked_conv_gemm_rows(padded(grad, 0, cr, cc, cc),
+  GEN_EXT_DISPATCH_ISA(masked_conv_gemm_rows(side_padded(grad, cc),
                                              packed_taps(weight, index, true), input_plan,
                                              at::Tensor(), grad_x));
   // weight gradient of the kept taps; the masked ones stay zero
@@ -88,7 +90,7 @@ std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Te
   auto grad_pixels = at::empty({B, H, W, mask.out_channels}, x.options());
   GEN_EXT_DISPATCH_ISA(to_channels_last(grad.contiguous(), grad_pixels));
   GEN_EXT_DISPATCH_ISA(
-      masked_conv_weight_grad(padded(x, cr, 0, cc, cc), grad_pixels, plan, grad_packed));
+      masked_conv_weight_grad(side_padded(x, cc), grad_pixels, plan, grad_packed));
   auto grad_weight = at::zeros({mask.out_channels, mask.in_channels, mask.kh * mask.kw},
                                weight.options());
   grad_weight.index_copy_(2, index, grad_packed.permute({2, 1, 0}));

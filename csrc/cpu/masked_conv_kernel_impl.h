@@ -142,13 +142,31 @@ void for_each_column_tile(int64_t begin, int64_t end, const Fn& fn) {
   }
 }
 
-// dst[b, :, y, x] = (bias) + the plan's sum over taps, for src [B, K, Hs, Ws] (padded), packed
-// [T, K, N] and dst [B, N, H, W], all contiguous. A tile is MR pixels of a row by a few vectors
-// of n: its A values are the source's rows (one channel plane per k). The tiles of a whole pixel
-// row are gathered for one column tile before that block is transposed into dst's channel planes:
-// each plane then gets one contiguous run per row instead of a short piece per tile, and with
-// planes 4 KiB apart (32x32 images) short pieces of many planes thrash one L1 set. Pixel rows run
-// in parallel.
+// Calls fn(begin, size) for [0, total) split into the fewest pieces of at most `most`, evenly:
+// 32 in pieces of at most 6 as 5,5,5,5,6,6, not 6,6,6,6,6,2, whose last tile would load as many
+// B vectors as a full one for a third of the work.
+template <typename Fn>
+void for_each_even_piece(int64_t total, int64_t most, const Fn& fn) {
+  const int64_t pieces = (total + most - 1) / most;
+  for (int64_t i = 0, begin = 0, size = 0; i < pieces; ++i, begin += size) {
+    size = (total - begin) / (pieces - i);
+    fn(begin, size);
+  }
+}
+
+// Pixels of a row gathered for one column tile before their transpose into dst: long enough
+// runs per channel plane (a 32-pixel row is one piece), and a per-thread buffer whose size does
+// not grow with the image's width.
+constexpr int64_t kMaxPiecePixels = 256;
+
+// dst[b, :, y, x] = (bias) + the plan's sum over taps, for src [B, K, Hs, Ws] (padded at the
+// sides), packed [T, K, N] and dst [B, N, H, W], all contiguous. A tile is MR pixels of a row by
+// a few vectors of n: its A values are the source's rows (one channel plane per k); a tap whose
+// source row is outside the image adds nothing and is left out. The tiles of a piece of a pixel
+// row (the whole row, up to kMaxPiecePixels) are gathered for one column tile before that block
+// is transposed into dst's channel planes: each plane then gets one contiguous run per piece
+// instead of a short piece per tile, and with planes 4 KiB apart (32x32 images) short pieces of
+// many planes thrash one L1 set. Pixel rows run in parallel.
 template <typename T>
 void gemm_rows(const at::Tensor& src, const at::Tensor& packed, const TapPlan& plan,
                const at::Tensor& bias, at::Tensor& dst) {
@@ -163,43 +181,43 @@ void gemm_rows(const at::Tensor& src, const at::Tensor& packed, const TapPlan& p
   const int64_t grain = std::max<int64_t>(1, kMinMultiplyAddsPerTask / multiply_adds_per_row(plan, W));
   at::parallel_for(0, B * H, grain, [&](int64_t begin, int64_t end) {
     std::vector<Segment<T>> segments(taps);
-    std::vector<T> block(W * width);  // one pixel row by one column tile, rows `width` apart
+    // one piece of a pixel row by one column tile, pixels `width` apart
+    std::vector<T> block(std::min(W, kMaxPiecePixels) * width);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t b = row / H, y = row % H;
-      for (size_t g = 0; g < plan.group_begin.size(); ++g) {
-        const auto& ranges = plan.k_range[g];
-        auto column_tile = [&](int64_t n0, int nv, bool tail, int64_t last) {
-          // the row in tiles of at most kRows pixels, evenly: 32 as 5,5,5,5,6,6, not 6,6,6,6,6,2,
-          // whose last tile would load as many B vectors as a full one for a third of the work
-          const int64_t tiles = (W + kRows - 1) / kRows;
-          for (int64_t i = 0, x0 = 0, rows = 0; i < tiles; ++i, x0 += rows) {
-            rows = (W - x0) / (tiles - i);
-            int64_t count = 0;
-            for (int64_t t = 0; t < taps; ++t) {
-              const KRange r = ranges[t];
-              if (r.end <= r.begin) continue;
-              segments[count++] = {s + ((b * K + r.begin) * Hs + y + plan.ry[t]) * Ws + x0 +
-                                       plan.rx[t],
-                                   w + (t * K + r.begin) * N + n0, r.end - r.begin};
-            }
-            const Tile<T> tile{segments.data(), count, 1, Hs * Ws, N, block.data() + x0 * width,
-                               width, bias_ptr != nullptr ? bias_ptr + n0 : nullptr, false,
-                               last};
-            run_tile<T>(rows, nv, tail, tile);
-          }
-          const int64_t cols = (nv - 1) * at::vec::Vectorized<T>::size() + last;
-          at::vec::transpose_mxn<T>(block.data(), width, d + ((b * N + n0) * H + y) * W, H * W,
-                                    static_cast<int>(W), static_cast<int>(cols));
-        };
-        for_each_column_tile<T>(plan.group_begin[g], plan.group_end[g], column_tile);
-      }
+      for_each_even_piece(W, kMaxPiecePixels, [&](int64_t p0, int64_t pixels) {
+        for (size_t g = 0; g < plan.group_begin.size(); ++g) {
+          const auto& ranges = plan.k_range[g];
+          auto column_tile = [&](int64_t n0, int nv, bool tail, int64_t last) {
+            for_each_even_piece(pixels, kRows, [&](int64_t x0, int64_t rows) {
+              int64_t count = 0;
+              for (int64_t t = 0; t < taps; ++t) {
+                const KRange r = ranges[t];
+                const int64_t sy = y + plan.ry[t];
+                if (r.end <= r.begin || sy < 0 || sy >= Hs) continue;
+                segments[count++] = {s + ((b * K + r.begin) * Hs + sy) * Ws + p0 + x0 +
+                                         plan.rx[t],
+                                     w + (t * K + r.begin) * N + n0, r.end - r.begin};
+              }
+              const Tile<T> tile{segments.data(), count, 1, Hs * Ws, N, block.data() + x0 * width,
+                                 width, bias_ptr != nullptr ? bias_ptr + n0 : nullptr, false,
+                                 last};
+              run_tile<T>(rows, nv, tail, tile);
+            });
+            const int64_t cols = (nv - 1) * at::vec::Vectorized<T>::size() + last;
+            at::vec::transpose_mxn<T>(block.data(), width, d + ((b * N + n0) * H + y) * W + p0,
+                                      H * W, static_cast<int>(pixels), static_cast<int>(cols));
+          };
+          for_each_column_tile<T>(plan.group_begin[g], plan.group_end[g], column_tile);
+        }
+      });
     }
   });
 }
 
 // grad_packed[t, k, n] += sum over b, y, x of src[b, k, y + ry[t], x + rx[t]] * grad[b, y, x, n]
 // for the (tap, k, n) the plan keeps (the rest is left as it is), with src [B, K, Hs, Ws] padded
-// and grad [B, H, W, N] channels-last, both contiguous. Each thread sums its own
+// at the sides (rows outside it are zeros, left out) and grad [B, H, W, N] channels-last, both contiguous. Each thread sums its own
 // share of the pixel rows into a buffer of its own, in blocks of rows that stay in cache; the
 // buffers are added at the end in a fixed order.
 template <typename T>
@@ -238,10 +256,10 @@ void weight_grad(const at::Tensor& src, const at::Tensor& grad, const TapPlan& p
                   [&](int64_t n0, int nv, bool tail, int64_t last) {
                     int64_t count = 0;
                     for (int64_t row = r0; row < r1; ++row) {
-                      const int64_t b = row / H, y = row % H;
-                      segments[count++] = {
-                          s + ((b * K + k0) * Hs + y + plan.ry[t]) * Ws + plan.rx[t],
-                          g + (b * H + y) * W * N + n0, W};
+                      const int64_t b = row / H, y = row % H, sy = y + plan.ry[t];
+                      if (sy < 0 || sy >= Hs) continue;  // zeros above or below the image
+                      segments[count++] = {s + ((b * K + k0) * Hs + sy) * Ws + plan.rx[t],
+                                           g + (b * H + y) * W * N + n0, W};
                     }
                     const Tile<T> tile{segments.data(), count, Hs * Ws, 1, N,
                                        acc + (t * K + k0) * N + n0, N, nullptr, true, last};

@@ -2,8 +2,10 @@
 // What the CPU masked convolution computes, as an implicit GEMM over the kept taps only:
 //   dst[b, n, y, x] (+)= sum over taps t, k in range(g(n), t) of
 //                        src[b, k, y + ry[t], x + rx[t]] * packed[t, k, n]
-// src is a zero-padded copy of the input (forward) or of the incoming gradient (input gradient),
-// so every tap reads in bounds. The output channels n fall into groups (the
+// src is the input (forward) or the incoming gradient (input gradient), copied with zero columns
+// at both sides so every tap reads its row in bounds; a tap whose row y + ry[t] lies above or
+// below the image reads zeros and is skipped, so no rows are padded (the copy stays the size of
+// the input, however few rows a wide image has). The output channels n fall into groups (the
 // colour groups, or one group), and each group reads, per tap, one contiguous range of k: all of
 // them for a tap above or left of the centre, the colour mask's range at the centre. A masked
 // (tap, k, n) is never read or multiplied.
@@ -21,7 +23,7 @@ struct KRange {
 
 struct TapPlan {
   std::vector<int64_t> dy, dx;  // the kept taps, in the weight's (row, column)
-  std::vector<int64_t> ry, rx;  // their offsets into the padded source
+  std::vector<int64_t> ry, rx;  // their offsets into the source: rows (unpadded), padded columns
   int64_t n_size = 0;  // channels n (split into the groups below)
   std::vector<int64_t> group_begin, group_end;  // output-channel (n) groups
   std::vector<std::vector<KRange>> k_range;     // [group][tap]: the k this group reads
@@ -55,13 +57,16 @@ void add_groups(TapPlan& p, int64_t groups, const RangeOf& range_of) {
   }
 }
 
-// Forward: n = output channel, k = input channel; the source is x padded by (centre_row) on top
-// and (centre_col) on both sides, so tap (dy, dx) of output (y, x) reads source (y + dy, x + dx).
+// Forward: n = output channel, k = input channel; the source is x padded by (centre_col) columns
+// on both sides, so tap (dy, dx) of output (y, x) reads source row y + dy - centre_row, padded
+// column x + dx.
 inline TapPlan forward_plan(const PixelCnnMask& m) {
   TapPlan p;
   kept_taps(m, p.dy, p.dx);
-  p.ry = p.dy;
-  p.rx = p.dx;
+  for (size_t t = 0; t < p.dy.size(); ++t) {
+    p.ry.push_back(p.dy[t] - m.centre_row());
+    p.rx.push_back(p.dx[t]);
+  }
   p.n_size = m.out_channels;
   add_groups(p, m.groups, [&](size_t t, int64_t n) {
     return KRange{0, m.is_centre(p.dy[t], p.dx[t]) ? m.centre_in_end(n) : m.in_channels};
@@ -70,8 +75,9 @@ inline TapPlan forward_plan(const PixelCnnMask& m) {
 }
 
 // Input gradient: n = input channel, k = output channel; the source is the output gradient
-// padded by (centre_row) below and (centre_col) on both sides, so tap (dy, dx) sends output
-// (y + c_r - dy, x + c_c - dx)'s gradient to input (y, x): source (y + c_r - dy, x + 2 c_c - dx).
+// padded by (centre_col) columns on both sides, so tap (dy, dx) sends output
+// (y + c_r - dy, x + c_c - dx)'s gradient to input (y, x): source row y + c_r - dy, padded column
+// x + 2 c_c - dx.
 inline TapPlan input_grad_plan(const PixelCnnMask& m) {
   TapPlan p;
   kept_taps(m, p.dy, p.dx);

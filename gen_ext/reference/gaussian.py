@@ -17,7 +17,10 @@ def gaussian_reparameterize_kl(mu: torch.Tensor, logvar: torch.Tensor, eps: torc
     """(z like mu, kl [B]) for the given noise eps."""
     lv = logvar.clamp(MIN_LOGVAR, MAX_LOGVAR)
     z = mu + torch.exp(0.5 * lv) * eps
-    kl = 0.5 * (torch.exp(lv) + mu * mu - 1.0 - lv).flatten(1).sum(1)
+    per_element = 0.5 * (torch.exp(lv) + mu * mu - 1.0 - lv)
+    # one row per batch entry: [B, rest] (1-D mu: rows of one element; reshape(B, -1) would reject
+    # an empty batch)
+    kl = per_element.reshape(mu.shape[0], math.prod(mu.shape[1:])).sum(1)
     return z, kl
 
 

@@ -41,4 +41,15 @@ def masked_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     out_channels, in_channels, kh, kw = weight.shape
     mask = pixelcnn_mask(out_channels, in_channels, (kh, kw), mask_type, color_channels,
                          weight.dtype, weight.device)
+    if x.numel() == 0 or out_channels == 0:
+        return _conv2d_of_empty(x, weight * mask, bias)
     return F.conv2d(x, weight * mask, bias, padding=(kh // 2, kw // 2))
+
+
+def _conv2d_of_empty(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+    """The convolution for the shapes F.conv2d rejects: an empty batch or image, no input channels
+    or no output channels. Either there is no output, or it sums over no input channel and is its
+    bias; the taps then play no part, so a 1x1 convolution by the summed taps says the same, and
+    autograd gives zero gradients of the right shapes."""
+    out = torch.einsum("bchw,oc->bohw", x, weight.sum((2, 3)))
+    return out if bias is None else out + bias.view(1, -1, 1, 1)

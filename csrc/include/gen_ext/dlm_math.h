@@ -228,14 +228,14 @@ struct GradientOut {
 };
 
 // What component k of a mixture contributes at a position: with the softmax normaliser left out,
-// its probability of x is exp(exponent) * mass. With Grad, also the gradients of the NLL per unit
+// its probability of x is exp(exponent) * mass, times exp(top) for the largest logit top. With Grad, also the gradients of the NLL per unit
 // of r = (incoming gradient) * exp(exponent) / (sum over components of exp(exponent) * mass):
 // r * d_mean[c] with respect to mean c, r * d_log_scale[c] with respect to raw log-scale c; and the
 // tanh'd coefficients, which the chain rule to x and the coefficients needs.
 template <typename Ops, int C>
 struct Component {
   using V = typename Ops::V;
-  V exponent;  // logit plus the channels' log_parts
+  V exponent;  // (logit - top) plus the channels' log_parts
   V mass;      // product of the channels' masses, >= 1e-15
   V d_mean[C];
   V d_log_scale[C];
@@ -307,12 +307,14 @@ struct MixtureAt {
     return m;
   }
 
+  // top: the largest logit, taken off the logit before the log-parts are added, so a logit of
+  // any size cancels exactly instead of swallowing the log-parts' digits
   template <bool Grad>
-  GEN_EXT_HOST_DEVICE void component(int k, const V* xs, ComponentType& out) const {
+  GEN_EXT_HOST_DEVICE void component(int k, V top, const V* xs, ComponentType& out) const {
     const Planes at{layout, k, plane};
     Term<Ops> terms[C];
     V raw_s[C];
-    out.exponent = Ops::load(params + at.logit());
+    out.exponent = Ops::load(params + at.logit()) - top;
     GEN_EXT_UNROLL
     for (int c = 0; c < C; ++c) {
       raw_s[c] = Ops::load(params + at.log_scale(c));
@@ -383,14 +385,14 @@ struct MixtureAt {
   }
 
   // What the gradients need from the whole mixture at x: its NLL is
-  // (top - top_exponent) + log(prior / total).
+  // log(prior / total) - top_exponent.
   struct Totals {
     V top;           // the largest logit
     V prior;         // sum over k of exp(logit_k - top): the softmax normaliser over exp(top)
-    V top_exponent;  // the largest component exponent
+    V top_exponent;  // the largest component exponent (logits relative to top)
     V total;         // sum over k of exp(exponent_k - top_exponent) * mass_k, >= 1e-15
     GEN_EXT_HOST_DEVICE Totals() {}
-    GEN_EXT_HOST_DEVICE V nll() const { return (top - top_exponent) + Ops::log(prior / total); }
+    GEN_EXT_HOST_DEVICE V nll() const { return Ops::log(prior / total) - top_exponent; }
   };
 
   // The entry points below work on a local copy of the mixture: SIMD stores may alias any memory,
@@ -419,7 +421,7 @@ struct MixtureAt {
     for (int c = 0; c < C; ++c) gx[c] = Ops::splat(0);
     for (int k = 0; k < mix.layout.M; ++k) {
       ComponentType e;
-      mix.template component<true>(k, xs, e);
+      mix.template component<true>(k, t.top, xs, e);
       mix.store_gradients(k, e, g_total * Ops::exp(e.exponent - t.top_exponent),
                           g_prior * Ops::exp(mix.param(mix.layout.logit(k)) - t.top), xs, out,
                           gx);
@@ -440,7 +442,7 @@ struct MixtureAt {
     t.prior = mix.prior_sum(t.top, priors);
     t.top_exponent = Ops::splat(-std::numeric_limits<T>::infinity());
     for (int k = 0; k < mix.layout.M; ++k) {
-      mix.template component<true>(k, xs, scratch[k]);
+      mix.template component<true>(k, t.top, xs, scratch[k]);
       t.top_exponent = Ops::max(t.top_exponent, scratch[k].exponent);
     }
     t.total = Ops::splat(0);
@@ -470,7 +472,7 @@ struct MixtureAt {
     t.total = Ops::splat(0);
     for (int k = 0; k < layout.M; ++k) {
       ComponentType e;
-      component<false>(k, xs, e);
+      component<false>(k, t.top, xs, e);
       const V d = Ops::exp(-Ops::abs(e.exponent - t.top_exponent));
       t.total = Ops::select(Ops::gt(e.exponent, t.top_exponent), t.total * d + e.mass,
                             t.total + d * e.mass);
