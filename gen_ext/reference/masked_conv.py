@@ -37,8 +37,27 @@ def pixelcnn_mask(out_channels: int, in_channels: int, kernel_size: tuple[int, i
 
 def masked_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                   mask_type: str, color_channels: int = 1) -> torch.Tensor:
-    """conv2d(x, weight * mask, bias) with 'same' padding: [B, Cin, H, W] -> [B, Cout, H, W]."""
+    """conv2d(x, weight * mask, bias) with 'same' padding: [B, Cin, H, W] -> [B, Cout, H, W].
+
+    Computed over the kept taps only, as three convolutions of the zero-padded input: the rows
+    above the centre, the taps left of it on its row, and the centre tap per output channel group
+    over the input channels it sees. A masked weight or an input pixel seen only through masked
+    taps is never multiplied, so a NaN or inf there reaches no output (0 * NaN would be NaN)."""
     out_channels, in_channels, kh, kw = weight.shape
-    mask = pixelcnn_mask(out_channels, in_channels, (kh, kw), mask_type, color_channels,
-                         weight.dtype, weight.device)
-    return F.conv2d(x, weight * mask, bias, padding=(kh // 2, kw // 2))
+    ch, cw = kh // 2, kw // 2
+    H, W = x.shape[2:]
+    padded = F.pad(x, (cw, cw, ch, ch))  # output (i, j) reads padded[i:i + kh, j:j + kw]
+    out = x.new_zeros((x.shape[0], out_channels, H, W))
+    if ch > 0:  # the rows above the centre row
+        out = out + F.conv2d(padded[:, :, :H + ch - 1], weight[:, :, :ch])
+    if cw > 0:  # the centre row, left of the centre
+        out = out + F.conv2d(padded[:, :, ch:ch + H, :W + cw - 1], weight[:, :, ch:ch + 1, :cw])
+    mask = pixelcnn_mask(out_channels, in_channels, (kh, kw), mask_type, color_channels)
+    group = out_channels // color_channels
+    centre = []
+    for g in range(color_channels):
+        seen = int(mask[g * group, :, ch, cw].sum())  # input channels [0, seen) at the centre
+        w = weight[g * group:(g + 1) * group, :seen, ch, cw]
+        centre.append(torch.einsum("oi,bihw->bohw", w, x[:, :seen]))
+    out = out + torch.cat(centre, 1)
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
