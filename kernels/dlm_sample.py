@@ -101,14 +101,14 @@ def _dlm_sample_kernel(params_ptr, noise_mix_ptr, noise_log_ptr, out_ptr,
         cand = logit + (-tl.log(-tl.log(_max(u, tiny))))
         better = cand > best
         # a NaN score is kept as the best, and no score beats it
-        best = tl.where(cand != cand, cand, tl.where(better, cand, best))
+        best = tl.where(cand != cand, cand, tl.where(better, cand, best))  # noqa: PLR0124
         k_best = tl.where(better, k, k_best)
     k_off = k_best.to(tl.int64)
 
     # A NaN score (a NaN logit or noise) leaves the choice undefined: the draw is NaN, through the
     # first channel's mean (the later channels see it through the conditioning).
     zero = tl.zeros([BLOCK], dtype=dtype)
-    nan_shift = tl.where(best != best, best, zero)
+    nan_shift = tl.where(best != best, best, zero)  # noqa: PLR0124
     if C == 1:
         _sample_channel(params_ptr, noise_log_ptr, out_ptr, base_p, base_c, M,
                         k_off, nan_shift, tiny, nbm1, mask, S, M)

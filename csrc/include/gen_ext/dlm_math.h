@@ -330,9 +330,8 @@ struct MixtureAt {
       GEN_EXT_UNROLL
       for (int c = 0; c < C; ++c) {
         out.d_mean[c] = others[c] * terms[c].n_u;
-        // none on or below the clamp, as torch.clamp; a NaN log-scale keeps its (NaN) gradient
-        out.d_log_scale[c] = Ops::select(Ops::ge(Ops::splat(T(kMinLogScale)), raw_s[c]),
-                                         Ops::splat(0), -(others[c] * terms[c].n_s));
+        // where the clamp holds the log-scale, store_gradients stores zero instead
+        out.d_log_scale[c] = -(others[c] * terms[c].n_s);
       }
     }
   }
@@ -354,7 +353,12 @@ struct MixtureAt {
     for (int c = 0; c < C; ++c) {
       g_mean[c] = r * e.d_mean[c];
       Ops::store(grad_params + at.mean(c), g_mean[c]);
-      Ops::store(grad_params + at.log_scale(c), r * e.d_log_scale[c]);
+      // exactly zero where the clamp holds the log-scale, even for a NaN r (as torch.clamp's
+      // backward, which masks rather than multiplies)
+      const V raw_s = Ops::load(params + Planes{layout, k, plane}.log_scale(c));
+      Ops::store(grad_params + at.log_scale(c),
+                 Ops::select(Ops::ge(Ops::splat(T(kMinLogScale)), raw_s), Ops::splat(0),
+                             r * e.d_log_scale[c]));
       gx[c] = gx[c] - g_mean[c];  // u = x - mean
     }
     if constexpr (C == 3) {
