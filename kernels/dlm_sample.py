@@ -31,6 +31,18 @@ def _tanh(z):
 
 
 @triton.jit
+def _max(a, b):
+    # NaN in either argument gives NaN, as torch.clamp does (plain tl.maximum leaves NaN to the
+    # hardware, which may return the other argument)
+    return tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
+def _min(a, b):
+    return tl.minimum(a, b, propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
 def _sample_channel(params_ptr, noise_log_ptr, out_ptr, base_p, base_c, chan_off,
                     k_off, mean_shift, tiny, nbm1, mask, S, M):
     # base_p / base_c point at (b, 0, s) of params / of the per-channel tensors;
@@ -40,17 +52,17 @@ def _sample_channel(params_ptr, noise_log_ptr, out_ptr, base_p, base_c, chan_off
     mean = mean + mean_shift
     log_scale = tl.load(params_ptr + base_p + (chan_off + M + k_off) * S, mask=mask,
                         other=0.0).to(dtype)
-    log_scale = tl.minimum(tl.maximum(log_scale, -7.0), 80.0)
+    log_scale = _min(_max(log_scale, -7.0), 80.0)
 
     # other=0.5 keeps the logit of masked-off lanes finite.
     v = tl.load(noise_log_ptr + base_c, mask=mask, other=0.5).to(dtype)
-    v = tl.maximum(v, tiny)
+    v = _max(v, tiny)
     y = mean + tl.exp(log_scale) * (tl.log(v) - tl.log(1.0 - v))
 
     # Stay in floating point for the bin index: y may be huge or infinite when
     # log_scale sits at its upper clamp, and a float->int cast of that is UB.
     j = tl.floor((y + 1.0) * (nbm1 / 2.0) + 0.5)
-    j = tl.minimum(tl.maximum(j, 0.0), nbm1)
+    j = _min(_max(j, 0.0), nbm1)
     x = (2.0 * j - nbm1) / nbm1  # exact numerator: the same grid value as the reference's
     tl.store(out_ptr + base_c, x, mask=mask)
     return x
@@ -83,25 +95,29 @@ def _dlm_sample_kernel(params_ptr, noise_mix_ptr, noise_log_ptr, out_ptr,
     # on a strict '>' gives the first index on ties, as torch.argmax does.
     u = tl.load(noise_mix_ptr + base_m, mask=mask, other=0.5).to(dtype)
     logit = tl.load(params_ptr + base_p, mask=mask, other=0.0).to(dtype)
-    best = logit + (-tl.log(-tl.log(tl.maximum(u, tiny))))
+    best = logit + (-tl.log(-tl.log(_max(u, tiny))))
     k_best = tl.zeros([BLOCK], dtype=tl.int32)
     for k in range(1, M):
         u = tl.load(noise_mix_ptr + base_m + k * S, mask=mask, other=0.5).to(dtype)
         logit = tl.load(params_ptr + base_p + k * S, mask=mask, other=0.0).to(dtype)
-        cand = logit + (-tl.log(-tl.log(tl.maximum(u, tiny))))
+        cand = logit + (-tl.log(-tl.log(_max(u, tiny))))
         better = cand > best
-        best = tl.where(better, cand, best)
+        # a NaN score is kept as the best, and no score beats it
+        best = tl.where(cand != cand, cand, tl.where(better, cand, best))  # noqa: PLR0124
         k_best = tl.where(better, k, k_best)
     k_off = k_best.to(tl.int64)
 
+    # A NaN score (a NaN logit or noise) leaves the choice undefined: the draw is NaN, through the
+    # first channel's mean (the later channels see it through the conditioning).
     zero = tl.zeros([BLOCK], dtype=dtype)
+    nan_shift = tl.where(best != best, best, zero)  # noqa: PLR0124
     if C == 1:
         _sample_channel(params_ptr, noise_log_ptr, out_ptr, base_p, base_c, M,
-                        k_off, zero, tiny, nbm1, mask, S, M)
+                        k_off, nan_shift, tiny, nbm1, mask, S, M)
     else:
         blk = 3 * M
         x0 = _sample_channel(params_ptr, noise_log_ptr, out_ptr, base_p, base_c,
-                             M, k_off, zero, tiny, nbm1, mask, S, M)
+                             M, k_off, nan_shift, tiny, nbm1, mask, S, M)
         # Each channel's coefficients live in the third slot of its own block:
         # coef[0] (block 0) couples channel 1 to x0, coef[1] (block 1) and
         # coef[2] (block 2) couple channel 2 to x0 and x1.

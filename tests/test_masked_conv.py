@@ -103,7 +103,8 @@ def test_triton_kernels_check_their_arguments():
 def test_float32_within_the_eager_reference_error(cpu_isa, mask_type, kernel):
     x, weight, bias = inputs(4, 64, 64, 12, 12, kernel, torch.float32, seed=3)
     got = value_and_grads(ops.masked_conv2d, x, weight, bias, mask_type, 1)
-    eager = value_and_grads(reference.masked_conv2d, x, weight, bias, mask_type, 1)
+    # float32 yardstick: the dense form users run (the tap-by-tap reference rounds differently)
+    eager = value_and_grads(reference.masked_conv2d_dense, x, weight, bias, mask_type, 1)
     exact = value_and_grads(reference.masked_conv2d, x.double(), weight.double(), bias.double(),
                             mask_type, 1)
     kernel_error, allowed = float32_error_budget(got, eager, exact)
@@ -121,6 +122,15 @@ def test_masked_weights_are_never_used_and_get_zero_gradient(mask_type, colors):
     _, _, grad_weight, _ = value_and_grads(ops.masked_conv2d, x, weight, bias, mask_type, colors)
     assert torch.equal(grad_weight[~mask.bool()], torch.zeros_like(grad_weight[~mask.bool()]))
     assert (grad_weight[mask.bool()] != 0).all()
+
+
+@pytest.mark.parametrize("mask_type,colors", [("A", 1), ("B", 1), ("A", 3), ("B", 3)])
+def test_tap_by_tap_reference_equals_the_dense_form_on_finite_inputs(mask_type, colors):
+    x, weight, bias = inputs(3, 6, 9, 7, 6, (5, 3), seed=12)
+    want = value_and_grads(reference.masked_conv2d_dense, x, weight, bias, mask_type, colors)
+    got = value_and_grads(reference.masked_conv2d, x, weight, bias, mask_type, colors)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("mask_type,colors", [("A", 3), ("B", 1)])

@@ -185,7 +185,9 @@ def test_masked_conv2d(data, dtype):
     def conv_with(impl):
         return lambda *t: impl(*t, *(() if with_bias else (None,)), mask_type, colors)
 
-    check_against_reference(conv_with(ops.masked_conv2d), conv_with(reference.masked_conv2d),
+    # the dense form: the spec's value on finite inputs, summed as one convolution like the kernel
+    # (the tap-by-tap reference sums taps in another order; extreme values cancel differently)
+    check_against_reference(conv_with(ops.masked_conv2d), conv_with(reference.masked_conv2d_dense),
                             tensors, range(len(tensors)),
                             ("out", "grad x", "grad weight", "grad bias"), **EXACT)
 

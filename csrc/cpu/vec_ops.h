@@ -7,6 +7,8 @@
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 
+#include <limits>
+
 #include "gen_ext/scalar_ops.h"
 
 namespace gen_ext {
@@ -26,8 +28,15 @@ struct VecOps {
   static V splat(T v) { return V(v); }
   static V load(const T* p) { return V::loadu(p); }
   static void store(T* p, V v) { v.store(p); }
-  // at::vec's own polynomial exp (2 ulp) is several times cheaper than Sleef's 1-ulp one.
-  static V exp(V v) { return v.exp_u20(); }
+  // at::vec's own polynomial exp (2 ulp) is several times cheaper than Sleef's 1-ulp one. It
+  // clamps its argument with min/max instructions, which turn a NaN into a bound (a finite
+  // result) and an argument past log(max) into log(max) (a finite result): those lanes are put
+  // back to NaN and inf (v + inf is both).
+  static V exp(V v) {
+    static constexpr T kLogMax = sizeof(T) == 4 ? T(88.72283935546875) : T(709.782712893384);
+    const V special = (v > V(kLogMax)) | (v != v);
+    return V::blendv(v.exp_u20(), v + V(std::numeric_limits<T>::infinity()), special);
+  }
   static V log(V v) { return v.log(); }
   // Through one exp, like the rest: absolute error ~2e-7 near 0, the size of a float32 mean's own
   // rounding, and several times cheaper than Sleef's tanh.

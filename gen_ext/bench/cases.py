@@ -140,14 +140,14 @@ def gaussian_drawn_case(device: torch.device, batch: int = 256, dim: int = 512) 
 
 def masked_conv_case(device: torch.device, kernel: int, mask_type: str, batch: int = 16,
                      channels: int = 64, size: int = 32) -> BenchCase:
-    """The masked convolution against its reference, the weight multiplied by the mask and then
-    conv2d (eager: the baseline the kernel must beat; compiled: the same through torch.compile)."""
+    """The masked convolution against the weight multiplied by the mask and then conv2d (eager: the
+    baseline the kernel must beat; compiled: the same through torch.compile)."""
     g = torch.Generator(device=device).manual_seed(0)
     x = torch.randn((batch, channels, size, size), generator=g, device=device, requires_grad=True)
     weight = torch.randn((channels, channels, kernel, kernel), generator=g, device=device,
                          requires_grad=True)
     bias = torch.randn((channels,), generator=g, device=device, requires_grad=True)
-    impls = _implementations(ops.masked_conv2d, reference.masked_conv2d)
+    impls = _implementations(ops.masked_conv2d, reference.masked_conv2d_dense)
 
     def full(fn):
         def step():

@@ -9,7 +9,7 @@ from .dlm import (
 )
 from .gated import gated_activation
 from .gaussian import gaussian_noise, gaussian_reparameterize_kl
-from .masked_conv import masked_conv2d, pixelcnn_mask
+from .masked_conv import masked_conv2d, masked_conv2d_dense, pixelcnn_mask
 
 __all__ = [
     "discretized_logistic_mixture_nll",
@@ -19,5 +19,6 @@ __all__ = [
     "gaussian_noise",
     "gated_activation",
     "masked_conv2d",
+    "masked_conv2d_dense",
     "pixelcnn_mask",
 ]

@@ -16,6 +16,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .numerics import clamp_keeping_nan
+
 MIN_LOG_SCALE = -7.0
 MIN_BIN_MASS = 1e-5
 MAX_SAMPLE_LOG_SCALE = 80.0
@@ -46,7 +48,7 @@ def discretized_logistic_mixture_nll(x: torch.Tensor, params: torch.Tensor,
     """Negative log-likelihood in nats per position, [B, *spatial], summed over channels."""
     C = x.shape[1]
     logits, means, raw_log_scales, coeffs = split_params(params, C)
-    log_scales = raw_log_scales.clamp(min=MIN_LOG_SCALE)
+    log_scales = clamp_keeping_nan(raw_log_scales, min=MIN_LOG_SCALE)
     xk = x.unsqueeze(2)  # [B, C, 1, *S] against components [B, C, M, *S]
     if C == 3:
         t = torch.tanh(coeffs)
@@ -98,7 +100,11 @@ def discretized_logistic_mixture_sample(params: torch.Tensor, noise_mixture: tor
     [B, C, *S] on the bin grid."""
     logits, means, raw_log_scales, coeffs = split_params(params, num_channels)
     gumbel = -torch.log(-torch.log(noise_mixture.clamp(min=TINY_UNIFORM)))
-    k = torch.argmax(logits + gumbel, dim=1, keepdim=True)  # [B, 1, *S]
+    scores = logits + gumbel
+    k = torch.argmax(scores, dim=1, keepdim=True)  # [B, 1, *S]
+    # a NaN score (NaN logit or noise) leaves the component undefined: the draw is NaN (argmax
+    # alone would pick that component and draw a finite value from it)
+    undefined = scores.isnan().any(dim=1)
 
     def pick(t, c):  # component k of channel c, [B, *S]
         return torch.gather(t[:, c], 1, k).squeeze(1)
@@ -112,6 +118,8 @@ def discretized_logistic_mixture_sample(params: torch.Tensor, noise_mixture: tor
             mean = mean + (
                 torch.tanh(pick(coeffs, 1)) * out[0] + torch.tanh(pick(coeffs, 2)) * out[1]
             )
+        if c == 0:
+            mean = torch.where(undefined, torch.nan, mean)  # later channels see x0
         log_scale = pick(raw_log_scales, c).clamp(MIN_LOG_SCALE, MAX_SAMPLE_LOG_SCALE)
         v = noise_logistic[:, c].clamp(min=TINY_UNIFORM)
         y = mean + torch.exp(log_scale) * (torch.log(v) - torch.log(1.0 - v))

@@ -9,13 +9,15 @@ import math
 
 import torch
 
+from .numerics import clamp_keeping_nan
+
 MIN_LOGVAR = -30.0
 MAX_LOGVAR = 20.0
 
 
 def gaussian_reparameterize_kl(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor):
     """(z like mu, kl [B]) for the given noise eps."""
-    lv = logvar.clamp(MIN_LOGVAR, MAX_LOGVAR)
+    lv = clamp_keeping_nan(logvar, MIN_LOGVAR, MAX_LOGVAR)
     z = mu + torch.exp(0.5 * lv) * eps
     per_element = 0.5 * (torch.exp(lv) + mu * mu - 1.0 - lv)
     # one row per batch entry: [B, rest] (1-D mu: rows of one element; reshape(B, -1) would reject

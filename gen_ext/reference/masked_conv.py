@@ -37,13 +37,57 @@ def pixelcnn_mask(out_channels: int, in_channels: int, kernel_size: tuple[int, i
 
 def masked_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                   mask_type: str, color_channels: int = 1) -> torch.Tensor:
-    """conv2d(x, weight * mask, bias) with 'same' padding: [B, Cin, H, W] -> [B, Cout, H, W]."""
+    """conv2d(x, weight * mask, bias) with 'same' zero padding: [B, Cin, H, W] -> [B, Cout, H, W].
+
+    Computed tap by tap over the kept taps only, each tap a 1x1 convolution of the part of the
+    image it reads. A masked weight, a tap that falls outside the image (the zero padding) or an
+    input pixel seen only through such taps is never multiplied, so a NaN or inf there reaches no
+    output (0 * NaN would be NaN); the kernels skip the same products."""
+    out_channels, in_channels, kh, kw = weight.shape
+    if x.numel() == 0 or out_channels == 0 or in_channels == 0:
+        mask = pixelcnn_mask(out_channels, in_channels, (kh, kw), mask_type, color_channels,
+                             weight.dtype, weight.device)
+        return _conv2d_of_empty(x, weight * mask, bias)
+    ch, cw = kh // 2, kw // 2
+    above = [(di, dj) for di in range(ch) for dj in range(kw)]  # every row above the centre
+    left = [(ch, dj) for dj in range(cw)]  # the centre row, left of the centre
+    out = sum(_tap(x, weight[:, :, di, dj], di - ch, dj - cw) for di, dj in above + left)
+    # the centre tap: output group g sees input channels [0, seen) (all of them without colours)
+    mask = pixelcnn_mask(out_channels, in_channels, (kh, kw), mask_type, color_channels)
+    group = out_channels // color_channels
+    centre = []
+    for g in range(color_channels):
+        seen = int(mask[g * group, :, ch, cw].sum())
+        w = weight[g * group:(g + 1) * group, :seen, ch, cw]
+        centre.append(torch.einsum("oi,bihw->bohw", w, x[:, :seen]))
+    out = out + torch.cat(centre, 1)
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+def masked_conv2d_dense(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                        mask_type: str, color_channels: int = 1) -> torch.Tensor:
+    """The same convolution as one dense F.conv2d of the masked weight: equal to masked_conv2d for
+    finite inputs (only NaN/inf in masked taps or the padding differ: 0 * inf is NaN here). It is
+    what a user writes without the kernel, so it is the benchmark's baseline and the float32
+    accuracy yardstick (one oneDNN convolution rounds like the kernel's single GEMM does)."""
     out_channels, in_channels, kh, kw = weight.shape
     mask = pixelcnn_mask(out_channels, in_channels, (kh, kw), mask_type, color_channels,
                          weight.dtype, weight.device)
-    if x.numel() == 0 or out_channels == 0:
+    if x.numel() == 0 or out_channels == 0 or in_channels == 0:
         return _conv2d_of_empty(x, weight * mask, bias)
     return F.conv2d(x, weight * mask, bias, padding=(kh // 2, kw // 2))
+
+
+def _tap(x: torch.Tensor, w: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Output (i, j) += w @ x[:, :, i + dy, j + dx] where that pixel lies in the image, else 0
+    (added as padding, never multiplied). w: [Cout, Cin]."""
+    H, W = x.shape[2:]
+    i0, i1 = max(0, -dy), min(H, H - dy)  # outputs whose input row lies in the image
+    j0, j1 = max(0, -dx), min(W, W - dx)
+    if i1 <= i0 or j1 <= j0:
+        return x.new_zeros((x.shape[0], w.shape[0], H, W))
+    part = torch.einsum("oi,bihw->bohw", w, x[:, :, i0 + dy:i1 + dy, j0 + dx:j1 + dx])
+    return F.pad(part, (j0, W - j1, i0, H - i1))
 
 
 def _conv2d_of_empty(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):

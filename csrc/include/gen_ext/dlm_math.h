@@ -339,9 +339,8 @@ struct MixtureAt {
       GEN_EXT_UNROLL
       for (int c = 0; c < C; ++c) {
         out.d_mean[c] = others[c] * terms[c].n_u;
-        // strictly above the clamp, as torch.clamp passes gradient
-        out.d_log_scale[c] = Ops::select(Ops::gt(raw_s[c], Ops::splat(T(kMinLogScale))),
-                                         -(others[c] * terms[c].n_s), Ops::splat(0));
+        // where the clamp holds the log-scale, store_gradients stores zero instead
+        out.d_log_scale[c] = -(others[c] * terms[c].n_s);
       }
     }
   }
@@ -363,7 +362,12 @@ struct MixtureAt {
     for (int c = 0; c < C; ++c) {
       g_mean[c] = r * e.d_mean[c];
       Ops::store(grad_params + at.mean(c), g_mean[c]);
-      Ops::store(grad_params + at.log_scale(c), r * e.d_log_scale[c]);
+      // exactly zero where the clamp holds the log-scale, even for a NaN r (as torch.clamp's
+      // backward, which masks rather than multiplies)
+      const V raw_s = Ops::load(params + Planes{layout, k, plane}.log_scale(c));
+      Ops::store(grad_params + at.log_scale(c),
+                 Ops::select(Ops::ge(Ops::splat(T(kMinLogScale)), raw_s), Ops::splat(0),
+                             r * e.d_log_scale[c]));
       gx[c] = gx[c] - g_mean[c];  // u = x - mean
     }
     if constexpr (C == 3) {
@@ -473,12 +477,22 @@ struct MixtureAt {
     for (int k = 0; k < layout.M; ++k) {
       ComponentType e;
       component<false>(k, t.top, xs, e);
-      const V d = Ops::exp(-Ops::abs(e.exponent - t.top_exponent));
+      const V d = rescale(e.exponent, t.top_exponent);
       t.total = Ops::select(Ops::gt(e.exponent, t.top_exponent), t.total * d + e.mass,
                             t.total + d * e.mass);
       t.top_exponent = Ops::max(t.top_exponent, e.exponent);
     }
     return t;
+  }
+
+  // exp(-|exponent - top|): the online sum's factor for the smaller of the two. A component
+  // switched off (a logit of -inf) has an exponent of -inf, and while every exponent so far is
+  // -inf too the difference is NaN; its factor is then 0 (it adds nothing), while a NaN
+  // exponent keeps its NaN.
+  GEN_EXT_HOST_DEVICE static V rescale(V exponent, V top) {
+    const V d = Ops::exp(-Ops::abs(exponent - top));
+    const auto is_number = [](V v) { return Ops::ge(v, v); };
+    return Ops::select(is_number(exponent), Ops::select(is_number(d), d, Ops::splat(0)), exponent);
   }
 
   // grad / total and grad / prior (one division): the posterior responsibility of component k is
@@ -506,20 +520,33 @@ GEN_EXT_HOST_DEVICE void sample_at(const typename Ops::Scalar* params, int64_t p
   using V = typename Ops::V;
   const V tiny = Ops::splat(T(kTinyUniform));
   auto param = [&](int i) { return Ops::load(params + i * plane); };
-  V best = Ops::splat(-std::numeric_limits<T>::infinity());
-  V mean[C], log_scale[C], coeff[C];
-  for (int c = 0; c < C; ++c) mean[c] = log_scale[c] = coeff[c] = Ops::splat(0);
-  for (int k = 0; k < layout.M; ++k) {
+  auto score = [&](int k) {
     const V u = Ops::max(Ops::load(noise_mix + k * noise_plane), tiny);
-    const V score = param(layout.logit(k)) - Ops::log(-Ops::log(u));
-    const auto better = Ops::gt(score, best);  // strict: the first of equal scores wins
-    best = Ops::select(better, score, best);
+    return param(layout.logit(k)) - Ops::log(-Ops::log(u));
+  };
+  // Component 0 to begin with, so that all scores -inf (every component switched off) still
+  // picks the first, as argmax does.
+  V best = score(0);
+  V mean[C], log_scale[C], coeff[C];
+  for (int c = 0; c < C; ++c) {
+    mean[c] = param(layout.mean(c, 0));
+    log_scale[c] = param(layout.log_scale(c, 0));
+    coeff[c] = C == 3 ? param(layout.coeff(c, 0)) : Ops::splat(0);
+  }
+  for (int k = 1; k < layout.M; ++k) {
+    const V s = score(k);
+    const auto better = Ops::gt(s, best);  // strict: the first of equal scores wins
+    // a NaN score is kept as the best, and no score beats it
+    best = Ops::select(Ops::ge(s, s), Ops::select(better, s, best), s);
     for (int c = 0; c < C; ++c) {
       mean[c] = Ops::select(better, param(layout.mean(c, k)), mean[c]);
       log_scale[c] = Ops::select(better, param(layout.log_scale(c, k)), log_scale[c]);
       if (C == 3) coeff[c] = Ops::select(better, param(layout.coeff(c, k)), coeff[c]);
     }
   }
+  // A NaN score (a NaN logit or noise) leaves the choice undefined: the draw is NaN, through the
+  // means (channels after the first see it through the conditioning too).
+  for (int c = 0; c < C; ++c) mean[c] = Ops::select(Ops::ge(best, best), mean[c], best);
   const T steps = T(num_bins - 1);
   V xs[C];
   for (int c = 0; c < C; ++c) {

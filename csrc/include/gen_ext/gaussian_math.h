@@ -7,7 +7,8 @@
 // with lv = clamp(logvar, -30, 20): exp(lv / 2) stays within [3e-7, 2.2e4] and exp(lv) within
 // [9e-14, 4.9e8], so z, kl and every gradient are finite in float32 for any finite logvar (a row
 // of 512 dims sums to at most ~2.5e11). As with torch.clamp, logvar outside the range or on its
-// bounds gets no gradient through lv.
+// bounds gets no gradient through lv. A NaN logvar gives NaN z, kl and gradients (the clamp keeps
+// NaN: Ops::max/min propagate it).
 #include <cstdint>
 
 #include "gen_ext/macros.h"
@@ -80,10 +81,11 @@ struct Element {
     grad_mu = grad_z + grad_kl * mu;
     grad_eps = grad_z * sd;
     const V g = half * (grad_z * sd * eps + grad_kl * (sd * sd - Ops::splat(T(1))));
-    // strictly inside the clamp: torch.clamp passes no gradient at the bounds themselves
-    const auto inside = Ops::gt(logvar, Ops::splat(T(kMinLogVar)));
-    const auto below_max = Ops::gt(Ops::splat(T(kMaxLogVar)), logvar);
-    grad_logvar = Ops::select(inside, Ops::select(below_max, g, Ops::splat(T(0))), Ops::splat(T(0)));
+    // no gradient on or beyond the clamp's bounds, as torch.clamp; a NaN logvar is on neither
+    // side of a bound and keeps g, which is NaN
+    const auto at_min = Ops::ge(Ops::splat(T(kMinLogVar)), logvar);
+    const auto at_max = Ops::ge(logvar, Ops::splat(T(kMaxLogVar)));
+    grad_logvar = Ops::select(at_min, Ops::splat(T(0)), Ops::select(at_max, Ops::splat(T(0)), g));
   }
 };
 

@@ -39,8 +39,10 @@ struct ScalarOps {
     tw = tanh_(w);
   }
   GEN_EXT_HOST_DEVICE static V abs(V v) { return v < T(0) ? -v : v; }
-  GEN_EXT_HOST_DEVICE static V max(V a, V b) { return a > b ? a : b; }
-  GEN_EXT_HOST_DEVICE static V min(V a, V b) { return a < b ? a : b; }
+  // NaN in either argument gives NaN, as at::vec::maximum/minimum and torch.clamp do (a bare
+  // `a > b ? a : b` would return b for a NaN a, turning a NaN input into a finite bound).
+  GEN_EXT_HOST_DEVICE static V max(V a, V b) { return (a > b || a != a) ? a : b; }
+  GEN_EXT_HOST_DEVICE static V min(V a, V b) { return (a < b || a != a) ? a : b; }
   GEN_EXT_HOST_DEVICE static V floor(V v) { return floor_(v); }
   GEN_EXT_HOST_DEVICE static Mask gt(V a, V b) { return a > b; }
   GEN_EXT_HOST_DEVICE static Mask ge(V a, V b) { return a >= b; }
