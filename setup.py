@@ -104,9 +104,11 @@ def extension(plan, cpp_extension):
 
 def timed_build_ext(base):
     class TimedBuildExt(base):
-        """Says when the compile starts and how long it took."""
+        """Says what it compiles and why, about how long that takes, then how long it took."""
 
         def build_extensions(self):
+            # here rather than when setup.py starts: pip runs setup.py three times per install
+            say(PLAN.describe())
             say("gen_ext build: compiling ...")
             start = time.monotonic()
             super().build_extensions()
@@ -119,7 +121,6 @@ try:
     PLAN = build_config.plan()
 except build_config.BuildConfigError as err:
     sys.exit(f"gen_ext build: {err}")
-say(PLAN.describe())
 cpp_extension = import_cpp_extension(PLAN.toolkit.home if PLAN.cuda else None)
 use_ccache(PLAN)
 write_build_info(PLAN)
