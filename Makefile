@@ -13,6 +13,12 @@ SOURCES := setup.py build_config.py pyproject.toml $(shell find csrc kernels -ty
 # by then. `make results` (or `gen-ext train pixelcnn++`) runs the full 30.
 DEMO_PIXELCNNPP_EPOCHS ?= 10
 DEMO_VAE_EPOCHS ?= 100
+# Training threads: 1 when the machine is busy (1-minute load average at or above its cores).
+# Each step of a small model passes thousands of OpenMP barriers, and with other work on the
+# cores one descheduled thread stalls the rest at each: under a load of 20 on the 2-core
+# development machine a PixelCNN++ step took 6 s with one thread and over 60 s with two.
+TRAIN_THREADS = $(shell awk -v cores=$$(nproc) '{ print ($$1 >= cores) ? 1 : cores }' /proc/loadavg \
+  2>/dev/null || nproc)
 # The benchmark cases the demo runs (the full set is `make bench`): compiling the references with
 # torch.compile is most of its time.
 DEMO_BENCH_OPS ?= discretized_logistic_mixture_nll masked_conv2d\ 3x3\ B
@@ -46,15 +52,16 @@ $(VENV)/.built: $(VENV)/.deps $(SOURCES)
 
 demo: $(VENV)/.built
 	$(STAGE) "gen-ext info: versions and what was compiled (a few seconds)" $(BIN)/gen-ext info
-	$(STAGE) "gen-ext check: every kernel against its reference (about 30 s)" $(BIN)/gen-ext check
+	$(STAGE) "gen-ext check: every kernel against its reference (about 40 s)" $(BIN)/gen-ext check
 	$(STAGE) "gen-ext bench --quick for two ops, fused against eager and compiled reference \
-(about 1 min; make bench runs all)" $(BIN)/gen-ext bench --quick --ops $(DEMO_BENCH_OPS)
+(about 50 s; make bench runs all)" $(BIN)/gen-ext bench --quick --ops $(DEMO_BENCH_OPS)
 	$(STAGE) "train PixelCNN++ on the digits for $(DEMO_PIXELCNNPP_EPOCHS) epochs (its default is \
-30; about 40 s), then 64 samples" \
-	  $(BIN)/gen-ext train pixelcnn++ --epochs $(DEMO_PIXELCNNPP_EPOCHS)
-	$(STAGE) "train a VAE with a discretized logistic likelihood for $(DEMO_VAE_EPOCHS) epochs \
-(about 30 s)" $(BIN)/gen-ext train vae --set likelihood=logistic --epochs $(DEMO_VAE_EPOCHS) \
-	  --out results/train/vae-logistic
+30), then 64 samples, with OMP_NUM_THREADS=$(TRAIN_THREADS) (about 40 s)" \
+	  env OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/gen-ext train pixelcnn++ \
+	  --epochs $(DEMO_PIXELCNNPP_EPOCHS)
+	$(STAGE) "train a VAE with a discretized logistic likelihood for $(DEMO_VAE_EPOCHS) epochs with \
+OMP_NUM_THREADS=$(TRAIN_THREADS) (about 30 s)" env OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/gen-ext train \
+	  vae --set likelihood=logistic --epochs $(DEMO_VAE_EPOCHS) --out results/train/vae-logistic
 	@echo "== demo done: results/train/pixelcnn++/samples.png, results/train/vae-logistic/samples.png,\
  results/bench/bench.png"
 

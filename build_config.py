@@ -27,11 +27,13 @@ DEFAULT_CUDA_ARCHS = "7.5;8.0;8.6;8.9;9.0+PTX"
 # The files a CUDA toolkit folder must have for the extension to compile and link against it.
 TOOLKIT_FILES = ("include/cuda_runtime.h", "lib64/libcudart.so")
 
-# Measured on the 2-core development machine (AMD EPYC at 2.6 GHz, nothing else running), without
-# ccache: the C++ CPU kernels (every .cpp under csrc/, three instruction sets), and each .cu file
-# for one architecture. Used only to print an estimate; seconds of one core each.
-CPU_BUILD_CORE_SECONDS = 170.0
-CUDA_FILE_ARCH_CORE_SECONDS = 30.0
+# Processor seconds (one core) of the build on the 2-core development machine (AMD EPYC at
+# 2.6 GHz), without ccache, for printing an estimate: the C++ CPU kernels (every .cpp under csrc/,
+# three instruction sets) take about 90 s on its two cores when nothing else runs; in a CUDA build
+# for one architecture (under a load average of 15 to 20) each .cu file took 3.1 times as long as
+# the average .cpp file, so about 60 s of one core per .cu file and architecture.
+CPU_BUILD_CORE_SECONDS = 180.0
+CUDA_FILE_ARCH_CORE_SECONDS = 60.0
 MEASURED_ON = "a 2-core AMD EPYC at 2.6 GHz"
 
 
@@ -196,9 +198,9 @@ class BuildPlan:
             f"gen_ext build: {what}",
             f"gen_ext build: CUDA {'on' if self.cuda else 'off'}: {self.reason}",
             (f"gen_ext build: {self.jobs} parallel jobs, {cache}; about {_fmt_duration(seconds)} "
-             f"(measured {_fmt_duration(estimate_seconds(0, 0, 2))} for the CPU kernels and "
-             f"{_fmt_duration(estimate_seconds(1, 1, 2))} per .cu file and architecture on "
-             f"{MEASURED_ON})"),
+             f"(on {MEASURED_ON}: {_fmt_duration(CPU_BUILD_CORE_SECONDS / 2)} for the CPU "
+             f"kernels, {_fmt_duration(CUDA_FILE_ARCH_CORE_SECONDS / 2)} more per .cu file and "
+             "architecture)"),
         ])
 
 

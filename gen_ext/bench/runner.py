@@ -208,7 +208,8 @@ def conditions_line(info: dict) -> str:
                  f"{info['threads']} threads")
     else:
         where = f"{info.get('gpu', info['device'])}, {info['threads']} CPU threads"
-    return f"{where}; torch {info['torch']}; {info['date']}"
+    load = f"; load average {info['load_1min']}" if "load_1min" in info else ""
+    return f"{where}; torch {info['torch']}; {info['date']}{load}"
 
 
 def plot(rows, path: Path, info: dict) -> None:
@@ -222,20 +223,23 @@ def plot(rows, path: Path, info: dict) -> None:
     ops = _by_op(rows)
     cols = min(4, len(ops))
     nrows = -(-len(ops) // cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(3.6 * cols, 3.0 * nrows + 0.9), squeeze=False)
+    width = max(7.2, 3.6 * cols)  # inches; wide enough for the conditions on two lines
+    fig, axes = plt.subplots(nrows, cols, figsize=(width, 3.0 * nrows + 1.1), squeeze=False)
     for ax, (op, impls) in zip(axes.flat, ops.items()):
         names = [i for i in IMPLEMENTATIONS if i in impls]
         times = [impls[i].full_ms for i in names]
         bars = ax.bar(names, times, color=["#2a7", "#888", "#48c"][: len(names)])
         ax.bar_label(bars, labels=[f"{t:.2f}" for t in times], fontsize=9)
-        ax.set_title("\n".join(textwrap.wrap(op, 28)), fontsize=10)
+        ax.set_title("\n".join(textwrap.wrap(op, 36)), fontsize=10)
         ax.set_ylabel("ms per step", fontsize=9)
         ax.set_ylim(0, max(times) * 1.18)
         ax.tick_params(labelsize=9)
     for ax in list(axes.flat)[len(ops):]:
         ax.axis("off")
-    fig.suptitle("gen-ext bench: forward + backward, lower is better\n" + conditions_line(info),
-                 fontsize=11)
+    # about 11 characters of 10-point text per inch
+    conditions_text = "\n".join(textwrap.wrap(conditions_line(info), int(width * 11)))
+    fig.suptitle("gen-ext bench: forward + backward, lower is better\n" + conditions_text,
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
