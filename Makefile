@@ -60,7 +60,7 @@ demo: $(VENV)/.built
 	  env OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/gen-ext train pixelcnn++ \
 	  --epochs $(DEMO_PIXELCNNPP_EPOCHS)
 	$(STAGE) "train a VAE with a discretized logistic likelihood for $(DEMO_VAE_EPOCHS) epochs with \
-OMP_NUM_THREADS=$(TRAIN_THREADS) (about 30 s)" env OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/gen-ext train \
+OMP_NUM_THREADS=$(TRAIN_THREADS) (about 35 s)" env OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/gen-ext train \
 	  vae --set likelihood=logistic --epochs $(DEMO_VAE_EPOCHS) --out results/train/vae-logistic
 	@echo "== demo done: results/train/pixelcnn++/samples.png, results/train/vae-logistic/samples.png,\
  results/bench/bench.png"
