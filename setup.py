@@ -1,66 +1,73 @@
-"""Builds gen_ext._C: the C++ CPU kernels always, the CUDA kernels when they can be compiled.
-
-GEN_EXT_CUDA=0 forces a CPU-only build, GEN_EXT_CUDA=1 demands the CUDA kernels (and fails if
-nvcc or a CUDA build of torch is missing); unset, CUDA is built whenever both are present. No GPU
-is needed to compile. TORCH_CUDA_ARCH_LIST is respected; DEFAULT_CUDA_ARCHS applies otherwise.
+"""Builds gen_ext._C: the C++ CPU kernels always; the CUDA kernels when a GPU is present or when
+asked with GEN_EXT_CUDA=1 (GEN_EXT_CUDA=0: never). build_config.py decides, finds the CUDA
+toolkit (CUDA_HOME/CUDA_PATH, the real nvcc behind the PATH's, /usr/local/cuda) and says what is
+built and about how long it takes before compiling. No GPU is needed to compile.
 Build against the installed torch: pip install --no-build-isolation .
 """
 
+import logging
 import os
 import platform
-import shutil
 import sys
+import time
 from pathlib import Path
 
 from setuptools import find_packages, setup
-from torch.utils import cpp_extension
 
 ROOT = Path(__file__).parent.resolve()
-CSRC = ROOT / "csrc"
-# Architectures nvcc 13 supports that people train on, plus PTX for newer ones.
-DEFAULT_CUDA_ARCHS = "7.5;8.0;8.6;8.9;9.0+PTX"
+sys.path.insert(0, str(ROOT))  # build_config.py, beside this file (PEP 517 builds omit it)
+
+import build_config
 
 
-def want_cuda() -> bool:
-    import torch
-
-    setting = os.environ.get("GEN_EXT_CUDA", "").strip()
-    possible = torch.version.cuda is not None and cpp_extension.CUDA_HOME is not None
-    if setting == "0":
-        return False
-    if setting == "1":
-        if not possible:
-            sys.exit(
-                "GEN_EXT_CUDA=1 but CUDA kernels cannot be built: "
-                f"torch.version.cuda={torch.version.cuda}, CUDA_HOME={cpp_extension.CUDA_HOME}. "
-                "Install a CUDA build of torch and set CUDA_HOME to the toolkit "
-                "(e.g. /usr/local/cuda)."
-            )
-        return True
-    if setting:
-        sys.exit(f"GEN_EXT_CUDA must be 0 or 1 when set, got {setting!r}")
-    return possible
+def say(message: str) -> None:
+    # stderr, unbuffered: shown by `setup.py build_ext` and `pip install -v` as it happens
+    print(message, file=sys.stderr, flush=True)
 
 
-def use_ccache() -> None:
-    """Route compilers through ccache when it is installed and nothing else was chosen."""
-    if shutil.which("ccache") is None:
+def import_cpp_extension(cuda_home):
+    """torch.utils.cpp_extension guesses CUDA_HOME once, when imported (from the first nvcc on
+    the PATH: /usr/local for a wrapper script in /usr/local/bin) and logs the guess; hand it the
+    toolkit build_config verified instead, and keep its guess out of the build log."""
+    if cuda_home is not None:
+        os.environ["CUDA_HOME"] = str(cuda_home)
+    log = logging.getLogger("torch.utils.cpp_extension")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        from torch.utils import cpp_extension
+    finally:
+        log.setLevel(level)
+    cpp_extension.CUDA_HOME = str(cuda_home) if cuda_home is not None else None
+    return cpp_extension
+
+
+def use_ccache(plan) -> None:
+    """Route compilers through ccache when it is installed and nothing else was chosen: its
+    g++ link folder where the package made one (torch checks CXX is one program it can run and
+    that reports itself as gcc), else `ccache g++`."""
+    if plan.ccache is None:
         return
-    os.environ.setdefault("CXX", "ccache g++")
-    os.environ.setdefault("CC", "ccache gcc")
-    if shutil.which("nvcc") or cpp_extension.CUDA_HOME:
-        nvcc = os.path.join(cpp_extension.CUDA_HOME or "", "bin", "nvcc")
-        os.environ.setdefault("PYTORCH_NVCC", f"ccache {nvcc}")
+    for links in ("/usr/lib/ccache", "/usr/lib64/ccache", "/usr/local/opt/ccache/libexec"):
+        if os.path.exists(f"{links}/g++"):
+            os.environ.setdefault("CXX", f"{links}/g++")
+            os.environ.setdefault("CC", f"{links}/gcc")
+    os.environ.setdefault("CXX", f"{plan.ccache} g++")
+    os.environ.setdefault("CC", f"{plan.ccache} gcc")
+    if plan.cuda:
+        os.environ.setdefault("PYTORCH_NVCC", f"{plan.ccache} {plan.toolkit.home}/bin/nvcc")
 
 
-def write_build_info(cuda: bool) -> None:
-    """Records what this build was made against, so the loader can explain a mismatch."""
+def write_build_info(plan) -> None:
+    """Records what this build was made against, so the loader can explain a mismatch and
+    `gen-ext info` can say why CUDA kernels are absent."""
     import torch
 
     info = {
         "torch": torch.__version__,
-        "cuda": torch.version.cuda if cuda else None,
-        "cuda_archs": os.environ.get("TORCH_CUDA_ARCH_LIST") if cuda else None,
+        "cuda": torch.version.cuda if plan.cuda else None,
+        "cuda_archs": plan.archs,
+        "cuda_reason": plan.reason,
         "python": platform.python_version(),
         "cpu_kernels": (
             ["default", "avx2", "avx512"]
@@ -74,39 +81,55 @@ def write_build_info(cuda: bool) -> None:
     )
 
 
-def extension():
-    cuda = want_cuda()
-    if cuda:
-        os.environ.setdefault("TORCH_CUDA_ARCH_LIST", DEFAULT_CUDA_ARCHS)
-    use_ccache()
-    write_build_info(cuda)
-    sources = [str(p.relative_to(ROOT)) for p in sorted(CSRC.glob("*.cpp"))]
-    sources += [str(p.relative_to(ROOT)) for p in sorted((CSRC / "cpu").glob("*.cpp"))]
+def extension(plan, cpp_extension):
     # -ffp-contract=fast: ISO C++ mode (which torch's -std flag selects) turns off fusing a*b+c
     # into an FMA, the kernels' most common pattern
     # -fopenmp: at::parallel_for is inline and runs serially in code compiled without it (torch's
     # own libgomp, already loaded by torch, then serves the extension too)
     cxx_flags = ["-O3", "-fvisibility=hidden", "-ffp-contract=fast", "-fopenmp"]
     link_flags = ["-fopenmp"]
-    include_dirs = [str(CSRC / "include")]
-    if not cuda:
+    include_dirs = [str(build_config.CSRC / "include")]
+    if not plan.cuda:
         return cpp_extension.CppExtension(
-            "gen_ext._C", sources, include_dirs=include_dirs,
+            "gen_ext._C", plan.cpp_sources, include_dirs=include_dirs,
             extra_compile_args={"cxx": cxx_flags}, extra_link_args=link_flags,
         )
-    sources += [str(p.relative_to(ROOT)) for p in sorted((CSRC / "cuda").glob("*.cu"))]
+    os.environ["TORCH_CUDA_ARCH_LIST"] = plan.archs
     return cpp_extension.CUDAExtension(
         "gen_ext._C",
-        sources,
+        plan.cpp_sources + plan.cu_sources,
         include_dirs=include_dirs,
         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-Xcompiler", "-fopenmp"]},
         extra_link_args=link_flags,
     )
 
 
+def timed_build_ext(base):
+    class TimedBuildExt(base):
+        """Says what it compiles and why, about how long that takes, then how long it took."""
+
+        def build_extensions(self):
+            # here rather than when setup.py starts: pip runs setup.py three times per install
+            say(PLAN.describe())
+            say("gen_ext build: compiling ...")
+            start = time.monotonic()
+            super().build_extensions()
+            say(f"gen_ext build: gen_ext._C built in {time.monotonic() - start:.0f} s")
+
+    return TimedBuildExt
+
+
+try:
+    PLAN = build_config.plan()
+except build_config.BuildConfigError as err:
+    sys.exit(f"gen_ext build: {err}")
+cpp_extension = import_cpp_extension(PLAN.toolkit.home if PLAN.cuda else None)
+use_ccache(PLAN)
+write_build_info(PLAN)
+
 setup(
-    ext_modules=[extension()],
-    cmdclass={"build_ext": cpp_extension.BuildExtension},
+    ext_modules=[extension(PLAN, cpp_extension)],
+    cmdclass={"build_ext": timed_build_ext(cpp_extension.BuildExtension)},
     # the Triton kernels live in the top-level kernels/ folder and install as gen_ext.kernels
     packages=find_packages(include=["gen_ext", "gen_ext.*"]) + ["gen_ext.kernels"],
     package_dir={"gen_ext.kernels": "kernels"},

@@ -1,7 +1,10 @@
-"""gen_ext: fused C++/CUDA/Triton kernels for generative models, and thin models built on them."""
+"""gen_ext: fused C++/CUDA/Triton kernels for generative models, and thin models built on them.
 
-__version__ = "0.1.0"
+`import gen_ext` is enough for gen_ext.ops, .nn, .models, .data and .metrics (data flows
+models -> nn -> ops; none of them imports this package's top level, so there is no cycle).
+"""
 
-from . import nn, ops, reference  # noqa: E402
+from . import data, metrics, models, nn, ops, reference
+from ._version import __version__
 
-__all__ = ["nn", "ops", "reference", "__version__"]
+__all__ = ["__version__", "data", "metrics", "models", "nn", "ops", "reference"]

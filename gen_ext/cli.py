@@ -235,6 +235,8 @@ def cmd_info(args) -> int:
     else:
         print(f"built against: torch {info['torch']}, python {info['python']}")
         cuda = f"CUDA {info['cuda']} for archs {info['cuda_archs']}" if info["cuda"] else "no CUDA"
+        if info.get("cuda_reason"):  # builds before build_config.py did not record why
+            cuda += f" ({info['cuda_reason']})"
         print(f"compiled kernels: CPU ({', '.join(info['cpu_kernels'])}), {cuda}")
     loaded = _extension.available()
     print(f"extension loaded: {'yes' if loaded else 'no: ' + _extension._load()}")
@@ -284,14 +286,19 @@ def cmd_bench(args) -> int:
     from gen_ext.bench import runner
 
     _extension.require()
+    load_before = runner.load_average()
     rows = runner.run(args.device, args.ops, quick=args.quick)
-    info = runner.conditions(args.device)
+    load_after = runner.load_average()
+    info = runner.conditions(args.device, load=(load_before, load_after))
     print(runner.markdown(rows, info))
     for s in runner.summary(rows):
         parts = [f"{k.replace('_', ' ')} {v:.2f}" for k, v in s.items() if isinstance(v, float)]
         print(f"{s['op']}: " + ", ".join(parts))
     paths = runner.write(rows, info, Path(args.out))
     print("written: " + ", ".join(str(p) for p in paths.values()))
+    busy = runner.busy_warning(load_before, load_after, info["threads"])
+    if busy:
+        print(busy)
     return 0
 
 

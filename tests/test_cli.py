@@ -46,7 +46,11 @@ def test_unavailable_device_is_a_clear_error(capsys):
     assert "--device: cuda: CUDA is not available" in capsys.readouterr().err
 
 
-def test_bench_quick_writes_results(tmp_path, capsys):
+def test_bench_quick_writes_results(tmp_path, capfd, monkeypatch):
+    from gen_ext.bench import runner
+
+    # a machine loaded above the benchmark's threads before and after the run
+    monkeypatch.setattr(runner, "load_average", lambda: 9.0)
     out = tmp_path / "bench"
     assert main(["bench", "--quick", "--ops", "discretized_logistic_mixture_sample",
                  "--out", str(out)]) == 0
@@ -56,7 +60,18 @@ def test_bench_quick_writes_results(tmp_path, capsys):
     assert all(r["full_ms"] > 0 for r in data["rows"])
     assert data["summary"][0]["speedup_vs_eager"] > 0
     assert "| discretized_logistic_mixture_sample | fused |" in (out / "bench.md").read_text()
-    assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    png = (out / "bench.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert width <= 1600 and height <= 1200  # viewable at normal size, not a 35-inch strip
+    assert data["conditions"]["load_1min"] == "9.0 before, 9.0 after"
+    printed = capfd.readouterr()
+    assert "warning: the machine was busy during this benchmark" in printed.out
+    # the profiler's and torch's native log lines stay out of the output (on the file
+    # descriptors, where native code writes them)
+    for noise in ("profiler_start", "profiler_stop", "Memory block of unknown size",
+                  "gpuGetDeviceCount", "No CUDA runtime is found"):
+        assert noise not in printed.out + printed.err
 
 
 def test_missing_extension_message_says_how_to_build(monkeypatch):

@@ -1,12 +1,18 @@
 """Wall-clock and peak-memory measurement of a zero-argument forward+backward callable.
 
 Only the standard library and torch are imported at module level; the profiler is
-imported lazily because it is needed only for CPU memory measurement.
+imported lazily because it is needed only for CPU memory measurement, and its native log lines
+are kept out of the output.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import statistics
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -138,10 +144,42 @@ def _peak_memory_cuda(fn: Callable[[], object], device: torch.device) -> int:
     return max(0, torch.cuda.max_memory_allocated(device) - baseline)
 
 
+# Lines the profiler's native code writes straight to the process's stderr each time it runs
+# (start/stop traces, a warning about blocks allocated before it started, a failed GPU probe on a
+# machine without one): they say nothing about the benchmark, so they are dropped.
+PROFILER_NOISE = re.compile(
+    r"SyncActivityProfilerHandler|profiler_st(art|op)|Memory block of unknown size was allocated"
+    r"|gpuGetDeviceCount failed|DeviceProperties\.cpp"
+)
+
+
+@contextlib.contextmanager
+def _without_profiler_noise():
+    """Captures what is written to file descriptor 2 (native code bypasses sys.stderr) and
+    writes back every line except PROFILER_NOISE, so real errors and warnings still show."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode(errors="replace").splitlines(True)
+                    if not PROFILER_NOISE.search(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
 def _peak_memory_cpu(fn: Callable[[], object]) -> int:
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _without_profiler_noise(), profile(activities=[ProfilerActivity.CPU],
+                                            profile_memory=True) as prof:
         fn()
     # The profiler only reports frees of blocks it saw allocated, so starting the
     # running sum at zero measures exactly what the call added on top of the baseline.
