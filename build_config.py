@@ -63,8 +63,13 @@ def _nvcc_reported_home(nvcc: str) -> Path | None:
     """Asks nvcc where it really lives: `nvcc --dryrun` prints `_HERE_=<its bin folder>`, which
     sees through shell wrappers that `exec` the real nvcc from elsewhere."""
     try:
-        done = subprocess.run([nvcc, "--dryrun", "-c", "-x", "cu", os.devnull],
-                              capture_output=True, text=True, timeout=30, check=False)
+        done = subprocess.run(
+            [nvcc, "--dryrun", "-c", "-x", "cu", os.devnull],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     match = re.search(r"^#\$ _HERE_=(.+)$", done.stdout + done.stderr, re.MULTILINE)
@@ -79,12 +84,18 @@ def _nvcc_homes(nvcc: str, ask_nvcc) -> list[tuple[Path, str]]:
     if toolkit_problem(real.parent.parent) is not None:
         reported = ask_nvcc(nvcc)
         if reported is not None:
-            candidates.append((reported, f"nvcc on the PATH ({nvcc}, which runs {reported}/bin/nvcc)"))
+            candidates.append(
+                (reported, f"nvcc on the PATH ({nvcc}, which runs {reported}/bin/nvcc)")
+            )
     return candidates
 
 
-def find_cuda_toolkit(environ=None, which=shutil.which, ask_nvcc=_nvcc_reported_home,
-                      default: Path = Path("/usr/local/cuda")) -> Toolkit:
+def find_cuda_toolkit(
+    environ=None,
+    which=shutil.which,
+    ask_nvcc=_nvcc_reported_home,
+    default: Path = Path("/usr/local/cuda"),
+) -> Toolkit:
     """The CUDA toolkit to build with: CUDA_HOME or CUDA_PATH when set (and then only that one:
     a wrong setting is reported rather than overridden), else the folder of the real nvcc on the
     PATH (symlinks and wrappers resolved), else /usr/local/cuda; each verified to have
@@ -111,8 +122,9 @@ def find_cuda_toolkit(environ=None, which=shutil.which, ask_nvcc=_nvcc_reported_
     return Toolkit(None, rejected=rejected)
 
 
-def decide_cuda(setting: str, torch_cuda: str | None, gpu_archs: list[str],
-                toolkit: Toolkit) -> tuple[bool, str]:
+def decide_cuda(
+    setting: str, torch_cuda: str | None, gpu_archs: list[str], toolkit: Toolkit
+) -> tuple[bool, str]:
     """(build the CUDA kernels?, why), from GEN_EXT_CUDA, torch's CUDA version, the archs of the
     GPUs present and the toolkit found. Raises BuildConfigError where GEN_EXT_CUDA asks for
     something impossible, before anything is compiled."""
@@ -126,19 +138,27 @@ def decide_cuda(setting: str, torch_cuda: str | None, gpu_archs: list[str],
         blockers.append("the installed torch is a CPU-only build (torch.version.cuda is None)")
     if toolkit.home is None:
         blockers.append("no CUDA toolkit found (" + "; ".join(toolkit.rejected) + ")")
-    fix = ("Set CUDA_HOME to the toolkit folder (the one holding bin/nvcc, "
-           "include/cuda_runtime.h and lib64/libcudart.so, e.g. CUDA_HOME=/usr/local/cuda), "
-           "install a CUDA build of torch, or build the CPU kernels alone with GEN_EXT_CUDA=0.")
+    fix = (
+        "Set CUDA_HOME to the toolkit folder (the one holding bin/nvcc, "
+        "include/cuda_runtime.h and lib64/libcudart.so, e.g. CUDA_HOME=/usr/local/cuda), "
+        "install a CUDA build of torch, or build the CPU kernels alone with GEN_EXT_CUDA=0."
+    )
     if setting == "1":
         if blockers:
-            raise BuildConfigError("GEN_EXT_CUDA=1 but the CUDA kernels cannot be built: "
-                                   + "; ".join(blockers) + ". " + fix)
+            raise BuildConfigError(
+                "GEN_EXT_CUDA=1 but the CUDA kernels cannot be built: "
+                + "; ".join(blockers)
+                + ". "
+                + fix
+            )
         return True, f"GEN_EXT_CUDA=1, toolkit from {toolkit.found_by}"
     if not gpu_archs:
         return False, "no GPU on this machine; GEN_EXT_CUDA=1 builds them anyway"
     if blockers:
-        return False, ("a GPU is present but the CUDA kernels cannot be built, so only the CPU "
-                       "kernels are: " + "; ".join(blockers) + ". " + fix)
+        return False, (
+            "a GPU is present but the CUDA kernels cannot be built, so only the CPU "
+            "kernels are: " + "; ".join(blockers) + ". " + fix
+        )
     return True, f"GPU present (sm {', '.join(gpu_archs)}), toolkit from {toolkit.found_by}"
 
 
@@ -188,20 +208,33 @@ class BuildPlan:
         """What will be compiled, why, and about how long it takes; one line per fact."""
         what = f"C++ CPU kernels ({len(self.cpp_sources)} files, AVX-512/AVX2/portable)"
         if self.cuda:
-            what += (f" + CUDA kernels ({len(self.cu_sources)} .cu files for archs {self.archs},"
-                     f" nvcc in {self.toolkit.home})")
-        seconds = estimate_seconds(len(self.cu_sources) if self.cuda else 0,
-                                   arch_count(self.archs or "") if self.cuda else 0, self.jobs)
-        cache = (f"through {self.ccache} (rebuilds of unchanged files are near instant)"
-                 if self.ccache else "no ccache (install it to make rebuilds near instant)")
-        return "\n".join([
-            f"gen_ext build: {what}",
-            f"gen_ext build: CUDA {'on' if self.cuda else 'off'}: {self.reason}",
-            (f"gen_ext build: {self.jobs} parallel jobs, {cache}; about {_fmt_duration(seconds)} "
-             f"(on {MEASURED_ON}: {_fmt_duration(CPU_BUILD_CORE_SECONDS / 2)} for the CPU "
-             f"kernels, {_fmt_duration(CUDA_FILE_ARCH_CORE_SECONDS / 2)} more per .cu file and "
-             "architecture)"),
-        ])
+            what += (
+                f" + CUDA kernels ({len(self.cu_sources)} .cu files for archs {self.archs},"
+                f" nvcc in {self.toolkit.home})"
+            )
+        seconds = estimate_seconds(
+            len(self.cu_sources) if self.cuda else 0,
+            arch_count(self.archs or "") if self.cuda else 0,
+            self.jobs,
+        )
+        cache = (
+            f"through {self.ccache} (rebuilds of unchanged files are near instant)"
+            if self.ccache
+            else "no ccache (install it to make rebuilds near instant)"
+        )
+        return "\n".join(
+            [
+                f"gen_ext build: {what}",
+                f"gen_ext build: CUDA {'on' if self.cuda else 'off'}: {self.reason}",
+                (
+                    f"gen_ext build: {self.jobs} parallel jobs, {cache}; "
+                    f"about {_fmt_duration(seconds)} "
+                    f"(on {MEASURED_ON}: {_fmt_duration(CPU_BUILD_CORE_SECONDS / 2)} for the CPU "
+                    f"kernels, {_fmt_duration(CUDA_FILE_ARCH_CORE_SECONDS / 2)} more per .cu file "
+                    "and architecture)"
+                ),
+            ]
+        )
 
 
 def _relative(paths) -> list[str]:
@@ -214,8 +247,10 @@ def gpu_archs_present() -> list[str]:
 
     if torch.version.cuda is None or not torch.cuda.is_available():
         return []
-    return [".".join(map(str, torch.cuda.get_device_capability(i)))
-            for i in range(torch.cuda.device_count())]
+    return [
+        ".".join(map(str, torch.cuda.get_device_capability(i)))
+        for i in range(torch.cuda.device_count())
+    ]
 
 
 def plan(environ=None) -> BuildPlan:
@@ -228,11 +263,14 @@ def plan(environ=None) -> BuildPlan:
     gpus = gpu_archs_present()
     cuda, reason = decide_cuda(environ.get("GEN_EXT_CUDA", ""), torch.version.cuda, gpus, toolkit)
     return BuildPlan(
-        cuda=cuda, reason=reason,
+        cuda=cuda,
+        reason=reason,
         cpp_sources=_relative(CSRC.glob("*.cpp")) + _relative((CSRC / "cpu").glob("*.cpp")),
         cu_sources=_relative((CSRC / "cuda").glob("*.cu")),
-        toolkit=toolkit, archs=cuda_archs(environ, gpus) if cuda else None,
-        jobs=build_jobs(environ), ccache=shutil.which("ccache"),
+        toolkit=toolkit,
+        archs=cuda_archs(environ, gpus) if cuda else None,
+        jobs=build_jobs(environ),
+        ccache=shutil.which("ccache"),
     )
 
 

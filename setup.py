@@ -17,7 +17,7 @@ from setuptools import find_packages, setup
 ROOT = Path(__file__).parent.resolve()
 sys.path.insert(0, str(ROOT))  # build_config.py, beside this file (PEP 517 builds omit it)
 
-import build_config
+import build_config  # noqa: E402  (found through the path entry above)
 
 
 def say(message: str) -> None:
@@ -91,8 +91,11 @@ def extension(plan, cpp_extension):
     include_dirs = [str(build_config.CSRC / "include")]
     if not plan.cuda:
         return cpp_extension.CppExtension(
-            "gen_ext._C", plan.cpp_sources, include_dirs=include_dirs,
-            extra_compile_args={"cxx": cxx_flags}, extra_link_args=link_flags,
+            "gen_ext._C",
+            plan.cpp_sources,
+            include_dirs=include_dirs,
+            extra_compile_args={"cxx": cxx_flags},
+            extra_link_args=link_flags,
         )
     os.environ["TORCH_CUDA_ARCH_LIST"] = plan.archs
     return cpp_extension.CUDAExtension(

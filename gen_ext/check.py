@@ -38,16 +38,24 @@ def _value_and_grads(fn, x, params, num_bins):
 
 def _relative_error(got, want) -> float:
     """Largest |got - want| relative to the size of want (max(1, |want|))."""
-    return max(((g.double() - w.double()).abs() / w.double().abs().clamp(min=1)).max().item()
-               for g, w in zip(got, want, strict=True))
+    return max(
+        ((g.double() - w.double()).abs() / w.double().abs().clamp(min=1)).max().item()
+        for g, w in zip(got, want, strict=True)
+    )
 
 
 def _second_order_row(op: str, fn, inputs) -> CheckRow:
     """gradcheck and gradgradcheck of fn at inputs (float64, requiring grad) as one row."""
-    ok = torch.autograd.gradcheck(fn, inputs, raise_exception=False) and \
-        torch.autograd.gradgradcheck(fn, inputs, raise_exception=False)
-    return CheckRow(op, "gradcheck+gradgradcheck float64", 0.0 if ok else 1.0, 0.0,
-                    "finite differences of first and second order")
+    ok = torch.autograd.gradcheck(
+        fn, inputs, raise_exception=False
+    ) and torch.autograd.gradgradcheck(fn, inputs, raise_exception=False)
+    return CheckRow(
+        op,
+        "gradcheck+gradgradcheck float64",
+        0.0 if ok else 1.0,
+        0.0,
+        "finite differences of first and second order",
+    )
 
 
 def float32_error_budget(got, ref32, exact) -> tuple[float, float]:
@@ -78,11 +86,19 @@ def check_dlm_nll(device: torch.device) -> list[CheckRow]:
         x, params = make_dlm_inputs(8, C, 10, (16, 16), 256, seed=C, device=device)
         exact = _value_and_grads(reference.discretized_logistic_mixture_nll, x, params, 256)
         got = _value_and_grads(ops.discretized_logistic_mixture_nll, x, params, 256)
-        rows.append(CheckRow(op, f"C={C} float64 fwd+bwd", _relative_error(got, exact), 1e-7,
-                             "value, grad x, grad params vs reference (relative)"))
+        rows.append(
+            CheckRow(
+                op,
+                f"C={C} float64 fwd+bwd",
+                _relative_error(got, exact),
+                1e-7,
+                "value, grad x, grad params vs reference (relative)",
+            )
+        )
         x32, p32 = x.float(), params.float()
-        exact = _value_and_grads(reference.discretized_logistic_mixture_nll, x32.double(),
-                                 p32.double(), 256)
+        exact = _value_and_grads(
+            reference.discretized_logistic_mixture_nll, x32.double(), p32.double(), 256
+        )
         ref32 = _value_and_grads(reference.discretized_logistic_mixture_nll, x32, p32, 256)
         got32 = _value_and_grads(ops.discretized_logistic_mixture_nll, x32, p32, 256)
         error, allowed = float32_error_budget(got32, ref32, exact)
@@ -150,15 +166,27 @@ def check_gaussian(device: torch.device) -> list[CheckRow]:
     exact = run(reference.gaussian_reparameterize_kl, torch.float64)
     for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
         got = run(ops.gaussian_reparameterize_kl, dtype)
-        rows.append(CheckRow(op, f"{str(dtype).removeprefix('torch.')} fwd+bwd",
-                             _relative_error(got, exact), tol,
-                             "z, kl, grads of mu, logvar, eps vs float64 reference (relative)"))
+        rows.append(
+            CheckRow(
+                op,
+                f"{str(dtype).removeprefix('torch.')} fwd+bwd",
+                _relative_error(got, exact),
+                tol,
+                "z, kl, grads of mu, logvar, eps vs float64 reference (relative)",
+            )
+        )
     for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
         stream = torch.ops.gen_ext.gaussian_noise(mu.to(dtype), 2024)
         want = reference.gaussian_noise(mu.shape, 2024, dtype, device)
-        rows.append(CheckRow(op, f"{str(dtype).removeprefix('torch.')} noise drawn in the kernel",
-                             _relative_error((stream,), (want,)), tol,
-                             "the kernels' counter-based N(0, 1) stream vs the reference's"))
+        rows.append(
+            CheckRow(
+                op,
+                f"{str(dtype).removeprefix('torch.')} noise drawn in the kernel",
+                _relative_error((stream,), (want,)),
+                tol,
+                "the kernels' counter-based N(0, 1) stream vs the reference's",
+            )
+        )
     small = [t[:3, :4].clone().requires_grad_() for t in (mu, logvar / 12, eps)]
     rows.append(_second_order_row(op, ops.gaussian_reparameterize_kl, small))
     return rows
@@ -183,8 +211,15 @@ def check_masked_conv(device: torch.device) -> list[CheckRow]:
         exact = run(reference.masked_conv2d, x, weight, bias, mask_type, colors)
         got = run(ops.masked_conv2d, x, weight, bias, mask_type, colors)
         case = f"{k}x{k} mask {mask_type}, {colors} colour group{'s' if colors > 1 else ''}"
-        rows.append(CheckRow(op, f"{case} float64 fwd+bwd", _relative_error(got, exact), 1e-10,
-                             "out, grads of x, weight, bias vs reference (relative)"))
+        rows.append(
+            CheckRow(
+                op,
+                f"{case} float64 fwd+bwd",
+                _relative_error(got, exact),
+                1e-10,
+                "out, grads of x, weight, bias vs reference (relative)",
+            )
+        )
         f32 = [t.float() for t in (x, weight, bias)]
         exact = run(reference.masked_conv2d, *(t.double() for t in f32), mask_type, colors)
         ref32 = run(reference.masked_conv2d, *f32, mask_type, colors)
@@ -199,8 +234,10 @@ def check_masked_conv(device: torch.device) -> list[CheckRow]:
                 "relative error vs float64 reference, bound by the float32 reference's",
             )
         )
-    small = [torch.randn(shape, generator=g, dtype=torch.float64, device=device).requires_grad_()
-             for shape in ((2, 3, 4, 5), (3, 3, 3, 3), (3,))]
+    small = [
+        torch.randn(shape, generator=g, dtype=torch.float64, device=device).requires_grad_()
+        for shape in ((2, 3, 4, 5), (3, 3, 3, 3), (3,))
+    ]
     fn = lambda x, w, b: ops.masked_conv2d(x, w, b, "A", 3)  # noqa: E731
     rows.append(_second_order_row(op, fn, small))
     return rows
@@ -213,8 +250,9 @@ def check_gated(device: torch.device) -> list[CheckRow]:
     # spread wide enough to reach both tails of tanh and sigmoid; odd sizes leave row tails;
     # values float32 can hold, so the float32 run sees the float64 reference's inputs
     x = (torch.randn((8, 2 * 24, 13, 11), generator=g, device=device) * 4).double()
-    residual, weights = (torch.randn((8, 24, 13, 11), generator=g, device=device).double()
-                         for _ in range(2))
+    residual, weights = (
+        torch.randn((8, 24, 13, 11), generator=g, device=device).double() for _ in range(2)
+    )
 
     def run(fn, dtype):
         leaves = [t.to(dtype).requires_grad_() for t in (x, residual)]
@@ -225,9 +263,15 @@ def check_gated(device: torch.device) -> list[CheckRow]:
     # float32: a product of a few factors, each a few float32 ulps (6e-8) off
     for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 2e-6)):
         got = run(ops.gated_activation, dtype)
-        rows.append(CheckRow(op, f"{str(dtype).removeprefix('torch.')} fwd+bwd",
-                             _relative_error(got, exact), tol,
-                             "out, grads of x and residual vs float64 reference (relative)"))
+        rows.append(
+            CheckRow(
+                op,
+                f"{str(dtype).removeprefix('torch.')} fwd+bwd",
+                _relative_error(got, exact),
+                tol,
+                "out, grads of x and residual vs float64 reference (relative)",
+            )
+        )
     extremes = torch.tensor([-1e4, -88.0, 0.0, 88.0, 1e4], dtype=torch.float64, device=device)
     pairs = torch.cartesian_prod(extremes, extremes).T.reshape(1, 2, -1)  # every (a, b) pairing
 
@@ -239,10 +283,19 @@ def check_gated(device: torch.device) -> list[CheckRow]:
     got = at_extremes(ops.gated_activation, torch.float32)
     finite = all(bool(torch.isfinite(t).all()) for t in got)
     error = _relative_error(got, at_extremes(reference.gated_activation, torch.float64))
-    rows.append(CheckRow(op, "float32 at ±1e4, ±88, 0", error if finite else float("inf"), 1e-6,
-                         "out and grad x finite and vs float64 reference (relative)"))
-    small = [(x[:2, :4, :3, 0] / 4).requires_grad_(),
-             residual[:2, :2, :3, 0].clone().requires_grad_()]
+    rows.append(
+        CheckRow(
+            op,
+            "float32 at ±1e4, ±88, 0",
+            error if finite else float("inf"),
+            1e-6,
+            "out and grad x finite and vs float64 reference (relative)",
+        )
+    )
+    small = [
+        (x[:2, :4, :3, 0] / 4).requires_grad_(),
+        residual[:2, :2, :3, 0].clone().requires_grad_(),
+    ]
     rows.append(_second_order_row(op, ops.gated_activation, small))
     return rows
 

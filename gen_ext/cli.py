@@ -48,6 +48,7 @@ def one_line(message) -> str:
 
 # --- argument types: each raises ArgumentTypeError, which argparse reports naming the flag ----
 
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -73,7 +74,9 @@ def device_type(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or mps, got {name!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected cpu, cuda, cuda:N or mps, got {name!r}"
+        ) from None
     if device.type == "cpu":
         return device
     if device.type == "cuda":
@@ -83,7 +86,8 @@ def device_type(name: str) -> torch.device:
         if device.index is not None and device.index >= count:
             raise argparse.ArgumentTypeError(
                 f"{name}: this machine has {count} CUDA device{'s' * (count != 1)} "
-                f"(cuda:0 to cuda:{count - 1})")
+                f"(cuda:0 to cuda:{count - 1})"
+            )
         return device
     if device.type == "mps":
         if not torch.backends.mps.is_available():
@@ -95,8 +99,9 @@ def device_type(name: str) -> torch.device:
 def checkpoint_file(text: str) -> Path:
     path = Path(text)
     if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder; give the checkpoint file in it "
-                                         f"(e.g. {path / 'checkpoint.pt'})")
+        raise argparse.ArgumentTypeError(
+            f"{text} is a folder; give the checkpoint file in it (e.g. {path / 'checkpoint.pt'})"
+        )
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"{text}: no such checkpoint file")
     return path
@@ -105,8 +110,9 @@ def checkpoint_file(text: str) -> Path:
 def png_file(text: str) -> Path:
     path = Path(text)
     if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name such as "
-                                         f"{path / 'samples.png'}")
+        raise argparse.ArgumentTypeError(
+            f"{text} is a folder; give a file name such as {path / 'samples.png'}"
+        )
     if path.suffix.lower() != ".png":
         raise argparse.ArgumentTypeError(f"expected a file name ending in .png, got {text!r}")
     return path
@@ -114,10 +120,14 @@ def png_file(text: str) -> Path:
 
 # --- --set KEY=VALUE: typed by the model's constructor ----------------------------------------
 
+
 def _settable_parameters(cls) -> dict[str, inspect.Parameter]:
     """The constructor's named arguments (a **kwargs catch-all accepts nothing by name)."""
-    return {name: p for name, p in inspect.signature(cls).parameters.items()
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {
+        name: p
+        for name, p in inspect.signature(cls).parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
 
 
 def _value_type(param: inspect.Parameter):
@@ -144,7 +154,9 @@ def _parse_int_sequence(text: str, kind: type) -> tuple | list:
     try:
         values = [int(part) for part in inner.split(",") if part.strip()]
     except ValueError:
-        raise ValueError(f"expected integers separated by commas, e.g. 1,8,8, got {text!r}") from None
+        raise ValueError(
+            f"expected integers separated by commas, e.g. 1,8,8, got {text!r}"
+        ) from None
     if not values:
         raise ValueError(f"expected integers separated by commas, e.g. 1,8,8, got {text!r}")
     return kind(values)
@@ -183,8 +195,7 @@ def parse_model_args(model: str, cls, items: list[str]) -> dict:
         if not sep or not key:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}; {keys}")
         if key in SET_BY_TRAIN:
-            raise ValueError(f"--set {item}: gen-ext train sets {key} from the data itself; "
-                             f"{keys}")
+            raise ValueError(f"--set {item}: gen-ext train sets {key} from the data itself; {keys}")
         if key not in params:
             raise ValueError(f"--set {item}: {model} has no argument {key!r}; {keys}")
         kind = _value_type(params[key])
@@ -193,7 +204,6 @@ def parse_model_args(model: str, cls, items: list[str]) -> dict:
         except ValueError as err:
             raise ValueError(f"--set {item}: {key} takes {kind.__name__}: {err}; {keys}") from None
     return model_args
-
 
 
 def show_progress() -> bool:
@@ -223,13 +233,16 @@ def one_line_warnings(prog: str):
 
 # --- the commands --------------------------------------------------------------------------
 
+
 def cmd_info(args) -> int:
     from gen_ext import __version__, _extension
 
     info = _extension.build_info()
     print(f"gen_ext {__version__}")
-    print(f"python {platform.python_version()}, torch {torch.__version__} "
-          f"(CUDA {torch.version.cuda or 'none'})")
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__} "
+        f"(CUDA {torch.version.cuda or 'none'})"
+    )
     if info is None:
         print("compiled kernels: none (gen_ext._C not built)")
     else:
@@ -273,9 +286,20 @@ def cmd_check(args) -> int:
 
     _extension.require()
     rows = run_checks(args.device, args.ops, progress=show_progress())
-    _print_table(["op", "case", "max error", "tolerance", "result", "compared"],
-                 [[r.op, r.case, f"{r.max_error:.2e}", f"{r.tolerance:.1e}",
-                   "pass" if r.passed else "FAIL", r.detail] for r in rows])
+    _print_table(
+        ["op", "case", "max error", "tolerance", "result", "compared"],
+        [
+            [
+                r.op,
+                r.case,
+                f"{r.max_error:.2e}",
+                f"{r.tolerance:.1e}",
+                "pass" if r.passed else "FAIL",
+                r.detail,
+            ]
+            for r in rows
+        ],
+    )
     failed = [r for r in rows if not r.passed]
     print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
@@ -306,25 +330,42 @@ def cmd_train(args) -> int:
     from gen_ext.train import TrainConfig, train
 
     out = args.out or f"results/train/{args.model}"
-    cfg = TrainConfig(model=args.model, data=args.data, epochs=args.epochs,
-                      batch_size=args.batch_size, lr=args.lr, device=str(args.device),
-                      out=out, seed=args.seed, image_size=args.image_size,
-                      model_args=args.model_args)
+    cfg = TrainConfig(
+        model=args.model,
+        data=args.data,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        device=str(args.device),
+        out=out,
+        seed=args.seed,
+        image_size=args.image_size,
+        model_args=args.model_args,
+    )
     try:
         metrics = train(cfg, resume=args.resume, overwrite=args.overwrite)
     except KeyboardInterrupt:
-        print(f"gen-ext train: interrupted; the last finished epoch is saved in {out}, continue "
-              f"with --resume", file=sys.stderr)
+        print(
+            f"gen-ext train: interrupted; the last finished epoch is saved in {out}, continue "
+            f"with --resume",
+            file=sys.stderr,
+        )
         return 130
-    print(f"held-out on {metrics['data']} ({metrics['test_images']} images): " +
-          ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                    for k, v in metrics["test"].items()))
+    print(
+        f"held-out on {metrics['data']} ({metrics['test_images']} images): "
+        + ", ".join(
+            f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in metrics["test"].items()
+        )
+    )
     b = metrics.get("baseline", {})
     if "pca_test_mse" in b:
         print(f"PCA with {b['pca_components']} components: test mse {b['pca_test_mse']:.4f}")
     if "histogram_bits_per_dim" in b:
-        print(f"baselines: uniform {b['uniform_bits_per_dim']:.4f} bits/dim, per-pixel histogram "
-              f"{b['histogram_bits_per_dim']:.4f} bits/dim")
+        print(
+            f"baselines: uniform {b['uniform_bits_per_dim']:.4f} bits/dim, per-pixel histogram "
+            f"{b['histogram_bits_per_dim']:.4f} bits/dim"
+        )
     print(f"written: {out}/metrics.json, " + ", ".join(metrics["pictures"].values()))
     return 0
 
@@ -336,8 +377,9 @@ def cmd_sample(args) -> int:
     # a file that is no usable checkpoint raises CheckpointError, printed as one line by main()
     model = GenerativeModel.load(args.checkpoint, map_location=args.device)
     if not model.can_sample:
-        raise CheckpointError(f"{args.checkpoint}: {type(model).__name__} has no prior to "
-                              f"sample from")
+        raise CheckpointError(
+            f"{args.checkpoint}: {type(model).__name__} has no prior to sample from"
+        )
     model.eval()
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     images = model.sample(args.n, generator, progress=show_progress()).cpu()
@@ -355,8 +397,9 @@ DEVICE_HELP = "cpu, cuda, cuda:N or mps; refused if this machine lacks it"
 
 
 def _subcommand(sub, name: str, help: str, fn):
-    parser = sub.add_parser(name, help=help, description=help,
-                            formatter_class=DefaultsHelpFormatter)
+    parser = sub.add_parser(
+        name, help=help, description=help, formatter_class=DefaultsHelpFormatter
+    )
     parser.set_defaults(fn=fn, parser=parser)
     return parser
 
@@ -366,53 +409,85 @@ def build_parser() -> argparse.ArgumentParser:
     from gen_ext.check import CHECKS
     from gen_ext.models import MODELS
 
-    parser = OneLineParser(prog="gen-ext", description=__doc__,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(
+        prog="gen-ext", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _subcommand(sub, "info", "versions, compiled kernels and devices", cmd_info)
 
     check = _subcommand(sub, "check", "every kernel against its reference on a device", cmd_check)
     check.add_argument("--device", type=device_type, default="cpu", help=DEVICE_HELP)
-    check.add_argument("--ops", nargs="+", choices=sorted(CHECKS), metavar="OP",
-                       help=f"only these ops (default: all of {', '.join(sorted(CHECKS))})")
+    check.add_argument(
+        "--ops",
+        nargs="+",
+        choices=sorted(CHECKS),
+        metavar="OP",
+        help=f"only these ops (default: all of {', '.join(sorted(CHECKS))})",
+    )
 
-    bench = _subcommand(sub, "bench", "fused op vs eager reference vs torch.compile(reference)",
-                        cmd_bench)
+    bench = _subcommand(
+        sub, "bench", "fused op vs eager reference vs torch.compile(reference)", cmd_bench
+    )
     bench.add_argument("--device", type=device_type, default="cpu", help=DEVICE_HELP)
-    bench.add_argument("--ops", nargs="+", choices=sorted(CASES), metavar="OP",
-                       help=f"only these ops (default: all of {', '.join(sorted(CASES))})")
+    bench.add_argument(
+        "--ops",
+        nargs="+",
+        choices=sorted(CASES),
+        metavar="OP",
+        help=f"only these ops (default: all of {', '.join(sorted(CASES))})",
+    )
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
     bench.add_argument("--out", default="results/bench", help="folder for bench.{json,md,png}")
 
-    train = _subcommand(sub, "train", "train a model; checkpoints, metrics and PNGs in --out",
-                        cmd_train)
+    train = _subcommand(
+        sub, "train", "train a model; checkpoints, metrics and PNGs in --out", cmd_train
+    )
     train.add_argument("model", choices=sorted(MODELS), help="the model to train")
-    train.add_argument("--data", default="digits",
-                       help="digits, rgb-patches, a folder of images or an .npy/.npz file")
-    train.add_argument("--epochs", type=positive_int,
-                       help="default: the model's own (" + ", ".join(
-                           f"{n} {c.default_epochs}" for n, c in MODELS.items()) + ")")
+    train.add_argument(
+        "--data",
+        default="digits",
+        help="digits, rgb-patches, a folder of images or an .npy/.npz file",
+    )
+    train.add_argument(
+        "--epochs",
+        type=positive_int,
+        help="default: the model's own ("
+        + ", ".join(f"{n} {c.default_epochs}" for n, c in MODELS.items())
+        + ")",
+    )
     train.add_argument("--batch-size", type=positive_int, default=64, help="images per step")
     train.add_argument("--lr", type=positive_float, default=1e-3, help="Adam's learning rate")
     train.add_argument("--device", type=device_type, default="cpu", help=DEVICE_HELP)
     train.add_argument("--out", help="folder for the results (default: results/train/MODEL)")
     start = train.add_mutually_exclusive_group()
-    start.add_argument("--resume", action="store_true",
-                       help="continue from the checkpoint in --out")
-    start.add_argument("--overwrite", action="store_true",
-                       help="start afresh even if --out holds an earlier run")
+    start.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoint in --out"
+    )
+    start.add_argument(
+        "--overwrite", action="store_true", help="start afresh even if --out holds an earlier run"
+    )
     train.add_argument("--seed", type=int, default=0, help="seed of the weights and data order")
-    train.add_argument("--image-size", type=positive_int, default=8,
-                       help="side of rgb-patches and folder images")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="a model constructor argument, e.g. --set likelihood=logistic; "
-                            "repeat for more (default: the model's own; "
-                            f"{' and '.join(SET_BY_TRAIN)} come from the data)")
+    train.add_argument(
+        "--image-size", type=positive_int, default=8, help="side of rgb-patches and folder images"
+    )
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model constructor argument, e.g. --set likelihood=logistic; "
+        "repeat for more (default: the model's own; "
+        f"{' and '.join(SET_BY_TRAIN)} come from the data)",
+    )
 
-    sample = _subcommand(sub, "sample", "draw samples from a checkpoint into a PNG grid",
-                         cmd_sample)
-    sample.add_argument("checkpoint", type=checkpoint_file,
-                        help="a checkpoint file, e.g. results/train/MODEL/checkpoint.pt")
+    sample = _subcommand(
+        sub, "sample", "draw samples from a checkpoint into a PNG grid", cmd_sample
+    )
+    sample.add_argument(
+        "checkpoint",
+        type=checkpoint_file,
+        help="a checkpoint file, e.g. results/train/MODEL/checkpoint.pt",
+    )
     sample.add_argument("-n", type=positive_int, default=64, help="number of samples")
     sample.add_argument("--out", type=png_file, default="samples.png", help="the PNG grid")
     sample.add_argument("--device", type=device_type, default="cpu", help=DEVICE_HELP)

@@ -25,13 +25,17 @@ def row(m: dict) -> str:
         base = m.get("baseline")
         pca = f"{base['pca_test_mse']:.4f} ({base['pca_components']} comp.)" if base else "n/a"
         extra = f"corrupted input: {t['corrupted_mse']:.4f}" if "corrupted_mse" in t else ""
-        return (f"| {m['model']} | {m['data']} | {m['epochs']} | test MSE {t['mse']:.4f} | "
-                f"PCA {pca} | {extra} |")
+        return (
+            f"| {m['model']} | {m['data']} | {m['epochs']} | test MSE {t['mse']:.4f} | "
+            f"PCA {pca} | {extra} |"
+        )
     bits = math.prod(cfg["input_shape"]) * math.log(2)  # nats per image -> bits per dimension
     per_dim = f"{t['neg_elbo'] / bits:.3f} bits/dim" if cfg["likelihood"] == "logistic" else ""
-    return (f"| {m['model']} ({cfg['likelihood']}) | {m['data']} | {m['epochs']} | "
-            f"-ELBO {t['neg_elbo']:.2f} nats | -IW bound (k={t['iw_samples']}) "
-            f"{t['neg_iw_bound']:.2f} nats | KL {t['kl']:.2f} nats {per_dim} |")
+    return (
+        f"| {m['model']} ({cfg['likelihood']}) | {m['data']} | {m['epochs']} | "
+        f"-ELBO {t['neg_elbo']:.2f} nats | -IW bound (k={t['iw_samples']}) "
+        f"{t['neg_iw_bound']:.2f} nats | KL {t['kl']:.2f} nats {per_dim} |"
+    )
 
 
 def likelihood_table(runs: list[dict]) -> list[str]:
@@ -40,18 +44,32 @@ def likelihood_table(runs: list[dict]) -> list[str]:
     datasets = sorted({m["data"] for m in runs}, key=lambda d: (d != "digits", d))
     if not runs:
         return []
-    lines = ["| held-out bits/dim | " + " | ".join(datasets) + " |",
-             "|---" * (len(datasets) + 1) + "|"]
-    for label, key in (("uniform", "uniform_bits_per_dim"),
-                       ("per-pixel histogram (add-one)", "histogram_bits_per_dim")):
-        cells = [next((f"{m['baseline'][key]:.3f}" for m in runs if m["data"] == d), "")
-                 for d in datasets]
+    lines = [
+        "| held-out bits/dim | " + " | ".join(datasets) + " |",
+        "|---" * (len(datasets) + 1) + "|",
+    ]
+    for label, key in (
+        ("uniform", "uniform_bits_per_dim"),
+        ("per-pixel histogram (add-one)", "histogram_bits_per_dim"),
+    ):
+        cells = [
+            next((f"{m['baseline'][key]:.3f}" for m in runs if m["data"] == d), "")
+            for d in datasets
+        ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     for model in dict.fromkeys(m["model"] for m in runs):
-        cells = [next((f"{m['test']['bits_per_dim']:.3f} ({m['epochs']} epochs, "
-                       f"{m['seconds_this_run']:.0f} s)"
-                       for m in runs if m["model"] == model and m["data"] == d), "")
-                 for d in datasets]
+        cells = [
+            next(
+                (
+                    f"{m['test']['bits_per_dim']:.3f} ({m['epochs']} epochs, "
+                    f"{m['seconds_this_run']:.0f} s)"
+                    for m in runs
+                    if m["model"] == model and m["data"] == d
+                ),
+                "",
+            )
+            for d in datasets
+        ]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return lines
 

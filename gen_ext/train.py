@@ -26,8 +26,11 @@ from gen_ext.viz import save_curves, save_grid
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
-PICTURES = {"samples": "samples.png", "reconstructions": "reconstructions.png",
-            "loss_curve": "loss_curve.png"}
+PICTURES = {
+    "samples": "samples.png",
+    "reconstructions": "reconstructions.png",
+    "loss_curve": "loss_curve.png",
+}
 # what a training checkpoint holds besides the model ("rng" is newer: see _restore_rng)
 TRAINING_KEYS = ("model", "optimizer", "epoch", "history", "train_config")
 # settings a resumed run must share with the checkpoint (the others, e.g. lr, may change)
@@ -71,8 +74,9 @@ def build_model(name: str, data: ImageData, **model_args) -> GenerativeModel:
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:  # the models' own checks of their settings
-        raise TrainingError(f"model {name} with {model_args or 'its defaults'} on "
-                            f"{data.name}: {one_line(err)}") from err
+        raise TrainingError(
+            f"model {name} with {model_args or 'its defaults'} on {data.name}: {one_line(err)}"
+        ) from err
 
 
 def pca_reconstruction_mse(train: torch.Tensor, test: torch.Tensor, components: int) -> float:
@@ -106,19 +110,19 @@ def _first_non_finite_gradient(model) -> str | None:
 
 
 def _first_non_finite_parameter(model) -> str | None:
-    return next((name for name, p in model.named_parameters() if not torch.isfinite(p).all()),
-                None)
+    return next((name for name, p in model.named_parameters() if not torch.isfinite(p).all()), None)
 
 
 def _epoch(model, data, cfg, epoch, optimizer, device, progress) -> float:
     g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)  # same order when resumed
     order = torch.randperm(data.train.shape[0], generator=g)
     steps = range(0, len(order), cfg.batch_size)
-    bar = tqdm(steps, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not progress,
-               unit="batch")
+    bar = tqdm(
+        steps, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not progress, unit="batch"
+    )
     total, count, running = 0.0, 0, None
     for step, start in enumerate(bar, 1):
-        x = data.train[order[start:start + cfg.batch_size]].to(device)
+        x = data.train[order[start : start + cfg.batch_size]].to(device)
         loss, _ = model.loss(x)
         value = loss.item()
         if not math.isfinite(value):
@@ -141,7 +145,7 @@ def _reconstruction_rows(model, test: torch.Tensor, device):
     of reconstructions. Rows are as long as the test set allows, so any size fits."""
     columns = min(RECONSTRUCTION_COLUMNS, test.shape[0])
     groups = min(RECONSTRUCTION_GROUPS, test.shape[0] // columns)
-    x = test[:groups * columns].to(device)
+    x = test[: groups * columns].to(device)
     kinds = [("input", x)]
     if hasattr(model, "corrupt"):
         x = model.corrupt(x, torch.Generator(device=device).manual_seed(0))
@@ -151,7 +155,7 @@ def _reconstruction_rows(model, test: torch.Tensor, device):
     rows, labels = [], []
     for group in range(groups):
         for label, images in kinds:
-            rows.append(images[group * columns:(group + 1) * columns].cpu())
+            rows.append(images[group * columns : (group + 1) * columns].cpu())
             labels.append(label)
     return torch.cat(rows), labels, columns
 
@@ -161,17 +165,23 @@ def _pictures(model, data, history, out: Path, device, title: str, progress: boo
     if model.can_sample:
         generator = torch.Generator(device=device).manual_seed(0)
         samples = model.sample(64, generator, progress=progress)
-        written["samples"] = str(save_grid(samples.cpu(),
-                                           out / PICTURES["samples"]))
+        written["samples"] = str(save_grid(samples.cpu(), out / PICTURES["samples"]))
     if model.can_reconstruct:
         grid, labels, columns = _reconstruction_rows(model, data.test, device)
-        written["reconstructions"] = str(save_grid(grid, out / PICTURES["reconstructions"],
-                                                   columns=columns, row_labels=labels))
+        written["reconstructions"] = str(
+            save_grid(grid, out / PICTURES["reconstructions"], columns=columns, row_labels=labels)
+        )
     metric = f"test_{model.main_metric}"
-    written["loss_curve"] = str(save_curves(
-        history, ["train_loss", metric], out / PICTURES["loss_curve"], title,
-        ylabel=f"loss ({model.unit})" if model.unit != "loss" else "loss",
-        names={"train_loss": "training loss", metric: f"held-out {model.main_metric}"}))
+    written["loss_curve"] = str(
+        save_curves(
+            history,
+            ["train_loss", metric],
+            out / PICTURES["loss_curve"],
+            title,
+            ylabel=f"loss ({model.unit})" if model.unit != "loss" else "loss",
+            names={"train_loss": "training loss", metric: f"held-out {model.main_metric}"},
+        )
+    )
     return written
 
 
@@ -180,11 +190,15 @@ def _refuse_earlier_run(out: Path, resume: bool, overwrite: bool) -> None:
     trained over by accident."""
     ckpt_path = out / CHECKPOINT
     if resume and overwrite:
-        raise TrainingError(f"resume and overwrite exclude each other: resume continues the run "
-                            f"in {out}, overwrite starts it over")
+        raise TrainingError(
+            f"resume and overwrite exclude each other: resume continues the run "
+            f"in {out}, overwrite starts it over"
+        )
     if ckpt_path.exists() and not (resume or overwrite):
-        raise TrainingError(f"{ckpt_path} already holds a checkpoint of an earlier run; pass "
-                            f"--resume to continue it or --overwrite to start over")
+        raise TrainingError(
+            f"{ckpt_path} already holds a checkpoint of an earlier run; pass "
+            f"--resume to continue it or --overwrite to start over"
+        )
 
 
 def _check_writable(out: Path) -> None:
@@ -197,8 +211,9 @@ def _check_writable(out: Path) -> None:
         os.close(fd)
         os.remove(probe)
     except OSError as err:
-        raise TrainingError(f"output folder {out} is not writable: "
-                            f"{err.strerror or one_line(err)}") from err
+        raise TrainingError(
+            f"output folder {out} is not writable: {err.strerror or one_line(err)}"
+        ) from err
 
 
 def _remove_earlier_results(out: Path) -> None:
@@ -221,9 +236,12 @@ def _rng_state(device: torch.device) -> dict:
 def _restore_rng(ckpt: dict, device: torch.device, path: Path) -> None:
     state = ckpt.get("rng")
     if state is None or (device.type == "cuda" and "cuda" not in state):
-        warnings.warn(f"{path} holds no random state for {device} (written by an older gen_ext "
-                      f"or on another device): the resumed run will not repeat an uninterrupted "
-                      f"one exactly", stacklevel=3)
+        warnings.warn(
+            f"{path} holds no random state for {device} (written by an older gen_ext "
+            f"or on another device): the resumed run will not repeat an uninterrupted "
+            f"one exactly",
+            stacklevel=3,
+        )
     if state is None:
         return
     torch.set_rng_state(state["cpu"].cpu())
@@ -240,19 +258,25 @@ def _load_training_checkpoint(path: Path, cfg: TrainConfig) -> dict:
     model_entry(ckpt, path)  # a gen_ext checkpoint at all
     missing = [k for k in TRAINING_KEYS if k not in ckpt]
     if "model" not in ckpt:
-        raise CheckpointError(f"{path}: holds a model saved by GenerativeModel.save, not a "
-                              f"training checkpoint; --resume needs the checkpoint.pt that "
-                              f"gen-ext train writes")
+        raise CheckpointError(
+            f"{path}: holds a model saved by GenerativeModel.save, not a "
+            f"training checkpoint; --resume needs the checkpoint.pt that "
+            f"gen-ext train writes"
+        )
     if missing:
-        raise CheckpointError(f"{path}: a gen_ext checkpoint without the training state "
-                              f"({', '.join(missing)}); expected the checkpoint.pt that gen-ext "
-                              f"train writes")
+        raise CheckpointError(
+            f"{path}: a gen_ext checkpoint without the training state "
+            f"({', '.join(missing)}); expected the checkpoint.pt that gen-ext "
+            f"train writes"
+        )
     saved = ckpt["train_config"]
     for key in SAME_ON_RESUME:
         if saved.get(key) != getattr(cfg, key):
-            raise CheckpointError(f"{path}: the checkpoint was trained with {key}="
-                                  f"{saved.get(key)!r}, not {getattr(cfg, key)!r}; pass the same "
-                                  f"settings to --resume, or --overwrite to start over")
+            raise CheckpointError(
+                f"{path}: the checkpoint was trained with {key}="
+                f"{saved.get(key)!r}, not {getattr(cfg, key)!r}; pass the same "
+                f"settings to --resume, or --overwrite to start over"
+            )
     return ckpt
 
 
@@ -261,8 +285,9 @@ def _resume(ckpt, path, model, optimizer, device) -> tuple[list, int]:
     try:
         optimizer.load_state_dict(ckpt["optimizer"])
     except (ValueError, KeyError, RuntimeError) as err:
-        raise CheckpointError(f"{path}: its optimizer state does not fit the model: "
-                              f"{one_line(err)}") from err
+        raise CheckpointError(
+            f"{path}: its optimizer state does not fit the model: {one_line(err)}"
+        ) from err
     _restore_rng(ckpt, device, path)
     return ckpt["history"], ckpt["epoch"] + 1
 
@@ -275,24 +300,35 @@ def _kept(ckpt_path: Path, epoch: int) -> str:
 
 def _write_failed(err: OSError, when: str, consequence: str) -> TrainingError:
     where = err.filename or "a file"
-    return TrainingError(f"{when}: cannot write {where}: {err.strerror or one_line(err)}; "
-                         f"{consequence}")
+    return TrainingError(
+        f"{when}: cannot write {where}: {err.strerror or one_line(err)}; {consequence}"
+    )
 
 
 def _summary(cfg, model, data, history, device, started) -> dict:
     model.eval()
     final = model.evaluate(data.test.to(device)) if history else {}
-    metrics = {"model": cfg.model, "class": type(model).__name__, "config": model.config,
-               "data": data.name, "levels": data.levels, "train_images": data.train.shape[0],
-               "test_images": data.test.shape[0], "epochs": cfg.epochs,
-               "seconds_this_run": round(time.perf_counter() - started, 1),
-               "unit": model.unit, "test": final, "history": history}
+    metrics = {
+        "model": cfg.model,
+        "class": type(model).__name__,
+        "config": model.config,
+        "data": data.name,
+        "levels": data.levels,
+        "train_images": data.train.shape[0],
+        "test_images": data.test.shape[0],
+        "epochs": cfg.epochs,
+        "seconds_this_run": round(time.perf_counter() - started, 1),
+        "unit": model.unit,
+        "test": final,
+        "history": history,
+    }
     if isinstance(model, Autoencoder) and model.narrow:
         width = model.config["bottleneck"]
         metrics["baseline"] = {
             # PCA has no more components than training images or values per image
             "pca_components": min(width, *data.train.flatten(1).shape),
-            "pca_test_mse": pca_reconstruction_mse(data.train, data.test, width)}
+            "pca_test_mse": pca_reconstruction_mse(data.train, data.test, width),
+        }
     if model.main_metric == "bits_per_dim":
         metrics["baseline"] = likelihood_baselines(data.train, data.test, data.levels)
     return metrics
@@ -305,8 +341,9 @@ def _write_metrics(metrics: dict, out: Path) -> None:
         raise _write_failed(err, "after training", "the checkpoint is kept") from err
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
-          overwrite: bool = False) -> dict:
+def train(
+    cfg: TrainConfig, resume: bool = False, progress: bool = True, overwrite: bool = False
+) -> dict:
     """Trains cfg.model into the folder cfg.out: checkpoint.pt after every epoch, then
     metrics.json and the PNGs. A folder holding a checkpoint is continued with `resume` or
     started over with `overwrite`; without either it is refused. User-facing failures raise
@@ -332,35 +369,54 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
         try:
             train_loss = _epoch(model, data, cfg, epoch, optimizer, device, progress)
         except _NonFinite as err:
-            raise TrainingError(f"epoch {epoch}, {err}; training stopped and "
-                                f"{_kept(ckpt_path, epoch)}") from None
+            raise TrainingError(
+                f"epoch {epoch}, {err}; training stopped and {_kept(ckpt_path, epoch)}"
+            ) from None
         bad = _first_non_finite_parameter(model)
         if bad is not None:
-            raise TrainingError(f"epoch {epoch}: the weights of {bad} are not finite; training "
-                                f"stopped and {_kept(ckpt_path, epoch)}")
+            raise TrainingError(
+                f"epoch {epoch}: the weights of {bad} are not finite; training "
+                f"stopped and {_kept(ckpt_path, epoch)}"
+            )
         model.eval()
         held_out = model.evaluate(data.test.to(device))
-        history.append({"epoch": epoch, "train_loss": train_loss,
-                        **{f"test_{k}": v for k, v in held_out.items()}})
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                **{f"test_{k}": v for k, v in held_out.items()},
+            }
+        )
         try:
-            atomic_save({"model": model.checkpoint(), "optimizer": optimizer.state_dict(),
-                         "epoch": epoch, "history": history, "train_config": asdict(cfg),
-                         "rng": _rng_state(device)}, ckpt_path)
+            atomic_save(
+                {
+                    "model": model.checkpoint(),
+                    "optimizer": optimizer.state_dict(),
+                    "epoch": epoch,
+                    "history": history,
+                    "train_config": asdict(cfg),
+                    "rng": _rng_state(device),
+                },
+                ckpt_path,
+            )
         except OSError as err:
-            raise _write_failed(err, f"epoch {epoch}",
-                                _kept(ckpt_path, epoch)) from err
+            raise _write_failed(err, f"epoch {epoch}", _kept(ckpt_path, epoch)) from err
         if progress:
-            tqdm.write(f"epoch {epoch}/{cfg.epochs}  train loss {train_loss:.4f}  "
-                       f"held-out {model.main_metric} {held_out[model.main_metric]:.4f}")
+            tqdm.write(
+                f"epoch {epoch}/{cfg.epochs}  train loss {train_loss:.4f}  "
+                f"held-out {model.main_metric} {held_out[model.main_metric]:.4f}"
+            )
     metrics = _summary(cfg, model, data, history, device, started)
     # metrics.json first: a picture that fails must not lose the numbers
     metrics["pictures"] = {}
     _write_metrics(metrics, out)
     try:
-        metrics["pictures"] = _pictures(model, data, history, out, device,
-                                        f"{cfg.model} on {data.name}", progress)
+        metrics["pictures"] = _pictures(
+            model, data, history, out, device, f"{cfg.model} on {data.name}", progress
+        )
     except OSError as err:
-        raise _write_failed(err, "after training", f"{out / METRICS} and the checkpoint are "
-                            f"written") from err
+        raise _write_failed(
+            err, "after training", f"{out / METRICS} and the checkpoint are written"
+        ) from err
     _write_metrics(metrics, out)
     return metrics

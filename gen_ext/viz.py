@@ -23,11 +23,15 @@ def _grid_image(images: torch.Tensor, columns: int, scale: int, pad: int):
     for i in range(n):
         r, col = divmod(i, columns)
         tile = images[i].expand(3, h, w) if c == 1 else images[i][:3]
-        grid[:, pad + r * (h + pad):pad + r * (h + pad) + h,
-             pad + col * (w + pad):pad + col * (w + pad) + w] = tile
+        grid[
+            :,
+            pad + r * (h + pad) : pad + r * (h + pad) + h,
+            pad + col * (w + pad) : pad + col * (w + pad) + w,
+        ] = tile
     array = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    return Image.fromarray(array).resize((array.shape[1] * scale, array.shape[0] * scale),
-                                         Image.NEAREST)
+    return Image.fromarray(array).resize(
+        (array.shape[1] * scale, array.shape[0] * scale), Image.NEAREST
+    )
 
 
 def draw_row_labels(grid, labels: list[str], row_height: int, top: int):
@@ -43,13 +47,24 @@ def draw_row_labels(grid, labels: list[str], row_height: int, top: int):
     labelled.paste(grid, (margin, 0))
     draw = ImageDraw.Draw(labelled)
     for r, label in enumerate(labels):
-        draw.text((LABEL_GAP, top + r * row_height + row_height / 2), label, fill="black",
-                  font=font, anchor="lm")
+        draw.text(
+            (LABEL_GAP, top + r * row_height + row_height / 2),
+            label,
+            fill="black",
+            font=font,
+            anchor="lm",
+        )
     return labelled
 
 
-def save_grid(images: torch.Tensor, path, columns: int | None = None, scale: int = 4,
-              pad: int = 1, row_labels: list[str] | None = None) -> Path:
+def save_grid(
+    images: torch.Tensor,
+    path,
+    columns: int | None = None,
+    scale: int = 4,
+    pad: int = 1,
+    row_labels: list[str] | None = None,
+) -> Path:
     """Writes images [N, C, H, W] in [0, 1] as one PNG grid, each pixel `scale` pixels wide;
     `row_labels`, one per row, are written beside the rows."""
     n, _, h, _ = images.shape
@@ -58,16 +73,23 @@ def save_grid(images: torch.Tensor, path, columns: int | None = None, scale: int
     if row_labels is not None:
         rows = max(1, math.ceil(n / columns))
         if len(row_labels) != rows:
-            raise ValueError(f"save_grid: row_labels must give one label per row ({rows}), got "
-                             f"{len(row_labels)}")
+            raise ValueError(
+                f"save_grid: row_labels must give one label per row ({rows}), got {len(row_labels)}"
+            )
         image = draw_row_labels(image, row_labels, row_height=(h + pad) * scale, top=pad * scale)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return atomic_write_bytes(path, buffer.getvalue())
 
 
-def save_curves(history: list[dict], keys: list[str], path, title: str = "",
-                ylabel: str | None = None, names: dict | None = None) -> Path:
+def save_curves(
+    history: list[dict],
+    keys: list[str],
+    path,
+    title: str = "",
+    ylabel: str | None = None,
+    names: dict | None = None,
+) -> Path:
     """Line plot of history[i][key] against the epoch, one line per key (legend: names[key],
     else the key), the y axis labelled `ylabel`."""
     import matplotlib

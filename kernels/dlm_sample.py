@@ -43,15 +43,29 @@ def _min(a, b):
 
 
 @triton.jit
-def _sample_channel(params_ptr, noise_log_ptr, out_ptr, base_p, base_c, chan_off,
-                    k_off, mean_shift, tiny, nbm1, mask, S, M):
+def _sample_channel(
+    params_ptr,
+    noise_log_ptr,
+    out_ptr,
+    base_p,
+    base_c,
+    chan_off,
+    k_off,
+    mean_shift,
+    tiny,
+    nbm1,
+    mask,
+    S,
+    M,
+):
     # base_p / base_c point at (b, 0, s) of params / of the per-channel tensors;
     # chan_off is the index along P where this channel's block starts.
     dtype = params_ptr.dtype.element_ty
     mean = tl.load(params_ptr + base_p + (chan_off + k_off) * S, mask=mask, other=0.0).to(dtype)
     mean = mean + mean_shift
-    log_scale = tl.load(params_ptr + base_p + (chan_off + M + k_off) * S, mask=mask,
-                        other=0.0).to(dtype)
+    log_scale = tl.load(params_ptr + base_p + (chan_off + M + k_off) * S, mask=mask, other=0.0).to(
+        dtype
+    )
     log_scale = _min(_max(log_scale, -7.0), 80.0)
 
     # other=0.5 keeps the logit of masked-off lanes finite.
@@ -69,9 +83,19 @@ def _sample_channel(params_ptr, noise_log_ptr, out_ptr, base_p, base_c, chan_off
 
 
 @triton.jit
-def _dlm_sample_kernel(params_ptr, noise_mix_ptr, noise_log_ptr, out_ptr,
-                       N, S, P, M, num_bins,
-                       C: tl.constexpr, BLOCK: tl.constexpr):
+def _dlm_sample_kernel(
+    params_ptr,
+    noise_mix_ptr,
+    noise_log_ptr,
+    out_ptr,
+    N,
+    S,
+    P,
+    M,
+    num_bins,
+    C: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     tl.static_assert((C == 1) or (C == 3), "num_channels must be 1 or 3")
     dtype = params_ptr.dtype.element_ty
 
@@ -112,32 +136,88 @@ def _dlm_sample_kernel(params_ptr, noise_mix_ptr, noise_log_ptr, out_ptr,
     zero = tl.zeros([BLOCK], dtype=dtype)
     nan_shift = tl.where(best != best, best, zero)  # noqa: PLR0124
     if C == 1:
-        _sample_channel(params_ptr, noise_log_ptr, out_ptr, base_p, base_c, M,
-                        k_off, nan_shift, tiny, nbm1, mask, S, M)
+        _sample_channel(
+            params_ptr,
+            noise_log_ptr,
+            out_ptr,
+            base_p,
+            base_c,
+            M,
+            k_off,
+            nan_shift,
+            tiny,
+            nbm1,
+            mask,
+            S,
+            M,
+        )
     else:
         blk = 3 * M
-        x0 = _sample_channel(params_ptr, noise_log_ptr, out_ptr, base_p, base_c,
-                             M, k_off, nan_shift, tiny, nbm1, mask, S, M)
+        x0 = _sample_channel(
+            params_ptr,
+            noise_log_ptr,
+            out_ptr,
+            base_p,
+            base_c,
+            M,
+            k_off,
+            nan_shift,
+            tiny,
+            nbm1,
+            mask,
+            S,
+            M,
+        )
         # Each channel's coefficients live in the third slot of its own block:
         # coef[0] (block 0) couples channel 1 to x0, coef[1] (block 1) and
         # coef[2] (block 2) couple channel 2 to x0 and x1.
-        coef0 = tl.load(params_ptr + base_p + (M + 2 * M + k_off) * S, mask=mask,
-                        other=0.0).to(dtype)
-        x1 = _sample_channel(params_ptr, noise_log_ptr, out_ptr, base_p, base_c + S,
-                             M + blk, k_off, _tanh(coef0) * x0, tiny, nbm1, mask, S, M)
-        coef1 = tl.load(params_ptr + base_p + (M + blk + 2 * M + k_off) * S, mask=mask,
-                        other=0.0).to(dtype)
-        coef2 = tl.load(params_ptr + base_p + (M + 2 * blk + 2 * M + k_off) * S, mask=mask,
-                        other=0.0).to(dtype)
+        coef0 = tl.load(params_ptr + base_p + (M + 2 * M + k_off) * S, mask=mask, other=0.0).to(
+            dtype
+        )
+        x1 = _sample_channel(
+            params_ptr,
+            noise_log_ptr,
+            out_ptr,
+            base_p,
+            base_c + S,
+            M + blk,
+            k_off,
+            _tanh(coef0) * x0,
+            tiny,
+            nbm1,
+            mask,
+            S,
+            M,
+        )
+        coef1 = tl.load(
+            params_ptr + base_p + (M + blk + 2 * M + k_off) * S, mask=mask, other=0.0
+        ).to(dtype)
+        coef2 = tl.load(
+            params_ptr + base_p + (M + 2 * blk + 2 * M + k_off) * S, mask=mask, other=0.0
+        ).to(dtype)
         # The shift is summed before it is added to the mean: the reference
         # does `mean += a * x0 + b * x1`.
         shift2 = _tanh(coef1) * x0 + _tanh(coef2) * x1
-        _sample_channel(params_ptr, noise_log_ptr, out_ptr, base_p, base_c + 2 * S,
-                        M + 2 * blk, k_off, shift2, tiny, nbm1, mask, S, M)
+        _sample_channel(
+            params_ptr,
+            noise_log_ptr,
+            out_ptr,
+            base_p,
+            base_c + 2 * S,
+            M + 2 * blk,
+            k_off,
+            shift2,
+            tiny,
+            nbm1,
+            mask,
+            S,
+            M,
+        )
 
 
-def discretized_logistic_mixture_sample_triton(params, noise_mixture, noise_logistic,
-                                               num_channels: int, num_bins: int) -> torch.Tensor:
+def discretized_logistic_mixture_sample_triton(
+    params, noise_mixture, noise_logistic, num_channels: int, num_bins: int
+) -> torch.Tensor:
     """Draw one sample per position from a discretized logistic mixture.
 
     params: [B, P, S] with P = 10*M (num_channels == 3) or 3*M (num_channels == 1).
@@ -161,6 +241,7 @@ def discretized_logistic_mixture_sample_triton(params, noise_mixture, noise_logi
 
     BLOCK = min(_MAX_BLOCK, triton.next_power_of_2(N))
     grid = (triton.cdiv(N, BLOCK),)
-    _dlm_sample_kernel[grid](params, noise_mixture, noise_logistic, out,
-                             N, S, P, M, num_bins, C=C, BLOCK=BLOCK)
+    _dlm_sample_kernel[grid](
+        params, noise_mixture, noise_logistic, out, N, S, P, M, num_bins, C=C, BLOCK=BLOCK
+    )
     return out

@@ -20,10 +20,26 @@ __all__ = ["taps_gemm", "taps_weight_grad"]
 
 
 @triton.jit
-def _taps_gemm_kernel(src_ptr, w_ptr, bias_ptr, dst_ptr, offsets_ptr, ranges_ptr,
-                      B, K, N, H, W, T, group_size,
-                      HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
-                      BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+def _taps_gemm_kernel(
+    src_ptr,
+    w_ptr,
+    bias_ptr,
+    dst_ptr,
+    offsets_ptr,
+    ranges_ptr,
+    B,
+    K,
+    N,
+    H,
+    W,
+    T,
+    group_size,
+    HAS_BIAS: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     group = tl.program_id(2)
@@ -50,23 +66,47 @@ def _taps_gemm_kernel(src_ptr, w_ptr, bias_ptr, dst_ptr, offsets_ptr, ranges_ptr
         for k0 in range(k_begin, k_end, BLOCK_K):
             k = k0 + tl.arange(0, BLOCK_K)
             k_ok = k < k_end
-            a = tl.load(src_ptr + row[:, None] + k[None, :].to(tl.int64) * plane,
-                        mask=inside[:, None] & k_ok[None, :], other=0.0)
-            b = tl.load(w_ptr + (t * K + k[:, None]).to(tl.int64) * N + n[None, :],
-                        mask=k_ok[:, None] & n_ok[None, :], other=0.0)
+            a = tl.load(
+                src_ptr + row[:, None] + k[None, :].to(tl.int64) * plane,
+                mask=inside[:, None] & k_ok[None, :],
+                other=0.0,
+            )
+            b = tl.load(
+                w_ptr + (t * K + k[:, None]).to(tl.int64) * N + n[None, :],
+                mask=k_ok[:, None] & n_ok[None, :],
+                other=0.0,
+            )
             acc += tl.dot(a, b, input_precision=PRECISION, out_dtype=dtype)
     if HAS_BIAS:
         acc += tl.load(bias_ptr + n, mask=n_ok, other=0.0)[None, :]
     out = pb * N * plane + py * W + px
-    tl.store(dst_ptr + out[:, None] + n[None, :].to(tl.int64) * plane, acc,
-             mask=pixel_ok[:, None] & n_ok[None, :])
+    tl.store(
+        dst_ptr + out[:, None] + n[None, :].to(tl.int64) * plane,
+        acc,
+        mask=pixel_ok[:, None] & n_ok[None, :],
+    )
 
 
 @triton.jit
-def _taps_weight_grad_kernel(src_ptr, grad_ptr, gw_ptr, offsets_ptr, ranges_ptr,
-                             B, K, N, H, W, T, groups, group_size,
-                             PRECISION: tl.constexpr, BLOCK_K: tl.constexpr,
-                             BLOCK_N: tl.constexpr, BLOCK_P: tl.constexpr):
+def _taps_weight_grad_kernel(
+    src_ptr,
+    grad_ptr,
+    gw_ptr,
+    offsets_ptr,
+    ranges_ptr,
+    B,
+    K,
+    N,
+    H,
+    W,
+    T,
+    groups,
+    group_size,
+    PRECISION: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+):
     pid_k = tl.program_id(0)
     pid_n = tl.program_id(1)
     t = tl.program_id(2) // groups
@@ -106,8 +146,11 @@ def _taps_weight_grad_kernel(src_ptr, grad_ptr, gw_ptr, offsets_ptr, ranges_ptr,
             other=0.0,
         )
         acc += tl.dot(a, g, input_precision=PRECISION, out_dtype=dtype)
-    tl.store(gw_ptr + (t * K + k[:, None]).to(tl.int64) * N + n[None, :], acc,
-             mask=k_ok[:, None] & n_ok[None, :])
+    tl.store(
+        gw_ptr + (t * K + k[:, None]).to(tl.int64) * N + n[None, :],
+        acc,
+        mask=k_ok[:, None] & n_ok[None, :],
+    )
 
 
 def _precision(dtype: torch.dtype) -> str:
@@ -128,10 +171,26 @@ def taps_gemm(src, packed, offsets, ranges, bias, out_channels_per_group: int):
         return dst
     BLOCK_M, BLOCK_N, BLOCK_K = 32, 32, 16
     grid = (triton.cdiv(B * H * W, BLOCK_M), triton.cdiv(out_channels_per_group, BLOCK_N), groups)
-    _taps_gemm_kernel[grid](src.contiguous(), packed, bias if bias is not None else packed, dst,
-                            offsets, ranges, B, K, N, H, W, T, out_channels_per_group,
-                            HAS_BIAS=bias is not None, PRECISION=_precision(src.dtype),
-                            BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, BLOCK_K=BLOCK_K)
+    _taps_gemm_kernel[grid](
+        src.contiguous(),
+        packed,
+        bias if bias is not None else packed,
+        dst,
+        offsets,
+        ranges,
+        B,
+        K,
+        N,
+        H,
+        W,
+        T,
+        out_channels_per_group,
+        HAS_BIAS=bias is not None,
+        PRECISION=_precision(src.dtype),
+        BLOCK_M=BLOCK_M,
+        BLOCK_N=BLOCK_N,
+        BLOCK_K=BLOCK_K,
+    )
     return dst
 
 
@@ -146,8 +205,23 @@ def taps_weight_grad(src, grad, offsets, ranges, out_channels_per_group: int):
         return gw
     BLOCK_K, BLOCK_N, BLOCK_P = 16, 32, 64
     grid = (triton.cdiv(K, BLOCK_K), triton.cdiv(out_channels_per_group, BLOCK_N), T * groups)
-    _taps_weight_grad_kernel[grid](src.contiguous(), grad.contiguous(), gw, offsets, ranges,
-                                   B, K, N, H, W, T, groups, out_channels_per_group,
-                                   PRECISION=_precision(src.dtype), BLOCK_K=BLOCK_K,
-                                   BLOCK_N=BLOCK_N, BLOCK_P=BLOCK_P)
+    _taps_weight_grad_kernel[grid](
+        src.contiguous(),
+        grad.contiguous(),
+        gw,
+        offsets,
+        ranges,
+        B,
+        K,
+        N,
+        H,
+        W,
+        T,
+        groups,
+        out_channels_per_group,
+        PRECISION=_precision(src.dtype),
+        BLOCK_K=BLOCK_K,
+        BLOCK_N=BLOCK_N,
+        BLOCK_P=BLOCK_P,
+    )
     return gw

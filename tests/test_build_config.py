@@ -60,16 +60,21 @@ def test_a_wrong_cuda_home_is_reported_not_overridden(tmp_path):
     good = make_toolkit(tmp_path / "cuda")
     found = find({"CUDA_HOME": str(wrong)}, which=no_nvcc, default=good)
     assert found.home is None
-    assert found.rejected == [(f"CUDA_HOME={wrong}: {wrong} is not a CUDA toolkit: it has no "
-                               "lib64/libcudart.so")]
+    assert found.rejected == [
+        (f"CUDA_HOME={wrong}: {wrong} is not a CUDA toolkit: it has no lib64/libcudart.so")
+    ]
 
 
 def test_nvcc_symlink_is_resolved_to_its_toolkit(tmp_path):
     home = make_toolkit(tmp_path / "cuda-13.0")
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "nvcc").symlink_to(home / "bin" / "nvcc")
-    found = find({}, which=lambda _: str(tmp_path / "bin" / "nvcc"), ask_nvcc=must_not_ask,
-                 default=tmp_path / "none")
+    found = find(
+        {},
+        which=lambda _: str(tmp_path / "bin" / "nvcc"),
+        ask_nvcc=must_not_ask,
+        default=tmp_path / "none",
+    )
     assert found.home == home and "nvcc on the PATH" in found.found_by
 
 
@@ -86,9 +91,13 @@ def test_nvcc_wrapper_script_is_seen_through(tmp_path):
     wrapper.chmod(0o755)
     found = find({}, which=lambda _: str(wrapper), default=tmp_path / "none")
     assert found.home == home.resolve()
-    assert found.rejected == [(f"nvcc on the PATH ({wrapper} -> {wrapper}): {wrapper_dir} is not "
-                               "a CUDA toolkit: it has no include/cuda_runtime.h or "
-                               "lib64/libcudart.so")]
+    assert found.rejected == [
+        (
+            f"nvcc on the PATH ({wrapper} -> {wrapper}): {wrapper_dir} is not "
+            "a CUDA toolkit: it has no include/cuda_runtime.h or "
+            "lib64/libcudart.so"
+        )
+    ]
 
 
 def test_default_folder_is_the_last_resort(tmp_path):
@@ -124,10 +133,13 @@ def test_gpu_without_toolkit_falls_back_to_cpu_and_says_why():
     assert "only the CPU kernels" in why and "no CUDA toolkit found" in why and "CUDA_HOME" in why
 
 
-@pytest.mark.parametrize("torch_cuda, tk, blocker", [
-    ("13.0", NO_TOOLKIT, "no CUDA toolkit found (the default /x"),
-    (None, None, "CPU-only build"),
-])
+@pytest.mark.parametrize(
+    "torch_cuda, tk, blocker",
+    [
+        ("13.0", NO_TOOLKIT, "no CUDA toolkit found (the default /x"),
+        (None, None, "CPU-only build"),
+    ],
+)
 def test_asked_for_cuda_that_cannot_build_fails_with_the_fix(tmp_path, torch_cuda, tk, blocker):
     with pytest.raises(build_config.BuildConfigError) as err:
         decide("1", torch_cuda, [], tk or toolkit(tmp_path))
@@ -158,9 +170,15 @@ def test_setup_py_fails_at_once_when_cuda_cannot_be_built(tmp_path):
     wrong = make_toolkit(tmp_path / "usr-local", complete=False)
     env = {**os.environ, "GEN_EXT_CUDA": "1", "CUDA_HOME": str(wrong)}
     start = time.monotonic()
-    done = subprocess.run([sys.executable, str(ROOT / "setup.py"), "--version"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=300,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "setup.py"), "--version"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode != 0
     assert f"CUDA_HOME={wrong}: {wrong} is not a CUDA toolkit" in done.stderr
     assert "Set CUDA_HOME to the toolkit folder" in done.stderr

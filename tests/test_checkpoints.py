@@ -25,7 +25,7 @@ def write_bad(kind: str, path, good):
         path.write_bytes(b"")
     elif kind == "truncated":
         data = good.read_bytes()
-        path.write_bytes(data[:len(data) // 2])
+        path.write_bytes(data[: len(data) // 2])
     elif kind == "random bytes":
         path.write_bytes(os.urandom(1000))
     elif kind == "python object":
@@ -40,12 +40,28 @@ def write_bad(kind: str, path, good):
         raise ValueError(kind)
 
 
-BAD = ["missing", "folder", "empty", "truncated", "random bytes", "python object", "tensor",
-       "other dictionary", "bare state_dict"]
-WHY = {"missing": "no such file", "folder": "is a folder", "empty": "empty",
-       "truncated": "truncated", "random bytes": "does not start like a torch file",
-       "python object": "Python objects", "tensor": "holds a Tensor",
-       "other dictionary": "keys ['step', 'weights']", "bare state_dict": "bare state_dict"}
+BAD = [
+    "missing",
+    "folder",
+    "empty",
+    "truncated",
+    "random bytes",
+    "python object",
+    "tensor",
+    "other dictionary",
+    "bare state_dict",
+]
+WHY = {
+    "missing": "no such file",
+    "folder": "is a folder",
+    "empty": "empty",
+    "truncated": "truncated",
+    "random bytes": "does not start like a torch file",
+    "python object": "Python objects",
+    "tensor": "holds a Tensor",
+    "other dictionary": "keys ['step', 'weights']",
+    "bare state_dict": "bare state_dict",
+}
 
 
 @pytest.fixture
@@ -98,8 +114,9 @@ def test_resuming_another_models_run_is_refused(tmp_path):
 
 
 def test_a_model_class_refuses_another_models_checkpoint(tmp_path, saved_model):
-    with pytest.raises(CheckpointError, match="holds a checkpoint of Autoencoder, expected one "
-                                              "of VAE") as err:
+    with pytest.raises(
+        CheckpointError, match="holds a checkpoint of Autoencoder, expected one of VAE"
+    ) as err:
         VAE.load(saved_model)
     assert str(saved_model) in str(err.value)
     with pytest.raises(CheckpointError, match="expected one of DenoisingAutoencoder"):

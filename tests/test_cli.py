@@ -29,8 +29,11 @@ def test_check_fails_on_a_wrong_kernel(monkeypatch, capsys):
     from gen_ext import ops
 
     real = ops.discretized_logistic_mixture_nll
-    monkeypatch.setattr(check.ops, "discretized_logistic_mixture_nll",
-                        lambda x, p, n=256: real(x, p, n) * (1 + 1e-4))
+    monkeypatch.setattr(
+        check.ops,
+        "discretized_logistic_mixture_nll",
+        lambda x, p, n=256: real(x, p, n) * (1 + 1e-4),
+    )
     assert main(["check", "--ops", "discretized_logistic_mixture_nll"]) == 1
     assert "FAIL" in capsys.readouterr().out
 
@@ -52,8 +55,12 @@ def test_bench_quick_writes_results(tmp_path, capfd, monkeypatch):
     # a machine loaded above the benchmark's threads before and after the run
     monkeypatch.setattr(runner, "load_average", lambda: 9.0)
     out = tmp_path / "bench"
-    assert main(["bench", "--quick", "--ops", "discretized_logistic_mixture_sample",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            ["bench", "--quick", "--ops", "discretized_logistic_mixture_sample", "--out", str(out)]
+        )
+        == 0
+    )
     data = json.loads((out / "bench.json").read_text())
     impls = {r["impl"] for r in data["rows"]}
     assert impls == {"fused", "eager", "compiled"}
@@ -69,15 +76,28 @@ def test_bench_quick_writes_results(tmp_path, capfd, monkeypatch):
     assert "warning: the machine was busy during this benchmark" in printed.out
     # the profiler's and torch's native log lines stay out of the output (on the file
     # descriptors, where native code writes them)
-    for noise in ("profiler_start", "profiler_stop", "Memory block of unknown size",
-                  "gpuGetDeviceCount", "No CUDA runtime is found"):
+    for noise in (
+        "profiler_start",
+        "profiler_stop",
+        "Memory block of unknown size",
+        "gpuGetDeviceCount",
+        "No CUDA runtime is found",
+    ):
         assert noise not in printed.out + printed.err
 
 
 def test_missing_extension_message_says_how_to_build(monkeypatch):
-    monkeypatch.setattr(_extension, "build_info",
-                        lambda: {"torch": "0.0.0", "python": "3", "cuda": None, "cuda_archs": None,
-                                 "cpu_kernels": ["default"]})
+    monkeypatch.setattr(
+        _extension,
+        "build_info",
+        lambda: {
+            "torch": "0.0.0",
+            "python": "3",
+            "cuda": None,
+            "cuda_archs": None,
+            "cpu_kernels": ["default"],
+        },
+    )
     reason = _extension._try_load()
     assert "built for torch 0.0.0" in reason and "pip install --no-build-isolation" in reason
     monkeypatch.setattr(_extension, "build_info", lambda: None)

@@ -43,14 +43,27 @@ def checkpoint_path(tmp_path):
 
 # --- 1. numeric options must be positive --------------------------------------------------
 
-@pytest.mark.parametrize("flag,value", [
-    ("--epochs", "0"), ("--epochs", "-3"), ("--epochs", "2.5"), ("--batch-size", "0"),
-    ("--batch-size", "many"), ("--lr", "0"), ("--lr", "-1e-3"), ("--lr", "nan"), ("--lr", "inf"),
-    ("--image-size", "0")])
+
+@pytest.mark.parametrize(
+    "flag,value",
+    [
+        ("--epochs", "0"),
+        ("--epochs", "-3"),
+        ("--epochs", "2.5"),
+        ("--batch-size", "0"),
+        ("--batch-size", "many"),
+        ("--lr", "0"),
+        ("--lr", "-1e-3"),
+        ("--lr", "nan"),
+        ("--lr", "inf"),
+        ("--image-size", "0"),
+    ],
+)
 def test_train_numbers_must_be_positive(capsys, flag, value):
     # FLAG=VALUE: argparse would read a lone -1e-3 as an option
-    line = assert_one_line(capsys, ["train", "vae", f"{flag}={value}"], 2, f"argument {flag}",
-                           value)
+    line = assert_one_line(
+        capsys, ["train", "vae", f"{flag}={value}"], 2, f"argument {flag}", value
+    )
     assert line.startswith("gen-ext train: ")
 
 
@@ -60,9 +73,19 @@ def test_sample_n_must_be_positive(capsys, checkpoint_path):
 
 # --- 2. --set is typed by the model's constructor -----------------------------------------
 
+
 class ToyModel:
-    def __init__(self, input_shape=(1, 8, 8), levels: int = 17, width: int = 4,
-                 rate: float = 0.5, flag: bool = False, name: str = "a", sizes=(1, 2), **extra):
+    def __init__(
+        self,
+        input_shape=(1, 8, 8),
+        levels: int = 17,
+        width: int = 4,
+        rate: float = 0.5,
+        flag: bool = False,
+        name: str = "a",
+        sizes=(1, 2),
+        **extra,
+    ):
         pass
 
 
@@ -71,13 +94,21 @@ def test_set_values_take_the_constructor_argument_types():
     got = parse_model_args("toy", ToyModel, items)
     assert got == {"width": 3, "rate": 0.01, "flag": True, "name": "b", "sizes": (3, 4)}
     assert type(got["rate"]) is float and type(got["sizes"]) is tuple
-    assert parse_model_args("toy", ToyModel, ["flag=0", "sizes=(5, 6, 7)"]) == \
-        {"flag": False, "sizes": (5, 6, 7)}
+    assert parse_model_args("toy", ToyModel, ["flag=0", "sizes=(5, 6, 7)"]) == {
+        "flag": False,
+        "sizes": (5, 6, 7),
+    }
 
 
-@pytest.mark.parametrize("item,expected", [
-    ("width=3.5", "expected an integer"), ("rate=fast", "expected a number"),
-    ("flag=yes", "true, false, 1 or 0"), ("sizes=a,b", "integers separated by commas")])
+@pytest.mark.parametrize(
+    "item,expected",
+    [
+        ("width=3.5", "expected an integer"),
+        ("rate=fast", "expected a number"),
+        ("flag=yes", "true, false, 1 or 0"),
+        ("sizes=a,b", "integers separated by commas"),
+    ],
+)
 def test_set_value_of_the_wrong_type_is_refused(item, expected):
     with pytest.raises(ValueError, match=expected) as info:
         parse_model_args("toy", ToyModel, [item])
@@ -93,38 +124,73 @@ def test_train_passes_typed_set_values(monkeypatch, tmp_path, capsys):
         raise errors.TrainingError("stopped by the test")
 
     monkeypatch.setattr(gen_ext.train, "train", fake_train)
-    assert_one_line(capsys, ["train", "vae", "--out", str(tmp_path), "--set", "hidden=32",
-                             "--set", "likelihood=logistic"], 1, "stopped by the test")
+    assert_one_line(
+        capsys,
+        [
+            "train",
+            "vae",
+            "--out",
+            str(tmp_path),
+            "--set",
+            "hidden=32",
+            "--set",
+            "likelihood=logistic",
+        ],
+        1,
+        "stopped by the test",
+    )
     assert calls[0].model_args == {"hidden": 32, "likelihood": "logistic"}
 
 
-@pytest.mark.parametrize("item,names", [
-    ("bottleneck=4", ["no argument 'bottleneck'"]),
-    ("hidden=wide", ["--set hidden=wide", "int", "'wide'"]),
-    ("hidden", ["KEY=VALUE", "'hidden'"])])
+@pytest.mark.parametrize(
+    "item,names",
+    [
+        ("bottleneck=4", ["no argument 'bottleneck'"]),
+        ("hidden=wide", ["--set hidden=wide", "int", "'wide'"]),
+        ("hidden", ["KEY=VALUE", "'hidden'"]),
+    ],
+)
 def test_train_bad_set_is_a_usage_error_listing_the_keys(capsys, item, names):
-    assert_one_line(capsys, ["train", "vae", "--set", item], 2, *names,
-                    "valid keys for vae: hidden, latent_dim, likelihood, iw_samples")
+    assert_one_line(
+        capsys,
+        ["train", "vae", "--set", item],
+        2,
+        *names,
+        "valid keys for vae: hidden, latent_dim, likelihood, iw_samples",
+    )
 
 
 @pytest.mark.parametrize("key", ["input_shape", "levels"])
 def test_train_refuses_set_of_what_it_derives_from_the_data(capsys, key):
-    assert_one_line(capsys, ["train", "pixelcnn", "--set", f"{key}=3"], 2,
-                    f"gen-ext train sets {key} from the data")
+    assert_one_line(
+        capsys,
+        ["train", "pixelcnn", "--set", f"{key}=3"],
+        2,
+        f"gen-ext train sets {key} from the data",
+    )
 
 
 # --- 3. a device this machine lacks is refused at start -------------------------------------
 
+
 def _device_argv(command, device, tmp_path):
-    return {"check": ["check"], "bench": ["bench", "--quick"], "train": ["train", "vae"],
-            "sample": ["sample", str(tmp_path / "missing.pt")]}[command] + ["--device", device]
+    return {
+        "check": ["check"],
+        "bench": ["bench", "--quick"],
+        "train": ["train", "vae"],
+        "sample": ["sample", str(tmp_path / "missing.pt")],
+    }[command] + ["--device", device]
 
 
 @pytest.mark.parametrize("command", ["check", "bench", "train", "sample"])
-@pytest.mark.parametrize("device,message", [
-    ("foo", "expected cpu, cuda, cuda:N or mps, got 'foo'"),
-    ("cuda:3", "cuda:3"),
-    ("mps", "mps: MPS is not available")])
+@pytest.mark.parametrize(
+    "device,message",
+    [
+        ("foo", "expected cpu, cuda, cuda:N or mps, got 'foo'"),
+        ("cuda:3", "cuda:3"),
+        ("mps", "mps: MPS is not available"),
+    ],
+)
 def test_missing_device_is_refused(capsys, tmp_path, command, device, message):
     if device == "cuda:3" and torch.cuda.device_count() > 3:
         pytest.skip("this machine has a cuda:3")
@@ -150,25 +216,49 @@ def test_cuda_device_index_beyond_the_count_names_the_count():
 
 # --- 4. files, data, checkpoints, the extension: one line each ------------------------------
 
+
 def test_missing_checkpoint(capsys, tmp_path):
     path = tmp_path / "nope.pt"
-    assert_one_line(capsys, ["sample", str(path)], 2, "argument checkpoint", str(path),
-                    "no such checkpoint file")
+    assert_one_line(
+        capsys,
+        ["sample", str(path)],
+        2,
+        "argument checkpoint",
+        str(path),
+        "no such checkpoint file",
+    )
 
 
 def test_folder_given_for_the_checkpoint(capsys, tmp_path):
-    assert_one_line(capsys, ["sample", str(tmp_path)], 2, "argument checkpoint", "is a folder",
-                    str(tmp_path / "checkpoint.pt"))
+    assert_one_line(
+        capsys,
+        ["sample", str(tmp_path)],
+        2,
+        "argument checkpoint",
+        "is a folder",
+        str(tmp_path / "checkpoint.pt"),
+    )
 
 
 def test_folder_given_for_the_png(capsys, tmp_path, checkpoint_path):
-    assert_one_line(capsys, ["sample", str(checkpoint_path), "--out", str(tmp_path)], 2,
-                    "argument --out", "is a folder")
+    assert_one_line(
+        capsys,
+        ["sample", str(checkpoint_path), "--out", str(tmp_path)],
+        2,
+        "argument --out",
+        "is a folder",
+    )
 
 
 def test_out_that_is_not_a_png(capsys, checkpoint_path, tmp_path):
-    assert_one_line(capsys, ["sample", str(checkpoint_path), "--out", str(tmp_path / "s.jpg")],
-                    2, "argument --out", ".png", "s.jpg")
+    assert_one_line(
+        capsys,
+        ["sample", str(checkpoint_path), "--out", str(tmp_path / "s.jpg")],
+        2,
+        "argument --out",
+        ".png",
+        "s.jpg",
+    )
 
 
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint", "dict", "list"])
@@ -181,8 +271,7 @@ def test_bad_checkpoint_content(capsys, tmp_path, content):
     else:
         path.write_bytes(content)
     # the file, then what was expected of it
-    assert_one_line(capsys, ["sample", str(path)], 1, "gen-ext sample: ", str(path),
-                    "expected")
+    assert_one_line(capsys, ["sample", str(path)], 1, "gen-ext sample: ", str(path), "expected")
 
 
 def test_checkpoint_of_another_shape(capsys, tmp_path):
@@ -197,14 +286,20 @@ def test_checkpoint_of_another_shape(capsys, tmp_path):
 def test_checkpoint_of_a_model_without_a_prior(capsys, tmp_path):
     path = tmp_path / "ae.pt"
     Autoencoder(hidden=8, bottleneck=2).save(path)
-    assert_one_line(capsys, ["sample", str(path)], 1, str(path),
-                    "Autoencoder has no prior to sample from")
+    assert_one_line(
+        capsys, ["sample", str(path)], 1, str(path), "Autoencoder has no prior to sample from"
+    )
 
 
 def test_bad_data_is_one_line(capsys, tmp_path):
     missing = tmp_path / "images.npy"
-    assert_one_line(capsys, ["train", "vae", "--data", str(missing), "--out",
-                             str(tmp_path / "out")], 1, "gen-ext train: ", str(missing))
+    assert_one_line(
+        capsys,
+        ["train", "vae", "--data", str(missing), "--out", str(tmp_path / "out")],
+        1,
+        "gen-ext train: ",
+        str(missing),
+    )
 
 
 def test_missing_extension_is_one_line(capsys, monkeypatch):
@@ -227,8 +322,9 @@ def test_overwrite_reaches_train(monkeypatch, tmp_path, capsys):
 
 
 def test_resume_and_overwrite_exclude_each_other(capsys):
-    assert_one_line(capsys, ["train", "vae", "--resume", "--overwrite"], 2, "--overwrite",
-                    "--resume")
+    assert_one_line(
+        capsys, ["train", "vae", "--resume", "--overwrite"], 2, "--overwrite", "--resume"
+    )
 
 
 # --- warnings and Ctrl-C ------------------------------------------------------------------
@@ -236,7 +332,8 @@ def test_resume_and_overwrite_exclude_each_other(capsys):
 # the quantization notice the data module raises; a stand-in class of gen_ext's own where the
 # branch does not have it yet
 PackageWarning = getattr(errors, "DataWarning", None) or type(
-    "PackageWarning", (UserWarning,), {"__module__": "gen_ext.errors"})
+    "PackageWarning", (UserWarning,), {"__module__": "gen_ext.errors"}
+)
 
 
 def test_package_warnings_are_one_line(monkeypatch, capsys):
@@ -262,8 +359,11 @@ def test_other_warnings_go_to_pythons_own_display(monkeypatch, capsys):
         return 0
 
     monkeypatch.setattr(cli, "cmd_info", warns)
-    monkeypatch.setattr(warnings, "showwarning", lambda message, category, *rest:
-                        shown.append((str(message), category)))
+    monkeypatch.setattr(
+        warnings,
+        "showwarning",
+        lambda message, category, *rest: shown.append((str(message), category)),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         code, lines = run_cli(["info"], capsys)
@@ -284,11 +384,13 @@ def test_ctrl_c_in_training_says_how_to_resume(monkeypatch, tmp_path, capsys):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(gen_ext.train, "train", interrupted)
-    assert_one_line(capsys, ["train", "vae", "--out", str(tmp_path)], 130, str(tmp_path),
-                    "--resume")
+    assert_one_line(
+        capsys, ["train", "vae", "--out", str(tmp_path)], 130, str(tmp_path), "--resume"
+    )
 
 
 # --- 5. --help shows every default -----------------------------------------------------------
+
 
 @pytest.mark.parametrize("command", ["check", "bench", "train", "sample"])
 def test_help_shows_every_default(capsys, command):
@@ -309,6 +411,7 @@ def test_help_shows_every_default(capsys, command):
 
 # --- 6. progress -----------------------------------------------------------------------------
 
+
 def test_check_shows_progress_over_its_ops(monkeypatch, capsys):
     row = check.CheckRow("op", "case", 0.0, 1.0, "")
     monkeypatch.setattr(check, "CHECKS", {"first": lambda d: [row], "second": lambda d: [row]})
@@ -326,8 +429,11 @@ def test_check_shows_progress_over_its_ops(monkeypatch, capsys):
 def test_naive_samplers_show_progress_and_draw_the_same(capsys, cls, steps):
     """PixelCNN: one step per sub-pixel (3 channels of 2x2); PixelCNN++: one per pixel (2x3)."""
     shape = (3, 2, 2) if cls is PixelCNN else (1, 2, 3)
-    kwargs = ({"hidden": 3, "head": 3, "blocks": 1} if cls is PixelCNN else
-              {"channels": 4, "resolutions": 1, "blocks": 1})
+    kwargs = (
+        {"hidden": 3, "head": 3, "blocks": 1}
+        if cls is PixelCNN
+        else {"channels": 4, "resolutions": 1, "blocks": 1}
+    )
     model = cls(input_shape=shape, **kwargs).eval()
     quiet = model.sample(2, torch.Generator().manual_seed(5))
     assert capsys.readouterr().err == ""

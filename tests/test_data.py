@@ -53,6 +53,7 @@ def test_image_folder(tmp_path):
 
 # ---- every image mode, scaled by what its pixels hold --------------------------------------
 
+
 def all_images(d) -> torch.Tensor:
     return torch.cat([d.train, d.test])
 
@@ -94,8 +95,9 @@ def sixteen_bit_pixels(n=10):
     return pixels
 
 
-@pytest.mark.parametrize("suffix,mode", [(".png", "I;16"), (".tif", "I;16"), (".tif", "I;16B"),
-                                         (".pgm", "I")])
+@pytest.mark.parametrize(
+    "suffix,mode", [(".png", "I;16"), (".tif", "I;16"), (".tif", "I;16B"), (".pgm", "I")]
+)
 def test_16bit_images_are_scaled_by_their_depth(tmp_path, suffix, mode):
     pixels = sixteen_bit_pixels()
     for i, px in enumerate(pixels):
@@ -123,7 +125,7 @@ def test_16bit_images_holding_8bit_levels_need_no_notice(tmp_path):
 
 
 def test_32bit_integer_tiff_is_scaled_by_its_depth(tmp_path):
-    full = 2 ** 31 - 1  # Pillow writes mode I as signed 32-bit TIFF (SampleFormat 2)
+    full = 2**31 - 1  # Pillow writes mode I as signed 32-bit TIFF (SampleFormat 2)
     pixels = np.random.default_rng(4).integers(0, full + 1, (10, SIZE, SIZE)).astype(np.int32)
     save_all(tmp_path, [Image.fromarray(px) for px in pixels], ".tif")
     assert reopened_mode(tmp_path) == "I"
@@ -136,8 +138,11 @@ def test_integer_image_outside_its_depth_is_an_error(tmp_path):
     pixels = np.zeros((10, SIZE, SIZE), np.int32)
     pixels[3, 1, 1] = -7
     save_all(tmp_path, [Image.fromarray(px) for px in pixels], ".tif")
-    with pytest.raises(DataError, match=r"3\.tif: 32-bit signed integer pixels must lie in "
-                                        r"\[0, 2147483647\], got values in \[-7, 0\]"):
+    with pytest.raises(
+        DataError,
+        match=r"3\.tif: 32-bit signed integer pixels must lie in "
+        r"\[0, 2147483647\], got values in \[-7, 0\]",
+    ):
         data.image_folder(tmp_path, size=SIZE)
 
 
@@ -150,8 +155,13 @@ def test_float_tiff_is_quantized_with_a_notice(tmp_path):
     assert_same_images(all_images(d), as_levels(np.round(pixels.astype(np.float64) * 255)))
 
 
-@pytest.mark.parametrize("bad,message", [(np.nan, r"1 of 16 values are not finite"),
-                                         (1.5, r"must lie in \[0, 1\], got values in \[0, 1.5\]")])
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        (np.nan, r"1 of 16 values are not finite"),
+        (1.5, r"must lie in \[0, 1\], got values in \[0, 1.5\]"),
+    ],
+)
 def test_bad_float_tiff_is_an_error(tmp_path, bad, message):
     pixels = np.zeros((10, SIZE, SIZE), np.float32)
     pixels[6, 2, 2] = bad
@@ -210,7 +220,9 @@ def test_alpha_is_composited_on_white(tmp_path, mode):
     channels = 2 if mode == "LA" else 4
     pixels = np.random.default_rng(8).integers(0, 256, (10, SIZE, SIZE, channels)).astype(np.uint8)
     save_all(tmp_path, [Image.fromarray(px, mode) for px in pixels], ".png")
-    with pytest.warns(DataWarning, match="10 images have transparent pixels .* composited on white"):
+    with pytest.warns(
+        DataWarning, match="10 images have transparent pixels .* composited on white"
+    ):
         d = data.image_folder(tmp_path, size=SIZE)
     expected = on_white(pixels[..., :-1], pixels[..., -1:])
     assert_same_images(all_images(d), as_levels(expected[..., 0] if mode == "LA" else expected))
@@ -258,8 +270,14 @@ def test_cmyk_and_ycbcr_become_rgb(tmp_path):
     d = load_quietly(tmp_path / "ycbcr")
     # YCbCr holds 8-bit values of its own, so the round trip is within a level or two
     y, cb, cr = (np.stack([np.asarray(im, np.float64)[..., c] for im in ycbcr]) for c in range(3))
-    back = np.stack([y + 1.402 * (cr - 128), y - 0.344136 * (cb - 128) - 0.714136 * (cr - 128),
-                     y + 1.772 * (cb - 128)], axis=-1).clip(0, 255)
+    back = np.stack(
+        [
+            y + 1.402 * (cr - 128),
+            y - 0.344136 * (cb - 128) - 0.714136 * (cr - 128),
+            y + 1.772 * (cb - 128),
+        ],
+        axis=-1,
+    ).clip(0, 255)
     loaded = sorted(all_images(d).flatten(1).tolist())
     wanted = sorted(as_levels(back).flatten(1).tolist())
     assert np.abs(np.array(loaded) - np.array(wanted)).max() <= 2 / 255
@@ -281,21 +299,30 @@ def test_mixed_folder_is_rgb(tmp_path):
     save_all(tmp_path, images + [Image.fromarray(deep)], ".png")
     with pytest.warns(DataWarning, match="finer than 256 levels"):
         d = data.image_folder(tmp_path, size=SIZE)
-    expected = np.concatenate([np.repeat(gray[..., None], 3, axis=-1), rgb,
-                               np.full((1, SIZE, SIZE, 3), 128)])
+    expected = np.concatenate(
+        [np.repeat(gray[..., None], 3, axis=-1), rgb, np.full((1, SIZE, SIZE, 3), 128)]
+    )
     assert d.shape == (3, SIZE, SIZE)
     assert_same_images(all_images(d), as_levels(expected))
 
 
 def png_rgb_16bit(path, pixels):
     """A 16-bit RGB PNG (Pillow cannot write one): signature, IHDR, IDAT, IEND."""
+
     def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
     height, width = pixels.shape[:2]
     rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in pixels)
     header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_16bit_colour_png_is_read_with_a_notice(tmp_path):
@@ -317,6 +344,7 @@ def test_notices_are_one_line(tmp_path):
 
 
 # ---- arrays ---------------------------------------------------------------------------------
+
 
 def test_array_files(tmp_path):
     rng = np.random.default_rng(1)
@@ -353,8 +381,9 @@ def test_off_grid_floats_move_to_the_nearest_level_with_a_notice(tmp_path):
     assert_same_images(loaded, expected)
     distance = np.abs(values * 255 - np.round(values * 255))
     message = str(notes[0].message)
-    found = re.search(r"f\.npy: .*?([\d,]+) of 160 values moved .* by at most ([\d.]+) levels",
-                      message)
+    found = re.search(
+        r"f\.npy: .*?([\d,]+) of 160 values moved .* by at most ([\d.]+) levels", message
+    )
     assert found, message
     assert int(found.group(1).replace(",", "")) == int((distance > 1e-3).sum())
     assert float(found.group(2)) == pytest.approx(distance.max(), rel=1e-2)
@@ -404,6 +433,7 @@ def test_bool_arrays_are_0_and_1(tmp_path):
 
 # ---- size -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("n", [MIN_IMAGES, 100, 101])
 def test_small_datasets_split(tmp_path, n):
     np.save(tmp_path / "a.npy", np.zeros((n, SIZE, SIZE), np.uint8))
@@ -431,20 +461,39 @@ def _file(path, content: bytes):
     return path
 
 
-@pytest.mark.parametrize("setup,message", [
-    (lambda p: (p / "empty").mkdir() or p / "empty", "no image files"),
-    (lambda p: _file(p / "bad" / "x.png", b"not a png").parent, "x.png: cannot read as an image"),
-    (lambda p: np.save(p / "r.npy", np.zeros((3, 4))) or p / "r.npy", "expected images of shape"),
-    (lambda p: np.save(p / "f.npy", np.full((3, 4, 4), 2.0)) or p / "f.npy", "must lie in \\[0, 1\\]"),
-    (lambda p: np.savez(p / "m.npz", a=np.zeros((2, 4, 4)), b=np.zeros(2)) or p / "m.npz",
-     "name the images 'images' or 'x'"),
-    (lambda p: _file(p / "c.npy", b"garbage"), "cannot read as .npy"),
-    (lambda p: p / "missing.npy", "no such file"),
-    (lambda p: "nonsense", "expected digits, rgb-patches"),
-    (lambda p: np.save(p / "one.npy", np.zeros((1, 4, 4))) or p / "one.npy", "at least 10 images"),
-    (lambda p: np.save(p / "c.npy", np.zeros((10, 4, 4), np.complex64)) or p / "c.npy",
-     "expected a numeric array, got dtype complex64"),
-])
+@pytest.mark.parametrize(
+    "setup,message",
+    [
+        (lambda p: (p / "empty").mkdir() or p / "empty", "no image files"),
+        (
+            lambda p: _file(p / "bad" / "x.png", b"not a png").parent,
+            "x.png: cannot read as an image",
+        ),
+        (
+            lambda p: np.save(p / "r.npy", np.zeros((3, 4))) or p / "r.npy",
+            "expected images of shape",
+        ),
+        (
+            lambda p: np.save(p / "f.npy", np.full((3, 4, 4), 2.0)) or p / "f.npy",
+            "must lie in \\[0, 1\\]",
+        ),
+        (
+            lambda p: np.savez(p / "m.npz", a=np.zeros((2, 4, 4)), b=np.zeros(2)) or p / "m.npz",
+            "name the images 'images' or 'x'",
+        ),
+        (lambda p: _file(p / "c.npy", b"garbage"), "cannot read as .npy"),
+        (lambda p: p / "missing.npy", "no such file"),
+        (lambda p: "nonsense", "expected digits, rgb-patches"),
+        (
+            lambda p: np.save(p / "one.npy", np.zeros((1, 4, 4))) or p / "one.npy",
+            "at least 10 images",
+        ),
+        (
+            lambda p: np.save(p / "c.npy", np.zeros((10, 4, 4), np.complex64)) or p / "c.npy",
+            "expected a numeric array, got dtype complex64",
+        ),
+    ],
+)
 def test_bad_data_is_a_clear_error(tmp_path, setup, message):
     with pytest.raises(DataError, match=message):
         data.load(str(setup(tmp_path)))

@@ -160,10 +160,12 @@ def test_backward_twice_through_a_retained_graph(x_grad):
 def test_with_grad_op_matches_the_forward_and_backward_ops(cpu_isa, C, B, spatial):
     x, params = make_inputs(B, C, 3, spatial, 256, seed=13)
     nll, grad_x, grad_params = torch.ops.gen_ext.discretized_logistic_mixture_nll_with_grad(
-        x, params, 256, True)
+        x, params, 256, True
+    )
     torch.testing.assert_close(nll, NLL(x, params, 256), rtol=1e-12, atol=1e-12)
     want_x, want_params = torch.ops.gen_ext.discretized_logistic_mixture_nll_backward(
-        torch.ones_like(nll), x, params, 256)
+        torch.ones_like(nll), x, params, 256
+    )
     torch.testing.assert_close(grad_x, want_x, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(grad_params, want_params, rtol=1e-12, atol=1e-12)
     _, no_x, _ = torch.ops.gen_ext.discretized_logistic_mixture_nll_with_grad(x, params, 256, False)
@@ -173,8 +175,9 @@ def test_with_grad_op_matches_the_forward_and_backward_ops(cpu_isa, C, B, spatia
 @pytest.mark.parametrize("x_grad", [False, True])
 def test_opcheck_with_grad_op(x_grad):
     x, params = make_inputs(2, 3, 2, (3, 5), 256, seed=5)
-    torch.library.opcheck(torch.ops.gen_ext.discretized_logistic_mixture_nll_with_grad,
-                          (x, params, 256, x_grad))
+    torch.library.opcheck(
+        torch.ops.gen_ext.discretized_logistic_mixture_nll_with_grad, (x, params, 256, x_grad)
+    )
 
 
 @pytest.mark.parametrize("C", [1, 3])
@@ -188,8 +191,9 @@ def test_opcheck(C, requires_grad):
 def test_opcheck_backward_op():
     x, params = make_inputs(2, 3, 2, (3, 5), 256, seed=6)
     grad = torch.rand_like(NLL(x, params, 256))
-    torch.library.opcheck(torch.ops.gen_ext.discretized_logistic_mixture_nll_backward,
-                          (grad, x, params, 256))
+    torch.library.opcheck(
+        torch.ops.gen_ext.discretized_logistic_mixture_nll_backward, (grad, x, params, 256)
+    )
 
 
 def test_non_contiguous_inputs():
@@ -263,7 +267,7 @@ def test_probabilities_sum_to_one(C, num_bins):
         num_params(C, M), dtype=torch.float64, generator=torch.Generator().manual_seed(2)
     )
     for c in range(C):  # broad enough that no interior bin underflows
-        params[M + 3 * M * c + M: M + 3 * M * c + 2 * M] = -1.0
+        params[M + 3 * M * c + M : M + 3 * M * c + 2 * M] = -1.0
     params = params.view(1, -1, 1).expand(1, -1, x.shape[-1])
     total = torch.exp(-ops.discretized_logistic_mixture_nll(x, params, num_bins)).sum()
     assert abs(total.item() - 1.0) < 1e-12
@@ -328,7 +332,8 @@ def test_bad_input_on_the_fused_gradient_path(overrides, message):
         RuntimeError, match="discretized_logistic_mixture_nll_with_grad: .*" + message
     ):
         torch.ops.gen_ext.discretized_logistic_mixture_nll_with_grad(
-            args["x"], args["params"].detach(), args["num_bins"], False)
+            args["x"], args["params"].detach(), args["num_bins"], False
+        )
 
 
 def test_backward_op_names_a_bad_grad():
@@ -355,8 +360,11 @@ def test_fake_kernel_checks_the_same(overrides, message):
 def test_torch_compile_traces_the_op():
     x, params = make_inputs(2, 3, 2, (4, 4), 256, seed=4)
     params.requires_grad_()
-    compiled = torch.compile(lambda x, p: ops.discretized_logistic_mixture_nll(x, p).sum(),
-                             backend="aot_eager", fullgraph=True)
+    compiled = torch.compile(
+        lambda x, p: ops.discretized_logistic_mixture_nll(x, p).sum(),
+        backend="aot_eager",
+        fullgraph=True,
+    )
     loss = compiled(x, params)
     loss.backward()
     want = value_and_grads(reference.discretized_logistic_mixture_nll, x, params.detach(), 256)

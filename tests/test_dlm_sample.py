@@ -72,8 +72,13 @@ def test_non_contiguous_and_empty(kernel):
     got = KERNELS[kernel](p_nc, nm, nl_nc, 3, 256)
     torch.testing.assert_close(got, want, rtol=0, atol=0)
     empty = torch.zeros(0, 30, 4, 4, dtype=torch.float64)
-    out = KERNELS[kernel](empty, torch.zeros(0, 3, 4, 4, dtype=torch.float64),
-                          torch.zeros(0, 3, 4, 4, dtype=torch.float64), 3, 256)
+    out = KERNELS[kernel](
+        empty,
+        torch.zeros(0, 3, 4, 4, dtype=torch.float64),
+        torch.zeros(0, 3, 4, 4, dtype=torch.float64),
+        3,
+        256,
+    )
     assert out.shape == (0, 3, 4, 4)
 
 
@@ -124,7 +129,7 @@ def test_empirical_distribution_matches_likelihood(C, num_bins, M):
     flat = torch.zeros(n, dtype=torch.long)
     for c in range(C):
         flat = flat * num_bins + index[:, c]
-    counts = torch.bincount(flat, minlength=num_bins ** C).double()
+    counts = torch.bincount(flat, minlength=num_bins**C).double()
     expected = probs * n
     keep = expected >= 5  # pool sparse cells, as the test requires
     observed = torch.cat([counts[keep], counts[~keep].sum().view(1)])
@@ -166,11 +171,14 @@ def test_bad_input_names_the_argument(change, message):
         ops.sample_discretized_logistic_mixture(**args)
 
 
-@pytest.mark.parametrize("which,message", [
-    ("mix_shape", "noise_mixture must have shape"),
-    ("log_shape", "noise_logistic must have shape"),
-    ("dtype", "noise must match params in dtype and device"),
-])
+@pytest.mark.parametrize(
+    "which,message",
+    [
+        ("mix_shape", "noise_mixture must have shape"),
+        ("log_shape", "noise_logistic must have shape"),
+        ("dtype", "noise must match params in dtype and device"),
+    ],
+)
 def test_bad_noise_in_kernel_and_fake(which, message):
     _, params = make_inputs(1, 3, 3, (2, 2), 256, seed=0)
     nm, nl = noise_for(params, 3)

@@ -41,8 +41,16 @@ def assert_all_close(got, want, names, **tol):
         torch.testing.assert_close(g, w, **tol, msg=lambda m, name=name: f"{name}: {m}")
 
 
-SHAPES = [(3, 4), (1, 2), (2, 6, 5), (3, 10, 37), (2, 4, 3, 7), (1, 2, 1, 1), (2, 8, 16, 16),
-          (2, 2, 3, 2, 3)]
+SHAPES = [
+    (3, 4),
+    (1, 2),
+    (2, 6, 5),
+    (3, 10, 37),
+    (2, 4, 3, 7),
+    (1, 2, 1, 1),
+    (2, 8, 16, 16),
+    (2, 2, 3, 2, 3),
+]
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -64,8 +72,9 @@ def test_float32_close_to_reference(cpu_isa):
     x, residual = inputs((16, 200, 37), torch.float32, seed=2)
     got = value_and_grads(ops.gated_activation, x, residual)
     want = value_and_grads(reference.gated_activation, x.double(), residual.double())
-    assert_all_close([g.double() for g in got], want, ("out", "grad x", "grad residual"),
-                     rtol=2e-6, atol=2e-6)
+    assert_all_close(
+        [g.double() for g in got], want, ("out", "grad x", "grad residual"), rtol=2e-6, atol=2e-6
+    )
 
 
 def test_gradcheck_and_gradgradcheck():
@@ -137,8 +146,9 @@ def test_non_contiguous_inputs(with_residual):
         assert not view.is_contiguous(), name
         assert torch.equal(view, x), name
         got = value_and_grads(ops.gated_activation, view, r)
-        assert_all_close(got, want, (f"{name} out", f"{name} grad x", f"{name} grad residual"),
-                         **EXACT)
+        assert_all_close(
+            got, want, (f"{name} out", f"{name} grad x", f"{name} grad residual"), **EXACT
+        )
 
 
 @pytest.mark.parametrize("reduce", ["sum", "mean"])
@@ -195,8 +205,10 @@ BAD = [
     (lambda x, r: (x.long(), None), "x must be float32 or float64, got"),
     (lambda x, r: (x.half(), None), "x must be float32 or float64, got"),
     (lambda x, r: (x[:, 0, 0], None), "x must have at least 2 dimensions"),
-    (lambda x, r: (x, r[:, :, :3]),
-     "residual must have the output's shape \\[3, 3, 4\\], got \\[3, 3, 3\\]"),
+    (
+        lambda x, r: (x, r[:, :, :3]),
+        "residual must have the output's shape \\[3, 3, 4\\], got \\[3, 3, 3\\]",
+    ),
     (lambda x, r: (x, r[:, :2]), "residual must have the output's shape"),
     (lambda x, r: (x, r.float()), "residual must match x in dtype and device"),
     (lambda x, r: (x, r.to("meta")), "residual must match x in dtype and device"),

@@ -205,8 +205,14 @@ def test_noise_drawn_in_the_kernel_is_the_reference_stream(cpu_isa, dtype, shape
     eps = reference.gaussian_noise(shape, seed, dtype)
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=2e-5, atol=2e-5)
     torch.testing.assert_close(torch.ops.gen_ext.gaussian_noise(mu, seed), eps, **tol)
-    got = value_and_grads(lambda m, lv, e: ops.gaussian_reparameterize_kl(
-        m, lv, generator=torch.Generator().manual_seed(5)), mu, logvar, eps)
+    got = value_and_grads(
+        lambda m, lv, e: ops.gaussian_reparameterize_kl(
+            m, lv, generator=torch.Generator().manual_seed(5)
+        ),
+        mu,
+        logvar,
+        eps,
+    )
     want = value_and_grads(reference.gaussian_reparameterize_kl, mu, logvar, eps)
     for name, g, w in zip(("z", "kl", "grad mu", "grad logvar"), got[:4], want[:4], strict=True):
         torch.testing.assert_close(g, w, **tol, msg=lambda m, name=name: f"{name}: {m}")

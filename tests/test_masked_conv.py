@@ -65,8 +65,12 @@ def test_matches_reference_float64(cpu_isa, shape, mask_type, colors):
 
 # the GPU kernels (Triton), here on CPU tensors through the interpreter: small shapes, as every
 # program instance costs milliseconds there
-TRITON_SHAPES = [(2, 3, 6, 5, 7, (3, 3)), (1, 6, 9, 4, 5, (5, 5)), (1, 33, 35, 3, 6, (3, 5)),
-                 (2, 2, 3, 3, 4, (1, 1))]
+TRITON_SHAPES = [
+    (2, 3, 6, 5, 7, (3, 3)),
+    (1, 6, 9, 4, 5, (5, 5)),
+    (1, 33, 35, 3, 6, (3, 5)),
+    (2, 2, 3, 3, 4, (1, 1)),
+]
 
 
 @pytest.mark.parametrize("shape", TRITON_SHAPES)
@@ -80,8 +84,10 @@ def test_triton_kernels_match_reference(shape, mask_type, colors, dtype):
     mask = reference.pixelcnn_mask(cout, cin, kernel, mask_type, colors, dtype).bool()
     poisoned = torch.where(mask, weight, torch.full_like(weight, float("nan")))
     grad = torch.randn(batch, cout, h, w, dtype=dtype, generator=torch.Generator().manual_seed(1))
-    got = (masked_conv2d_triton(x, poisoned, bias, mask_type, colors),
-           *masked_conv2d_backward_triton(grad, x, poisoned, mask_type, colors))
+    got = (
+        masked_conv2d_triton(x, poisoned, bias, mask_type, colors),
+        *masked_conv2d_backward_triton(grad, x, poisoned, mask_type, colors),
+    )
     leaves = [t.clone().requires_grad_() for t in (x, weight)]
     out = reference.masked_conv2d(*leaves, bias, mask_type, colors)
     want = (out, *torch.autograd.grad(out, leaves, grad))
@@ -95,8 +101,9 @@ def test_triton_kernels_check_their_arguments():
     with pytest.raises(RuntimeError, match="mask_type must be 'A' or 'B'"):
         masked_conv2d_triton(x, weight, bias, "C", 1)
     with pytest.raises(RuntimeError, match="grad must have the output's shape"):
-        masked_conv2d_backward_triton(torch.zeros(2, 6, 4, 3, dtype=torch.float64), x, weight,
-                                      "A", 1)
+        masked_conv2d_backward_triton(
+            torch.zeros(2, 6, 4, 3, dtype=torch.float64), x, weight, "A", 1
+        )
 
 
 @pytest.mark.parametrize("mask_type,kernel", [("A", (7, 7)), ("B", (3, 3))])
@@ -105,8 +112,9 @@ def test_float32_within_the_eager_reference_error(cpu_isa, mask_type, kernel):
     got = value_and_grads(ops.masked_conv2d, x, weight, bias, mask_type, 1)
     # float32 yardstick: the dense form users run (the tap-by-tap reference rounds differently)
     eager = value_and_grads(reference.masked_conv2d_dense, x, weight, bias, mask_type, 1)
-    exact = value_and_grads(reference.masked_conv2d, x.double(), weight.double(), bias.double(),
-                            mask_type, 1)
+    exact = value_and_grads(
+        reference.masked_conv2d, x.double(), weight.double(), bias.double(), mask_type, 1
+    )
     kernel_error, allowed = float32_error_budget(got, eager, exact)
     assert kernel_error <= allowed
 
@@ -139,8 +147,9 @@ def test_gradcheck_and_gradgradcheck(mask_type, colors):
     assert torch.autograd.gradcheck(
         lambda a, b, c: OP(a, b, c, mask_type, colors), (x, weight, bias)
     )
-    assert torch.autograd.gradgradcheck(lambda a, b, c: OP(a, b, c, mask_type, colors),
-                                        (x, weight, bias))
+    assert torch.autograd.gradgradcheck(
+        lambda a, b, c: OP(a, b, c, mask_type, colors), (x, weight, bias)
+    )
 
 
 @pytest.mark.parametrize("requires_grad", [False, True])
@@ -155,12 +164,16 @@ def test_opcheck(requires_grad, bias):
 
 def test_non_contiguous_inputs_and_broadcast_gradient():
     x, weight, bias = inputs(3, 6, 9, 7, 5, (3, 3), seed=8)
-    views = (x.transpose(2, 3).contiguous().transpose(2, 3),
-             x.contiguous(memory_format=torch.channels_last), x[:, :, :, :])
+    views = (
+        x.transpose(2, 3).contiguous().transpose(2, 3),
+        x.contiguous(memory_format=torch.channels_last),
+        x[:, :, :, :],
+    )
     want = reference.masked_conv2d(x, weight, bias, "B", 3)
     for view in views:
-        got = ops.masked_conv2d(view, weight.transpose(0, 1).contiguous().transpose(0, 1), bias,
-                                "B", 3)
+        got = ops.masked_conv2d(
+            view, weight.transpose(0, 1).contiguous().transpose(0, 1), bias, "B", 3
+        )
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
     # out.sum() hands the backward a stride-0 expanded gradient
     leaves = [t.clone().requires_grad_() for t in (x, weight)]
@@ -200,11 +213,14 @@ def peak_resident_increase(fn) -> int:
     return _resident_bytes("VmHWM") - before
 
 
-@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK),
-                    reason="needs Linux's resettable peak resident memory")
+@pytest.mark.skipif(
+    not os.access("/proc/self/clear_refs", os.W_OK),
+    reason="needs Linux's resettable peak resident memory",
+)
 @pytest.mark.parametrize("mask_type,kernel", [("A", (7, 7)), ("B", (3, 3))])
-def test_scratch_memory_stays_within_a_multiple_of_the_input_on_wide_images(cpu_isa, mask_type,
-                                                                             kernel):
+def test_scratch_memory_stays_within_a_multiple_of_the_input_on_wide_images(
+    cpu_isa, mask_type, kernel
+):
     # one row of 2^20 pixels (4 MiB): a per-thread buffer that grows with the width (once 64
     # floats per pixel, 256 MiB) or rows of zero padding around a single row would show
     width = 1 << 20
@@ -216,7 +232,8 @@ def test_scratch_memory_stays_within_a_multiple_of_the_input_on_wide_images(cpu_
     results = []
     forward = peak_resident_increase(lambda: results.append(OP(x, weight, None, mask_type, 1)))
     backward = peak_resident_increase(
-        lambda: results.append(BACKWARD_OP(grad, x, weight, mask_type, 1)))
+        lambda: results.append(BACKWARD_OP(grad, x, weight, mask_type, 1))
+    )
     input_bytes = x.numel() * x.element_size()
     allowance = 1 << 20  # per-thread tiles and plans, independent of the width
     # beyond its result the forward holds one side-padded copy of x; the backward one of the
@@ -232,16 +249,24 @@ def test_no_input_channels_gives_the_bias():
     x = torch.randn(2, 0, 3, 4, dtype=torch.float64)
     weight = torch.randn(5, 0, 3, 3, dtype=torch.float64)
     bias = torch.randn(5, dtype=torch.float64)
-    torch.testing.assert_close(ops.masked_conv2d(x, weight, bias, "A", 1),
-                               bias.view(1, 5, 1, 1).expand(2, 5, 3, 4))
+    torch.testing.assert_close(
+        ops.masked_conv2d(x, weight, bias, "A", 1), bias.view(1, 5, 1, 1).expand(2, 5, 3, 4)
+    )
 
 
 def test_reference_backend_runs_the_reference():
     x, weight, bias = inputs(1, 3, 3, 4, 4, (3, 3))
     with ops.use_backend("reference"):
         got = ops.masked_conv2d(x, weight, bias, "A", 3)
-    torch.testing.assert_close(got, F.conv2d(x, weight * reference.pixelcnn_mask(
-        3, 3, (3, 3), "A", 3, torch.float64), bias, padding=1))
+    torch.testing.assert_close(
+        got,
+        F.conv2d(
+            x,
+            weight * reference.pixelcnn_mask(3, 3, (3, 3), "A", 3, torch.float64),
+            bias,
+            padding=1,
+        ),
+    )
 
 
 BAD = [
@@ -290,12 +315,15 @@ def test_layer_is_a_drop_in_conv():
     assert layer.weight.abs().max() <= bound
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    (dict(mask_type="C"), "mask_type must be 'A' or 'B'"),
-    (dict(color_channels=2), "color_channels must be 1 or 3"),
-    (dict(kernel_size=4), "kernel_size must be an odd positive int"),
-    (dict(color_channels=3, out_channels=4), "divisible by 3"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(mask_type="C"), "mask_type must be 'A' or 'B'"),
+        (dict(color_channels=2), "color_channels must be 1 or 3"),
+        (dict(kernel_size=4), "kernel_size must be an odd positive int"),
+        (dict(color_channels=3, out_channels=4), "divisible by 3"),
+    ],
+)
 def test_layer_rejects_bad_arguments(kwargs, message):
     args = dict(in_channels=3, out_channels=6, kernel_size=3)
     args.update(kwargs)

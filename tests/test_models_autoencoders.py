@@ -104,8 +104,15 @@ def test_one_registry_serves_checkpoints_and_cli_names():
     of its own is not offered under its parent's."""
     from gen_ext.models import base
 
-    assert set(MODELS) == {"autoencoder", "conv-autoencoder", "denoising-autoencoder", "vae",
-                           "pixelcnn", "gated-pixelcnn", "pixelcnn++"}
+    assert set(MODELS) == {
+        "autoencoder",
+        "conv-autoencoder",
+        "denoising-autoencoder",
+        "vae",
+        "pixelcnn",
+        "gated-pixelcnn",
+        "pixelcnn++",
+    }
     for name, cls in MODELS.items():
         assert cls.cli_name == name
         assert base.REGISTRY[cls.__name__] is cls

@@ -64,8 +64,12 @@ def test_outputs_see_only_earlier_pixels_and_colours(cls, C):
     shape = (C, 5, 5)
     model = small(cls, shape)
     groups = C if cls in SOFTMAX else 1
-    seen = torch.stack([input_dependence(lambda x: outputs(model, x), x, groups)
-                        for x in random_images(shape, 4, n=3).split(1)]).any(0)
+    seen = torch.stack(
+        [
+            input_dependence(lambda x: outputs(model, x), x, groups)
+            for x in random_images(shape, 4, n=3).split(1)
+        ]
+    ).any(0)
     may = allowed(model, shape)
     assert not (seen & ~may).any()
     if cls is PixelCNN:
@@ -90,8 +94,8 @@ def test_changing_what_an_output_may_not_see_leaves_it_bit_identical(cls, C):
     for group, i, j in itertools.product(range(G), range(5), range(5)):
         other = torch.randint(0, 4, x.shape, generator=g).double() / 3
         changed = torch.where(may[group, i, j], x, other)
-        out = outputs(model, changed)[:, group * K:(group + 1) * K, i, j]
-        assert torch.equal(out, base[:, group * K:(group + 1) * K, i, j]), (group, i, j)
+        out = outputs(model, changed)[:, group * K : (group + 1) * K, i, j]
+        assert torch.equal(out, base[:, group * K : (group + 1) * K, i, j]), (group, i, j)
 
 
 def test_conditional_gated_pixelcnn_is_causal_and_uses_its_labels():
@@ -191,7 +195,7 @@ def test_naive_sample_is_drawn_from_the_conditionals_of_the_final_sample(cls, C)
     else:
         params = model.params(s)
         for i, j in itertools.product(range(4), range(4)):
-            pixel = model.mixture.sample(params[:, :, i:i + 1, j:j + 1], replay)[:, :, 0, 0]
+            pixel = model.mixture.sample(params[:, :, i : i + 1, j : j + 1], replay)[:, :, 0, 0]
             assert torch.equal(((pixel + 1) * 3).round() / 6, s[:, :, i, j]), (i, j)
 
 
@@ -235,11 +239,14 @@ def test_configuration_and_input_errors():
         model.sample(-1)
 
 
-@pytest.mark.parametrize("name,tiny", [
-    ("pixelcnn", ["hidden=3", "blocks=1", "head=6"]),
-    ("gated-pixelcnn", ["channels=3", "layers=1", "head=3"]),
-    ("pixelcnn++", ["channels=4", "blocks=1", "mixtures=1"]),
-])
+@pytest.mark.parametrize(
+    "name,tiny",
+    [
+        ("pixelcnn", ["hidden=3", "blocks=1", "head=6"]),
+        ("gated-pixelcnn", ["channels=3", "layers=1", "head=3"]),
+        ("pixelcnn++", ["channels=4", "blocks=1", "mixtures=1"]),
+    ],
+)
 def test_cli_train_resume_and_sample(name, tiny, tmp_path, capsys):
     out = tmp_path / name
     args = ["train", name, "--epochs", "1", "--batch-size", "256", "--out", str(out)]

@@ -18,7 +18,7 @@ def window(rows, cols, channels, out_groups=1) -> torch.Tensor:
     j = torch.arange(W)[None, :, None, None]
     k = torch.arange(H)[None, None, :, None]
     l = torch.arange(W)[None, None, None, :]
-    inside = ((k - i >= rows[0]) & (k - i <= rows[1]) & (l - j >= cols[0]) & (l - j <= cols[1]))
+    inside = (k - i >= rows[0]) & (k - i <= rows[1]) & (l - j >= cols[0]) & (l - j <= cols[1])
     return inside[None, :, :, None].expand(out_groups, H, W, channels, H, W)
 
 
@@ -34,10 +34,14 @@ def test_masked_conv_sees_exactly_its_mask(mask_type, color_channels, kernel):
     conv = MaskedConv2d(6, 9, kernel, mask_type, color_channels).double()
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
     seen = input_dependence(conv, torch.randn(1, 6, H, W, dtype=torch.float64), color_channels)
-    same_pixel = ("earlier" if mask_type == "A" else "up_to") if color_channels == 3 else \
-        ("none" if mask_type == "A" else "up_to")
-    want = (raster_order_allowed(H, W, 6, color_channels, same_pixel)
-            & window((-(kh // 2), 0), (-(kw // 2), kw // 2), 6, color_channels))
+    same_pixel = (
+        ("earlier" if mask_type == "A" else "up_to")
+        if color_channels == 3
+        else ("none" if mask_type == "A" else "up_to")
+    )
+    want = raster_order_allowed(H, W, 6, color_channels, same_pixel) & window(
+        (-(kh // 2), 0), (-(kw // 2), kw // 2), 6, color_channels
+    )
     assert torch.equal(seen, want)
 
 
@@ -76,8 +80,9 @@ def test_gated_stack_layer_streams(first, color_channels, num_classes):
     same_pixel = "earlier" if first else "up_to"
     if color_channels == 1 and first:
         same_pixel = "none"
-    left = (raster_order_allowed(H, W, C_in, color_channels, same_pixel)
-            & window((0, 0), (-(k // 2), 0), C_in, color_channels))
+    left = raster_order_allowed(H, W, C_in, color_channels, same_pixel) & window(
+        (0, 0), (-(k // 2), 0), C_in, color_channels
+    )
     assert torch.equal(seen_h[..., C_in:, :, :], left)
 
 
@@ -92,8 +97,9 @@ def test_gated_stack_layer_label_errors():
         GatedStackLayer(3, 4, 3, color_channels=3)
 
 
-@pytest.mark.parametrize("stream,cols,aux_cols", [("down", (-2, 2), (-1, 1)),
-                                                  ("down_right", (-2, 0), (-1, 0))])
+@pytest.mark.parametrize(
+    "stream,cols,aux_cols", [("down", (-2, 2), (-1, 1)), ("down_right", (-2, 0), (-1, 0))]
+)
 def test_gated_residual_block_streams(stream, cols, aux_cols):
     """Two 2-row shifted convolutions reach two rows up; the auxiliary input enters before the
     second, so it reaches one."""

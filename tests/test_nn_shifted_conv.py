@@ -17,8 +17,12 @@ from gen_ext.testing import input_dependence
 def expected(out_hw, in_hw, channels, sees) -> torch.Tensor:
     """input_dependence's layout [1, H', W', C, H, W] from sees(i, j, k, l) -> bool."""
     (Ho, Wo), (H, W) = out_hw, in_hw
-    pattern = torch.tensor([[[[sees(i, j, k, l) for l in range(W)] for k in range(H)]
-                             for j in range(Wo)] for i in range(Ho)])
+    pattern = torch.tensor(
+        [
+            [[[sees(i, j, k, l) for l in range(W)] for k in range(H)] for j in range(Wo)]
+            for i in range(Ho)
+        ]
+    )
     return pattern[None, :, :, None].expand(1, Ho, Wo, channels, H, W)
 
 
@@ -34,8 +38,12 @@ def test_down_shifted_conv_sees_its_row_and_above_within_the_kernel(kernel, stri
     kh, kw = kernel
     seen, out_hw = seen_by(DownShiftedConv2d(2, 3, kernel, stride), 6, 7)
     assert tuple(out_hw) == (-(-6 // stride), -(-7 // stride))
-    want = expected(out_hw, (6, 7), 2, lambda i, j, k, l: stride * i - kh < k <= stride * i
-                    and abs(l - stride * j) <= kw // 2)
+    want = expected(
+        out_hw,
+        (6, 7),
+        2,
+        lambda i, j, k, l: stride * i - kh < k <= stride * i and abs(l - stride * j) <= kw // 2,
+    )
     assert torch.equal(seen, want)
 
 
@@ -44,8 +52,12 @@ def test_down_right_shifted_conv_sees_above_and_left_within_the_kernel(kernel, s
     kh, kw = kernel
     seen, out_hw = seen_by(DownRightShiftedConv2d(2, 3, kernel, stride), 6, 7)
     assert tuple(out_hw) == (-(-6 // stride), -(-7 // stride))
-    want = expected(out_hw, (6, 7), 2, lambda i, j, k, l: stride * i - kh < k <= stride * i
-                    and stride * j - kw < l <= stride * j)
+    want = expected(
+        out_hw,
+        (6, 7),
+        2,
+        lambda i, j, k, l: stride * i - kh < k <= stride * i and stride * j - kw < l <= stride * j,
+    )
     assert torch.equal(seen, want)
 
 
@@ -56,11 +68,15 @@ def test_down_shifted_transpose_output_row_reads_input_rows_at_or_above_its_own(
     seen, out_hw = seen_by(DownShiftedConvTranspose2d(2, 3, kernel, stride), 3, 4)
     assert tuple(out_hw) == (3 * stride, 4 * stride)
     # output (r, c) receives input (k, l) through tap (r - s*k, c - s*l + left)
-    want = expected(out_hw, (3, 4), 2, lambda r, c, k, l: 0 <= r - stride * k < kh
-                    and 0 <= c - stride * l + left < kw)
+    want = expected(
+        out_hw,
+        (3, 4),
+        2,
+        lambda r, c, k, l: 0 <= r - stride * k < kh and 0 <= c - stride * l + left < kw,
+    )
     assert torch.equal(seen, want)
     for r in range(out_hw[0]):  # the property the models rely on
-        assert not seen[0, r, :, :, r // stride + 1:].any()
+        assert not seen[0, r, :, :, r // stride + 1 :].any()
 
 
 @pytest.mark.parametrize("kernel,stride", [((2, 2), 2), ((3, 2), 2), ((1, 1), 1)])
@@ -68,8 +84,9 @@ def test_down_right_shifted_transpose_reads_inputs_above_and_left(kernel, stride
     kh, kw = kernel
     seen, out_hw = seen_by(DownRightShiftedConvTranspose2d(2, 3, kernel, stride), 3, 4)
     assert tuple(out_hw) == (3 * stride, 4 * stride)
-    want = expected(out_hw, (3, 4), 2, lambda r, c, k, l: 0 <= r - stride * k < kh
-                    and 0 <= c - stride * l < kw)
+    want = expected(
+        out_hw, (3, 4), 2, lambda r, c, k, l: 0 <= r - stride * k < kh and 0 <= c - stride * l < kw
+    )
     assert torch.equal(seen, want)
 
 

@@ -27,16 +27,19 @@ def assert_same(got, want, name):
     for what, test in (("NaN", torch.isnan), ("+inf", torch.isposinf), ("-inf", torch.isneginf)):
         g, w = test(got), test(want)
         wrong = (g != w).nonzero().tolist()
-        assert not wrong, (f"{name}: {what} where the reference has none, or the other way round, "
-                           f"at {wrong[:8]} ({len(wrong)} in all); got {got[g != w][:8].tolist()}, "
-                           f"reference {want[g != w][:8].tolist()}")
+        assert not wrong, (
+            f"{name}: {what} where the reference has none, or the other way round, "
+            f"at {wrong[:8]} ({len(wrong)} in all); got {got[g != w][:8].tolist()}, "
+            f"reference {want[g != w][:8].tolist()}"
+        )
     finite = torch.isfinite(want)
-    torch.testing.assert_close(got[finite], want[finite], **TOL[want.dtype],
-                               msg=lambda m: f"{name}: {m}")
+    torch.testing.assert_close(
+        got[finite], want[finite], **TOL[want.dtype], msg=lambda m: f"{name}: {m}"
+    )
 
 
 def assert_all_same(got, want, names):
-    for g, w, name in zip(got, want, names):
+    for g, w, name in zip(got, want, names, strict=True):
         assert_same(g, w, name)
 
 
@@ -59,8 +62,10 @@ def weights_like(t, seed=0):
 def value_and_grads(fn, inputs, grad_of):
     """fn's outputs and the gradients of sum(out * weights) over every output, in the inputs
     named by grad_of (indices into inputs)."""
-    leaves = [t.detach().clone().requires_grad_(i in grad_of) if t is not None else None
-              for i, t in enumerate(inputs)]
+    leaves = [
+        t.detach().clone().requires_grad_(i in grad_of) if t is not None else None
+        for i, t in enumerate(inputs)
+    ]
     outs = fn(*leaves)
     outs = outs if isinstance(outs, tuple) else (outs,)
     loss = sum((o * weights_like(o, seed=k)).sum() for k, o in enumerate(outs))
@@ -70,14 +75,17 @@ def value_and_grads(fn, inputs, grad_of):
 
 # ---- gaussian_reparameterize_kl ----
 
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("where", ["mu", "logvar", "eps"])
 @pytest.mark.parametrize("value", sorted(VALUES))
 def test_gaussian(cpu_isa, dtype, where, value):
     g = torch.Generator().manual_seed(0)
     row = {k: torch.randn(1, ROW, generator=g, dtype=dtype) for k in ("mu", "logvar", "eps")}
-    inputs = {k: one_per_row(t, VALUES[value]) if k == where else t.expand(ROW, ROW).clone()
-              for k, t in row.items()}
+    inputs = {
+        k: one_per_row(t, VALUES[value]) if k == where else t.expand(ROW, ROW).clone()
+        for k, t in row.items()
+    }
     args = (inputs["mu"], inputs["logvar"], inputs["eps"])
     got = value_and_grads(ops.gaussian_reparameterize_kl, args, (0, 1, 2))
     want = value_and_grads(reference.gaussian_reparameterize_kl, args, (0, 1, 2))
@@ -90,12 +98,19 @@ def test_gaussian(cpu_isa, dtype, where, value):
 def test_gaussian_noise_drawn_in_the_kernel(cpu_isa, dtype, where, value):
     g = torch.Generator().manual_seed(1)
     row = {k: torch.randn(1, ROW, generator=g, dtype=dtype) for k in ("mu", "logvar")}
-    inputs = {k: one_per_row(t, VALUES[value]) if k == where else t.expand(ROW, ROW).clone()
-              for k, t in row.items()}
+    inputs = {
+        k: one_per_row(t, VALUES[value]) if k == where else t.expand(ROW, ROW).clone()
+        for k, t in row.items()
+    }
     seed = 1234
-    seeded = lambda mu, lv: torch.ops.gen_ext.gaussian_reparameterize_kl_seeded(mu, lv, seed)
     eps = reference.gaussian_noise((ROW, ROW), seed, dtype)
-    ref = lambda mu, lv: reference.gaussian_reparameterize_kl(mu, lv, eps)
+
+    def seeded(mu, lv):
+        return torch.ops.gen_ext.gaussian_reparameterize_kl_seeded(mu, lv, seed)
+
+    def ref(mu, lv):
+        return reference.gaussian_reparameterize_kl(mu, lv, eps)
+
     args = (inputs["mu"], inputs["logvar"])
     got = value_and_grads(seeded, args, (0, 1))
     want = value_and_grads(ref, args, (0, 1))
@@ -112,14 +127,17 @@ def test_gaussian_nan_logvar_of_a_short_latent():
 
 # ---- gated_activation ----
 
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("where", ["a", "b", "residual"])
 @pytest.mark.parametrize("value", sorted(VALUES))
 def test_gated_activation(cpu_isa, dtype, where, value):
     g = torch.Generator().manual_seed(2)
     a, b, residual = (torch.randn(1, 1, ROW, generator=g, dtype=dtype) * 3 for _ in range(3))
-    a, b, residual = (one_per_row(t, VALUES[value]) if name == where else t.expand(ROW, 1, ROW)
-                      for name, t in (("a", a), ("b", b), ("residual", residual)))
+    a, b, residual = (
+        one_per_row(t, VALUES[value]) if name == where else t.expand(ROW, 1, ROW)
+        for name, t in (("a", a), ("b", b), ("residual", residual))
+    )
     x = torch.cat([a, b], 1)
     args = (x, residual.contiguous())
     got = value_and_grads(ops.gated_activation, args, (0, 1))
@@ -149,8 +167,11 @@ def masked_conv_results(kernel, x, weight, bias, mask_type, colors):
 
 
 def masked_conv_reference(x, weight, bias, mask_type, colors):
-    got = value_and_grads(lambda a, w, c: reference.masked_conv2d(a, w, c, mask_type, colors),
-                          (x, weight, bias), (0, 1))
+    got = value_and_grads(
+        lambda a, w, c: reference.masked_conv2d(a, w, c, mask_type, colors),
+        (x, weight, bias),
+        (0, 1),
+    )
     return got
 
 
@@ -215,9 +236,13 @@ def nan_allowed_at_padding(got, want, kernel):
     return torch.where(extra, want, got)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known: the kernels multiply a non-finite weight by the zero padding, so outputs that read "
-    "the padding are NaN where the reference (which skips taps outside the image) is finite"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "known: the kernels multiply a non-finite weight by the zero padding, so outputs that read "
+        "the padding are NaN where the reference (which skips taps outside the image) is finite"
+    ),
+)
 @pytest.mark.parametrize("value", ["nan", "+inf"])
 def test_masked_conv2d_output_at_the_padding_of_a_nonfinite_weight(value):
     x, weight, bias = masked_conv_inputs("weight", VALUES[value], torch.float64)
@@ -226,10 +251,14 @@ def test_masked_conv2d_output_at_the_padding_of_a_nonfinite_weight(value):
     assert_same(got[0], want[0], "cpu out")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known: the kernels' input gradient multiplies the zero padding of the output gradient by "
-    "the weights, so a non-finite weight gives NaN at border pixels where the reference (autograd, "
-    "which sums over real outputs only) has a finite value or an infinity"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "known: the kernels' input gradient multiplies the zero padding of the output gradient by "
+        "the weights, so a non-finite weight gives NaN at border pixels where the reference "
+        "(autograd, which sums over real outputs only) has a finite value or an infinity"
+    ),
+)
 @pytest.mark.parametrize("value", ["nan", "+inf"])
 def test_masked_conv2d_input_gradient_of_a_nonfinite_weight(value):
     x, weight, bias = masked_conv_inputs("weight", VALUES[value], torch.float64)
@@ -261,7 +290,8 @@ def nll_with_grad_path(x, params):
 def nll_backward_op(x, params):
     nll = torch.ops.gen_ext.discretized_logistic_mixture_nll(x, params, NUM_BINS)
     grad_x, grad_params = torch.ops.gen_ext.discretized_logistic_mixture_nll_backward(
-        weights_like(nll), x, params, NUM_BINS)
+        weights_like(nll), x, params, NUM_BINS
+    )
     return nll, grad_x, grad_params
 
 
@@ -271,7 +301,8 @@ def nll_backward_op(x, params):
 def test_dlm_nll(cpu_isa, dtype, C, value):
     x, params = dlm_rows(C, VALUES[value], dtype)
     want = value_and_grads(
-        lambda a, p: reference.discretized_logistic_mixture_nll(a, p, NUM_BINS), (x, params), (0, 1))
+        lambda a, p: reference.discretized_logistic_mixture_nll(a, p, NUM_BINS), (x, params), (0, 1)
+    )
     names = ("nll", "grad x", "grad params")
     # the forward-with-gradients op (autograd's path) and the separate backward op
     got = value_and_grads(nll_with_grad_path, (x, params), (0, 1))
@@ -287,14 +318,19 @@ def test_dlm_nll_switched_off_component(cpu_isa, dtype, C):
     off, very_negative = params.clone(), params.clone()
     off[:, 1] = float("-inf")
     very_negative[:, 1] = -1e4
-    for fn in (nll_with_grad_path, lambda a, p: reference.discretized_logistic_mixture_nll(
-            a, p, NUM_BINS)):
+    for fn in (
+        nll_with_grad_path,
+        lambda a, p: reference.discretized_logistic_mixture_nll(a, p, NUM_BINS),
+    ):
         got = value_and_grads(fn, (x, off), (0, 1))
         want = value_and_grads(fn, (x, very_negative), (0, 1))
         assert_all_same(got, want, ("nll", "grad x", "grad params"))
         assert torch.equal(got[2][:, 1], torch.zeros_like(got[2][:, 1]))
-    assert_all_same(nll_backward_op(x, off), value_and_grads(nll_with_grad_path, (x, off), (0, 1)),
-                    ("nll", "grad x", "grad params"))
+    assert_all_same(
+        nll_backward_op(x, off),
+        value_and_grads(nll_with_grad_path, (x, off), (0, 1)),
+        ("nll", "grad x", "grad params"),
+    )
 
 
 # ---- sample_discretized_logistic_mixture ----
@@ -307,8 +343,10 @@ SAMPLERS = {
 
 def sample_noise(rows, C, M, dtype, seed=6):
     g = torch.Generator().manual_seed(seed)
-    return (torch.rand((rows, M, ROW), generator=g, dtype=dtype),
-            torch.rand((rows, C, ROW), generator=g, dtype=dtype))
+    return (
+        torch.rand((rows, M, ROW), generator=g, dtype=dtype),
+        torch.rand((rows, C, ROW), generator=g, dtype=dtype),
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -329,14 +367,16 @@ def test_dlm_sample(cpu_isa, dtype, C, value, where):
     else:
         r = r[: C * ROW]
         noise_logistic[r, r // ROW, r % ROW] = v
-    want = reference.discretized_logistic_mixture_sample(params, noise_mixture, noise_logistic, C,
-                                                         NUM_BINS)
+    want = reference.discretized_logistic_mixture_sample(
+        params, noise_mixture, noise_logistic, C, NUM_BINS
+    )
     kernels = sorted(SAMPLERS) if cpu_isa == "default" else ["cpu"]
     for kernel in kernels:
         got = SAMPLERS[kernel](params, noise_mixture, noise_logistic, C, NUM_BINS)
         # float32 may put a draw on a bin boundary into the neighbouring bin
-        assert_same(got, want, f"{kernel} sample") if dtype == torch.float64 else \
-            assert_same_nonfinite_sample(got, want, kernel)
+        assert_same(
+            got, want, f"{kernel} sample"
+        ) if dtype == torch.float64 else assert_same_nonfinite_sample(got, want, kernel)
 
 
 def assert_same_nonfinite_sample(got, want, kernel):
@@ -352,12 +392,14 @@ def test_dlm_sample_never_picks_a_switched_off_component(cpu_isa, C):
     params[:, 1] = float("-inf")
     noise_mixture, noise_logistic = sample_noise(4, C, 3, params.dtype)
     noise_mixture[:, 1] = 1 - 1e-16  # component 1's Gumbel noise at its largest
-    want = reference.discretized_logistic_mixture_sample(params, noise_mixture, noise_logistic, C,
-                                                         NUM_BINS)
+    want = reference.discretized_logistic_mixture_sample(
+        params, noise_mixture, noise_logistic, C, NUM_BINS
+    )
     very_negative = params.clone()
     very_negative[:, 1] = -1e300
-    same = reference.discretized_logistic_mixture_sample(very_negative, noise_mixture,
-                                                         noise_logistic, C, NUM_BINS)
+    same = reference.discretized_logistic_mixture_sample(
+        very_negative, noise_mixture, noise_logistic, C, NUM_BINS
+    )
     assert torch.equal(want, same)
     kernels = sorted(SAMPLERS) if cpu_isa == "default" else ["cpu"]
     for kernel in kernels:

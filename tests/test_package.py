@@ -16,7 +16,6 @@ def test_pip_reads_the_version_from_the_package():
     """pip's version (pyproject.toml) and gen_ext.__version__ are one string: the pyproject
     declares it dynamic and setuptools resolves it to gen_ext.__version__."""
     import tomllib
-
     from setuptools.config.expand import read_attr
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -25,15 +24,28 @@ def test_pip_reads_the_version_from_the_package():
     assert read_attr(attr, root_dir=ROOT) == gen_ext.__version__  # as setuptools reads it
 
 
-@pytest.mark.parametrize("first", ["gen_ext", "gen_ext.models", "gen_ext.data", "gen_ext.metrics",
-                                   "gen_ext.nn", "gen_ext.train", "gen_ext.cli"])
+@pytest.mark.parametrize(
+    "first",
+    [
+        "gen_ext",
+        "gen_ext.models",
+        "gen_ext.data",
+        "gen_ext.metrics",
+        "gen_ext.nn",
+        "gen_ext.train",
+        "gen_ext.cli",
+    ],
+)
 def test_one_import_exposes_the_subpackages_in_any_order(first):
     """In a fresh interpreter, importing any module first (a cycle breaks some order) and then
     `gen_ext` gives gen_ext.models, .data and .metrics without importing them by name."""
-    code = (f"import {first}, gen_ext\n"
-            "print(gen_ext.models.MODELS['vae'].__name__, gen_ext.data.load.__name__, "
-            "gen_ext.metrics.bits_per_dim.__name__, gen_ext.__version__)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, check=False)
+    code = (
+        f"import {first}, gen_ext\n"
+        "print(gen_ext.models.MODELS['vae'].__name__, gen_ext.data.load.__name__, "
+        "gen_ext.metrics.bits_per_dim.__name__, gen_ext.__version__)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["VAE", "load", "bits_per_dim", gen_ext.__version__]

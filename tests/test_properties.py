@@ -15,8 +15,13 @@ from gen_ext.check import float32_error_budget
 from gen_ext.testing import dlm_num_params
 
 settings.register_profile(
-    "gen_ext_properties", derandomize=True, database=None, deadline=None, max_examples=30,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    "gen_ext_properties",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=30,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 PROFILE = settings.get_profile("gen_ext_properties")
 
 SAMPLE = torch.ops.gen_ext.discretized_logistic_mixture_sample
@@ -27,6 +32,7 @@ LAYOUTS = ("contiguous", "transposed", "sliced", "channels_last")
 
 # ---- drawing inputs ----
 
+
 def seeded(draw) -> torch.Generator:
     return torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
 
@@ -34,7 +40,9 @@ def seeded(draw) -> torch.Generator:
 def spread_values(draw, shape, magnitudes, g) -> torch.Tensor:
     """float64 values of one drawn order of magnitude, some of them pushed to the largest
     magnitude allowed (the extremes an op must survive)."""
-    values = torch.randn(shape, generator=g, dtype=torch.float64) * draw(st.sampled_from(magnitudes))
+    values = torch.randn(shape, generator=g, dtype=torch.float64) * draw(
+        st.sampled_from(magnitudes)
+    )
     if values.numel() and draw(st.booleans()):
         picks = torch.rand(shape, generator=g) < 0.2
         signs = torch.randint(0, 2, shape, generator=g).to(torch.float64) * 2 - 1
@@ -68,6 +76,7 @@ def layout_of(draw) -> str:
 
 # ---- comparing ----
 
+
 def value_and_grads(fn, tensors, differentiable, seed=0):
     """fn's outputs and the gradients of the `differentiable` tensors (by index) of a randomly
     weighted sum of them."""
@@ -76,18 +85,26 @@ def value_and_grads(fn, tensors, differentiable, seed=0):
     out = fn(*leaves)
     outs = out if isinstance(out, tuple) else (out,)
     g = torch.Generator().manual_seed(seed)
-    loss = sum((o * torch.randn(o.shape, generator=g, dtype=torch.float64).to(o.dtype)).sum()
-               for o in outs)
+    loss = sum(
+        (o * torch.randn(o.shape, generator=g, dtype=torch.float64).to(o.dtype)).sum() for o in outs
+    )
     wrt = [leaves[i] for i in differentiable]
-    grads = torch.autograd.grad(loss, wrt, allow_unused=True) if wrt and loss.requires_grad \
+    grads = (
+        torch.autograd.grad(loss, wrt, allow_unused=True)
+        if wrt and loss.requires_grad
         else [None] * len(wrt)
-    return [*outs, *(torch.zeros_like(t) if d is None else d for d, t in zip(grads, wrt))]
+    )
+    return [
+        *outs,
+        *(torch.zeros_like(t) if d is None else d for d, t in zip(grads, wrt, strict=True)),
+    ]
 
 
 def assert_float64_close(got, want, names, **tol):
     assert len(got) == len(want)
-    for name, g, w in zip(names, got, want):
-        torch.testing.assert_close(g, w, **tol, msg=lambda m: f"{name}: {m}")
+    # names cover every optional input; the results only those given
+    for name, g, w in zip(names, got, want, strict=False):
+        torch.testing.assert_close(g, w, **tol, msg=lambda m, name=name: f"{name}: {m}")
 
 
 def assert_float32_within_budget(fn, ref_fn, tensors, differentiable, names):
@@ -96,7 +113,7 @@ def assert_float32_within_budget(fn, ref_fn, tensors, differentiable, names):
     got = value_and_grads(fn, tensors, differentiable)
     ref32 = value_and_grads(ref_fn, tensors, differentiable)
     exact = value_and_grads(ref_fn, [t.double() for t in tensors], differentiable)
-    for name, g, r, e in zip(names, got, ref32, exact):
+    for name, g, r, e in zip(names, got, ref32, exact, strict=False):
         assert g.shape == e.shape and g.dtype == torch.float32, name
         if g.numel():
             kernel_error, allowed = float32_error_budget([g], [r], [e])
@@ -117,6 +134,7 @@ EXACT = dict(rtol=1e-12, atol=1e-12)
 
 # ---- gated_activation ----
 
+
 @PROFILE
 @given(data=st.data(), dtype=DTYPES)
 def test_gated_activation(data, dtype):
@@ -129,14 +147,22 @@ def test_gated_activation(data, dtype):
     tensors = [laid_out(x, layout_of(draw))]
     if draw(st.booleans()):
         out_shape = (shape[0], shape[1] // 2, *spatial)
-        tensors.append(laid_out(spread_values(draw, out_shape, (1.0, 1e6), g).to(dtype),
-                                layout_of(draw)))
+        tensors.append(
+            laid_out(spread_values(draw, out_shape, (1.0, 1e6), g).to(dtype), layout_of(draw))
+        )
     names = ("out", "grad x", "grad residual")
-    check_against_reference(ops.gated_activation, reference.gated_activation, tensors,
-                            range(len(tensors)), names, **EXACT)
+    check_against_reference(
+        ops.gated_activation,
+        reference.gated_activation,
+        tensors,
+        range(len(tensors)),
+        names,
+        **EXACT,
+    )
 
 
 # ---- gaussian_reparameterize_kl (given eps) ----
+
 
 @PROFILE
 @given(data=st.data(), dtype=DTYPES)
@@ -152,11 +178,18 @@ def test_gaussian_reparameterize_kl(data, dtype):
     eps = spread_values(draw, shape, (1.0, big), g)
     tensors = [laid_out(t.to(dtype), layout_of(draw)) for t in (mu, logvar, eps)]
     names = ("z", "kl", "grad mu", "grad logvar", "grad eps")
-    check_against_reference(ops.gaussian_reparameterize_kl, reference.gaussian_reparameterize_kl,
-                            tensors, range(3), names, **EXACT)
+    check_against_reference(
+        ops.gaussian_reparameterize_kl,
+        reference.gaussian_reparameterize_kl,
+        tensors,
+        range(3),
+        names,
+        **EXACT,
+    )
 
 
 # ---- masked_conv2d ----
+
 
 @st.composite
 def conv_case(draw, dtype):
@@ -187,12 +220,18 @@ def test_masked_conv2d(data, dtype):
 
     # the dense form: the spec's value on finite inputs, summed as one convolution like the kernel
     # (the tap-by-tap reference sums taps in another order; extreme values cancel differently)
-    check_against_reference(conv_with(ops.masked_conv2d), conv_with(reference.masked_conv2d_dense),
-                            tensors, range(len(tensors)),
-                            ("out", "grad x", "grad weight", "grad bias"), **EXACT)
+    check_against_reference(
+        conv_with(ops.masked_conv2d),
+        conv_with(reference.masked_conv2d_dense),
+        tensors,
+        range(len(tensors)),
+        ("out", "grad x", "grad weight", "grad bias"),
+        **EXACT,
+    )
 
 
 # ---- discretized logistic mixture: likelihood and sampler ----
+
 
 @st.composite
 def dlm_case(draw, dtype):
@@ -208,26 +247,34 @@ def dlm_case(draw, dtype):
     # at -7 and far above 0 make every branch (edge bins, tiny mass, flat logistic) occur. Beyond
     # that the components' log-likelihoods reach magnitudes whose rounding alone (ulp 1e184 at
     # 1e200) decides which component explains x, for the reference as for the kernels.
-    params = spread_values(draw, (batch, dlm_num_params(channels, components), *spatial),
-                           (1.0, 5.0, 100.0, 1e4), g)
+    params = spread_values(
+        draw, (batch, dlm_num_params(channels, components), *spatial), (1.0, 5.0, 100.0, 1e4), g
+    )
     # logits of any size: the softmax is exact relative to the largest
     top = 1e30 if dtype == torch.float32 else 1e200
-    params[:, :components] = spread_values(draw, (batch, components, *spatial), (1.0, 100.0, top), g)
+    params[:, :components] = spread_values(
+        draw, (batch, components, *spatial), (1.0, 100.0, top), g
+    )
     if channels == 3 and dtype == torch.float32:
         # float32 forms tanh's derivative 1 - t^2 by cancellation, kernels and reference alike
         # (at a coefficient of 7 the reference is 1% off, the kernel 4%): coefficients where
         # tanh is not saturated, until both compute it another way
         for c in range(3):
             first = components + 3 * components * c + 2 * components
-            params[:, first:first + components] = torch.randn(
-                (batch, components, *spatial), generator=g, dtype=torch.float64)
+            params[:, first : first + components] = torch.randn(
+                (batch, components, *spatial), generator=g, dtype=torch.float64
+            )
     params = params.to(dtype)
     return x, params, channels, components, num_bins, g
 
 
 @PROFILE
-@given(data=st.data(), dtype=DTYPES, x_layout=st.sampled_from(LAYOUTS),
-       params_layout=st.sampled_from(LAYOUTS))
+@given(
+    data=st.data(),
+    dtype=DTYPES,
+    x_layout=st.sampled_from(LAYOUTS),
+    params_layout=st.sampled_from(LAYOUTS),
+)
 def test_discretized_logistic_mixture_nll(data, dtype, x_layout, params_layout):
     x, params, _, _, num_bins, _ = data.draw(dlm_case(dtype))
     tensors = [laid_out(x, x_layout), laid_out(params, params_layout)]
@@ -236,7 +283,12 @@ def test_discretized_logistic_mixture_nll(data, dtype, x_layout, params_layout):
     check_against_reference(
         lambda a, b: ops.discretized_logistic_mixture_nll(a, b, num_bins),
         lambda a, b: reference.discretized_logistic_mixture_nll(a, b, num_bins),
-        tensors, (0, 1), ("nll", "grad x", "grad params"), rtol=1e-7, atol=1e-8)
+        tensors,
+        (0, 1),
+        ("nll", "grad x", "grad params"),
+        rtol=1e-7,
+        atol=1e-8,
+    )
 
 
 @PROFILE
@@ -244,10 +296,12 @@ def test_discretized_logistic_mixture_nll(data, dtype, x_layout, params_layout):
 def test_sample_discretized_logistic_mixture_from_given_noise(data, dtype, layout):
     _, params, channels, components, num_bins, g = data.draw(dlm_case(dtype))
     spatial = params.shape[2:]
-    noise_mixture = torch.rand((params.shape[0], components, *spatial), generator=g,
-                               dtype=torch.float64).to(dtype)
-    noise_logistic = torch.rand((params.shape[0], channels, *spatial), generator=g,
-                                dtype=torch.float64).to(dtype)
+    noise_mixture = torch.rand(
+        (params.shape[0], components, *spatial), generator=g, dtype=torch.float64
+    ).to(dtype)
+    noise_logistic = torch.rand(
+        (params.shape[0], channels, *spatial), generator=g, dtype=torch.float64
+    ).to(dtype)
     if noise_mixture.numel() and data.draw(st.booleans()):
         noise_mixture.view(-1)[0] = 0.0  # the clamped end of the uniforms
         noise_logistic.view(-1)[0] = 0.0
@@ -265,4 +319,3 @@ def test_sample_discretized_logistic_mixture_from_given_noise(data, dtype, layou
 def test_the_profile_is_deterministic_and_bounded():
     assert PROFILE.derandomize and PROFILE.database is None and PROFILE.deadline is None
     assert PROFILE.max_examples <= 50
-

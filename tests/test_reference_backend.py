@@ -23,16 +23,23 @@ def on_both_backends(fn, *tensors):
         g = torch.Generator().manual_seed(5)
         loss = sum((o * torch.randn(o.shape, generator=g, dtype=o.dtype)).sum() for o in outs)
         grads = torch.autograd.grad(loss, leaves, allow_unused=True)
-        results.append((*outs, *(torch.zeros_like(t) if d is None else d
-                                 for d, t in zip(grads, leaves))))
+        results.append(
+            (
+                *outs,
+                *(
+                    torch.zeros_like(t) if d is None else d
+                    for d, t in zip(grads, leaves, strict=True)
+                ),
+            )
+        )
     return results
 
 
 def assert_backends_agree(fn, *tensors, **tol):
     kernels, reference = on_both_backends(fn, *tensors)
     assert len(kernels) == len(reference)
-    for i, (k, r) in enumerate(zip(kernels, reference)):
-        torch.testing.assert_close(r, k, **(tol or EXACT), msg=lambda m: f"result {i}: {m}")
+    for i, (k, r) in enumerate(zip(kernels, reference, strict=True)):
+        torch.testing.assert_close(r, k, **(tol or EXACT), msg=lambda m, i=i: f"result {i}: {m}")
 
 
 def randn(*shape, seed=0):
@@ -50,12 +57,14 @@ def test_gaussian_reparameterize_kl(shape):
 def test_gaussian_reparameterize_kl_drawn_noise(shape):
     mu, logvar = randn(*shape), randn(*shape, seed=1)
     draw = lambda m, lv: ops.gaussian_reparameterize_kl(  # noqa: E731
-        m, lv, generator=torch.Generator().manual_seed(3))
+        m, lv, generator=torch.Generator().manual_seed(3)
+    )
     assert_backends_agree(draw, mu, logvar)
 
 
-@pytest.mark.parametrize("shape", [(2, 0), (0, 4), (1, 2), (1, 2, 1), (2, 0, 3), (3, 2, 0, 5),
-                                   (1, 2, 1, 1, 1)])
+@pytest.mark.parametrize(
+    "shape", [(2, 0), (0, 4), (1, 2), (1, 2, 1), (2, 0, 3), (3, 2, 0, 5), (1, 2, 1, 1, 1)]
+)
 @pytest.mark.parametrize("with_residual", [False, True])
 def test_gated_activation(shape, with_residual):
     x = randn(*shape)
@@ -87,15 +96,23 @@ CONV_SHAPES = [
 def test_masked_conv2d(shape, mask_type, with_bias):
     batch, cin, cout, h, w, k, colors = shape
     x, weight, bias = randn(batch, cin, h, w), randn(cout, cin, k, k, seed=1), randn(cout, seed=2)
-    conv = lambda *t: ops.masked_conv2d(*t, *(() if with_bias else (None,)),  # noqa: E731
-                                        mask_type, colors)
+
+    def conv(*t):
+        return ops.masked_conv2d(*t, *(() if with_bias else (None,)), mask_type, colors)
+
     tensors = (x, weight, bias) if with_bias else (x, weight)
     assert_backends_agree(conv, *tensors)
 
 
 # (batch, channels, components, spatial)
-DLM_SHAPES = [(0, 3, 2, (4, 4)), (2, 1, 1, ()), (2, 3, 2, (0,)), (1, 1, 1, (1,)),
-              (2, 3, 2, (3, 0, 2)), (1, 3, 1, (1, 1))]
+DLM_SHAPES = [
+    (0, 3, 2, (4, 4)),
+    (2, 1, 1, ()),
+    (2, 3, 2, (0,)),
+    (1, 1, 1, (1,)),
+    (2, 3, 2, (3, 0, 2)),
+    (1, 3, 1, (1, 1)),
+]
 
 
 def dlm_inputs(batch, channels, components, spatial):
@@ -119,6 +136,9 @@ def test_sample_discretized_logistic_mixture(shape):
     draws = []
     for backend in ("kernels", "reference"):
         with ops.use_backend(backend):
-            draws.append(ops.sample_discretized_logistic_mixture(
-                params, shape[1], 256, generator=torch.Generator().manual_seed(4)))
+            draws.append(
+                ops.sample_discretized_logistic_mixture(
+                    params, shape[1], 256, generator=torch.Generator().manual_seed(4)
+                )
+            )
     torch.testing.assert_close(draws[1], draws[0], rtol=0, atol=0)

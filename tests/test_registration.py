@@ -23,8 +23,11 @@ KERNEL_OPS = [
 ]
 # the sampler and the noise have no gradient; the NLL with its gradients is the forward of the
 # public function's autograd.Function, which supplies the backward
-NOT_DIFFERENTIABLE = ("discretized_logistic_mixture_sample", "gaussian_noise",
-                      "discretized_logistic_mixture_nll_with_grad")
+NOT_DIFFERENTIABLE = (
+    "discretized_logistic_mixture_sample",
+    "gaussian_noise",
+    "discretized_logistic_mixture_nll_with_grad",
+)
 DIFFERENTIABLE = [op for op in KERNEL_OPS if op not in NOT_DIFFERENTIABLE]
 
 

@@ -8,7 +8,10 @@ from pathlib import Path
 from gen_ext import results_table
 
 RUN = {
-    "model": "pixelcnn", "data": "digits", "epochs": 3, "seconds_this_run": 12.0,
+    "model": "pixelcnn",
+    "data": "digits",
+    "epochs": 3,
+    "seconds_this_run": 12.0,
     "config": {"input_shape": [1, 8, 8]},
     "test": {"bits_per_dim": 1.25},
     "baseline": {"uniform_bits_per_dim": 4.087, "histogram_bits_per_dim": 2.5},
@@ -28,6 +31,11 @@ def test_likelihood_run_row_and_table(tmp_path, capsys):
 def test_runs_as_a_module(tmp_path):
     """The Makefile's `results` target runs it as `python -m gen_ext.results_table FOLDER`."""
     root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, "-m", "gen_ext.results_table", str(tmp_path)],
-                          capture_output=True, text=True, cwd=root, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "gen_ext.results_table", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        check=True,
+    )
     assert done.stdout.splitlines()[0].startswith("| model | data |")

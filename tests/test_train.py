@@ -58,16 +58,32 @@ def test_resume_checks(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint"):
         train(cfg(tmp_path), resume=True, progress=False)
     train(cfg(tmp_path, epochs=1), progress=False)
-    other = TrainConfig(model="autoencoder", epochs=2, out=str(tmp_path / "autoencoder"),
-                        model_args={"hidden": 64})
+    other = TrainConfig(
+        model="autoencoder", epochs=2, out=str(tmp_path / "autoencoder"), model_args={"hidden": 64}
+    )
     with pytest.raises(ValueError, match="trained with model_args"):
         train(other, resume=True, progress=False)
 
 
 def test_cli_train_and_sample(tmp_path, capsys):
     out = tmp_path / "vae"
-    assert main(["train", "vae", "--epochs", "1", "--out", str(out),
-                 "--set", "likelihood=logistic", "--set", "iw_samples=4"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "vae",
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+                "--set",
+                "likelihood=logistic",
+                "--set",
+                "iw_samples=4",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "neg_elbo" in printed and "neg_iw_bound" in printed
     assert (out / "samples.png").is_file()

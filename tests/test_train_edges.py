@@ -26,6 +26,7 @@ def saved_epoch(folder):
 
 # -- a folder that already holds a run ------------------------------------------------------
 
+
 def test_a_folder_with_a_checkpoint_is_refused_without_resume_or_overwrite(tmp_path):
     cfg = tiny_config(tmp_path)
     train(cfg, progress=False)
@@ -59,8 +60,10 @@ def test_bad_model_settings_are_one_line_training_errors(tmp_path):
     cfg = tiny_config(tmp_path)
     cfg.model_args = {"latent_dim": 2}
     cfg.model = "conv-autoencoder"
-    with pytest.raises(TrainingError, match="model conv-autoencoder: .*latent_dim.*it takes "
-                                            "input_shape, channels, bottleneck"):
+    with pytest.raises(
+        TrainingError,
+        match="model conv-autoencoder: .*latent_dim.*it takes input_shape, channels, bottleneck",
+    ):
         train(cfg, progress=False)
     cfg.model_args = {"bottleneck": 64}
     with pytest.raises(TrainingError, match="bottleneck must be narrower than the input"):
@@ -74,6 +77,7 @@ def test_resume_and_overwrite_exclude_each_other(tmp_path):
 
 
 # -- the output folder ----------------------------------------------------------------------
+
 
 def never_train(*args, **kwargs):
     raise AssertionError("training started before the output folder was checked")
@@ -162,6 +166,7 @@ def test_a_failed_picture_keeps_metrics_json(tmp_path, monkeypatch):
 
 # -- non-finite losses and gradients ------------------------------------------------------------
 
+
 def poison_step(monkeypatch, step: int, where: str):
     """Autoencoder.loss, made non-finite (`where`="loss") or given a non-finite gradient
     (`where`="gradient") at the `step`-th training step counted over the whole run."""
@@ -181,8 +186,9 @@ def poison_step(monkeypatch, step: int, where: str):
 
 
 @pytest.mark.parametrize("where", ["loss", "gradient"])
-def test_a_non_finite_step_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch,
-                                                                             where):
+def test_a_non_finite_step_stops_training_and_keeps_the_last_good_checkpoint(
+    tmp_path, monkeypatch, where
+):
     out = tmp_path / "run"
     poison_step(monkeypatch, 4 + 3, where)  # 32 training images in batches of 8: 4 steps an epoch
     with pytest.raises(TrainingError, match="epoch 2, step 3 of 4") as err:
@@ -204,6 +210,7 @@ def test_a_non_finite_first_epoch_writes_no_checkpoint(tmp_path, monkeypatch):
 
 # -- small datasets ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("n", [10, 100, 101])
 @pytest.mark.parametrize("model", ["denoising-autoencoder", "vae", "pixelcnn"])
 def test_small_datasets_train_evaluate_and_write_every_picture(tmp_path, n, model):
@@ -223,6 +230,7 @@ def test_small_datasets_train_evaluate_and_write_every_picture(tmp_path, n, mode
 
 # -- labelled pictures ------------------------------------------------------------------------
 
+
 def spy(monkeypatch, name):
     real, calls = getattr(train_module, name), []
 
@@ -234,14 +242,17 @@ def spy(monkeypatch, name):
     return calls
 
 
-@pytest.mark.parametrize("model,kinds", [
-    ("autoencoder", ["input", "reconstruction"]),
-    ("denoising-autoencoder", ["input", "corrupted input", "reconstruction"]),
-])
+@pytest.mark.parametrize(
+    "model,kinds",
+    [
+        ("autoencoder", ["input", "reconstruction"]),
+        ("denoising-autoencoder", ["input", "corrupted input", "reconstruction"]),
+    ],
+)
 def test_reconstruction_rows_are_labelled(tmp_path, monkeypatch, model, kinds):
     calls = spy(monkeypatch, "save_grid")
     train(tiny_config(tmp_path, model, n=101), progress=False)  # 20 test images: 2 rows of 8
-    (args, kwargs), = [c for c in calls if str(c[0][1]).endswith("reconstructions.png")]
+    ((args, kwargs),) = [c for c in calls if str(c[0][1]).endswith("reconstructions.png")]
     assert kwargs["row_labels"] == kinds * 2 and kwargs["columns"] == 8
     assert args[0].shape[0] == len(kinds) * 2 * 8
 
@@ -251,13 +262,15 @@ def test_every_model_names_the_unit_of_its_loss(model):
     assert MODELS[model].unit not in ("", "loss")
 
 
-@pytest.mark.parametrize("model,unit", [("autoencoder", "MSE"), ("vae", "nats per image"),
-                                        ("pixelcnn", "bits/dim")])
-def test_the_loss_curve_has_a_y_label_with_units_and_a_readable_size(tmp_path, monkeypatch,
-                                                                     model, unit):
+@pytest.mark.parametrize(
+    "model,unit", [("autoencoder", "MSE"), ("vae", "nats per image"), ("pixelcnn", "bits/dim")]
+)
+def test_the_loss_curve_has_a_y_label_with_units_and_a_readable_size(
+    tmp_path, monkeypatch, model, unit
+):
     calls = spy(monkeypatch, "save_curves")
     metrics = train(tiny_config(tmp_path, model), progress=False)
-    (_, kwargs), = calls
+    ((_, kwargs),) = calls
     assert unit in kwargs["ylabel"]
     width, height = Image.open(metrics["pictures"]["loss_curve"]).size
     assert width >= 700 and height >= 480

@@ -17,11 +17,15 @@ def test_row_labels_are_drawn_beside_the_rows(tmp_path, monkeypatch):
     bare = Image.open(viz.save_grid(images, tmp_path / "bare.png", columns=4))
     calls = []
     real = viz.draw_row_labels
-    monkeypatch.setattr(viz, "draw_row_labels",
-                        lambda grid, labels, **kw: calls.append(labels) or real(grid, labels, **kw))
+    monkeypatch.setattr(
+        viz,
+        "draw_row_labels",
+        lambda grid, labels, **kw: calls.append(labels) or real(grid, labels, **kw),
+    )
     labels = ["input", "corrupted input", "reconstruction"]
-    labelled = Image.open(viz.save_grid(images, tmp_path / "labelled.png", columns=4,
-                                        row_labels=labels))
+    labelled = Image.open(
+        viz.save_grid(images, tmp_path / "labelled.png", columns=4, row_labels=labels)
+    )
     assert calls == [labels]
     assert labelled.height == bare.height and labelled.width > bare.width
     margin = labelled.convert("L").crop((0, 0, labelled.width - bare.width, labelled.height))
@@ -35,18 +39,25 @@ def test_the_loss_curve_labels_its_axes(tmp_path, monkeypatch):
 
     labels = []
     real = matplotlib.axes.Axes.set_ylabel
-    monkeypatch.setattr(matplotlib.axes.Axes, "set_ylabel",
-                        lambda self, text, **kw: labels.append(text) or real(self, text, **kw))
-    history = [{"epoch": 1, "train_loss": 2.0, "test_x": 1.5},
-               {"epoch": 2, "train_loss": 1.0, "test_x": 1.2}]
-    path = viz.save_curves(history, ["train_loss", "test_x"], tmp_path / "c.png", "t",
-                           ylabel="loss (bits/dim)")
+    monkeypatch.setattr(
+        matplotlib.axes.Axes,
+        "set_ylabel",
+        lambda self, text, **kw: labels.append(text) or real(self, text, **kw),
+    )
+    history = [
+        {"epoch": 1, "train_loss": 2.0, "test_x": 1.5},
+        {"epoch": 2, "train_loss": 1.0, "test_x": 1.2},
+    ]
+    path = viz.save_curves(
+        history, ["train_loss", "test_x"], tmp_path / "c.png", "t", ylabel="loss (bits/dim)"
+    )
     assert labels == ["loss (bits/dim)"]
     assert Image.open(path).size[0] >= 700
 
 
-@pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
-                                     KeyboardInterrupt()])
+@pytest.mark.parametrize(
+    "failure", [OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), KeyboardInterrupt()]
+)
 def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_path, failure):
     path = tmp_path / "result.json"
     path.write_text("old")
@@ -61,7 +72,6 @@ def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_
         assert err.value.filename == str(path) and err.value.errno == errno.ENOSPC
         assert str(path) in str(err.value)
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["result.json"]
-
 
 
 def test_atomic_writes_give_the_mode_a_plain_open_would(tmp_path):

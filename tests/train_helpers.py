@@ -28,5 +28,11 @@ def tiny_config(folder, model="autoencoder", n=40, epochs=1, out="run", **kw) ->
     """A run of `model` in its tiny configuration on n images in batches of 8."""
     data = image_array(folder, n)
     kw.setdefault("batch_size", 8)
-    return TrainConfig(model=model, data=data, epochs=epochs, out=str(folder / out),
-                       model_args=dict(TINY[model]), **kw)
+    return TrainConfig(
+        model=model,
+        data=data,
+        epochs=epochs,
+        out=str(folder / out),
+        model_args=dict(TINY[model]),
+        **kw,
+    )

@@ -33,8 +33,11 @@ def _compiled(fn):
 
 def _implementations(fused, reference_fn) -> dict:
     """The three implementations of an op, built lazily (compilation happens on first use)."""
-    return {"fused": lambda: fused, "eager": lambda: reference_fn,
-            "compiled": lambda: _compiled(reference_fn)}
+    return {
+        "fused": lambda: fused,
+        "eager": lambda: reference_fn,
+        "compiled": lambda: _compiled(reference_fn),
+    }
 
 
 def _builders(impls: dict, step) -> dict:
@@ -46,20 +49,24 @@ def _no_grad(run):
     def step():
         with torch.no_grad():
             run()
+
     return step
 
 
 def dlm_nll_case(device: torch.device, batch: int = 16) -> BenchCase:
-    x, params = make_dlm_inputs(batch, 3, 10, (32, 32), 256, dtype=torch.float32, seed=0,
-                                device=device)
+    x, params = make_dlm_inputs(
+        batch, 3, 10, (32, 32), 256, dtype=torch.float32, seed=0, device=device
+    )
     params.requires_grad_()
-    impls = _implementations(ops.discretized_logistic_mixture_nll,
-                             reference.discretized_logistic_mixture_nll)
+    impls = _implementations(
+        ops.discretized_logistic_mixture_nll, reference.discretized_logistic_mixture_nll
+    )
 
     def full(fn):
         def step():
             params.grad = None
             fn(x, params, 256).sum().backward()
+
         return step
 
     nll_bytes = batch * 32 * 32 * 4
@@ -73,17 +80,24 @@ def dlm_nll_case(device: torch.device, batch: int = 16) -> BenchCase:
 
 
 def dlm_sample_case(device: torch.device, batch: int = 16) -> BenchCase:
-    _, params = make_dlm_inputs(batch, 3, 10, (32, 32), 256, dtype=torch.float32, seed=0,
-                                device=device)
+    _, params = make_dlm_inputs(
+        batch, 3, 10, (32, 32), 256, dtype=torch.float32, seed=0, device=device
+    )
     g = torch.Generator(device=device).manual_seed(0)
     nm = torch.rand((batch, 10, 32, 32), generator=g, device=device)
     nl = torch.rand((batch, 3, 32, 32), generator=g, device=device)
-    impls = _implementations(torch.ops.gen_ext.discretized_logistic_mixture_sample,
-                             reference.discretized_logistic_mixture_sample)
+    impls = _implementations(
+        torch.ops.gen_ext.discretized_logistic_mixture_sample,
+        reference.discretized_logistic_mixture_sample,
+    )
     made = _builders(impls, lambda fn: lambda: fn(params, nm, nl, 3, 256))
-    return BenchCase("discretized_logistic_mixture_sample",
-                     f"B={batch}, 3x32x32, M=10, float32, {device.type} (from given noise)",
-                     make=made, forward_only=made, result_bytes=nl.numel() * nl.element_size())
+    return BenchCase(
+        "discretized_logistic_mixture_sample",
+        f"B={batch}, 3x32x32, M=10, float32, {device.type} (from given noise)",
+        make=made,
+        forward_only=made,
+        result_bytes=nl.numel() * nl.element_size(),
+    )
 
 
 def gaussian_case(device: torch.device, batch: int = 256, dim: int = 512) -> BenchCase:
@@ -98,6 +112,7 @@ def gaussian_case(device: torch.device, batch: int = 256, dim: int = 512) -> Ben
             mu.grad = logvar.grad = None
             z, kl = fn(mu, logvar, eps)
             (z.sum() + kl.sum()).backward()
+
         return step
 
     return BenchCase(
@@ -120,32 +135,44 @@ def gaussian_drawn_case(device: torch.device, batch: int = 256, dim: int = 512) 
     def with_randn(fn):
         return lambda m, lv: fn(m, lv, torch.randn(m.shape, device=m.device, generator=g))
 
-    impls = {"fused": lambda: lambda m, lv: ops.gaussian_reparameterize_kl(m, lv, generator=g),
-             "eager": lambda: with_randn(reference.gaussian_reparameterize_kl),
-             "compiled": lambda: with_randn(_compiled(reference.gaussian_reparameterize_kl))}
+    impls = {
+        "fused": lambda: lambda m, lv: ops.gaussian_reparameterize_kl(m, lv, generator=g),
+        "eager": lambda: with_randn(reference.gaussian_reparameterize_kl),
+        "compiled": lambda: with_randn(_compiled(reference.gaussian_reparameterize_kl)),
+    }
 
     def full(fn):
         def step():
             mu.grad = logvar.grad = None
             z, kl = fn(mu, logvar)
             (z.sum() + kl.sum()).backward()
+
         return step
 
-    return BenchCase("gaussian_reparameterize_kl (drawn eps)",
-                     f"B={batch}, {dim} latent dims, float32, {device.type} (eps drawn per call)",
-                     make=_builders(impls, full),
-                     forward_only=_builders(impls, lambda fn: _no_grad(lambda: fn(mu, logvar))),
-                     result_bytes=(2 * batch * dim + batch) * 4)
+    return BenchCase(
+        "gaussian_reparameterize_kl (drawn eps)",
+        f"B={batch}, {dim} latent dims, float32, {device.type} (eps drawn per call)",
+        make=_builders(impls, full),
+        forward_only=_builders(impls, lambda fn: _no_grad(lambda: fn(mu, logvar))),
+        result_bytes=(2 * batch * dim + batch) * 4,
+    )
 
 
-def masked_conv_case(device: torch.device, kernel: int, mask_type: str, batch: int = 16,
-                     channels: int = 64, size: int = 32) -> BenchCase:
+def masked_conv_case(
+    device: torch.device,
+    kernel: int,
+    mask_type: str,
+    batch: int = 16,
+    channels: int = 64,
+    size: int = 32,
+) -> BenchCase:
     """The masked convolution against the weight multiplied by the mask and then conv2d (eager: the
     baseline the kernel must beat; compiled: the same through torch.compile)."""
     g = torch.Generator(device=device).manual_seed(0)
     x = torch.randn((batch, channels, size, size), generator=g, device=device, requires_grad=True)
-    weight = torch.randn((channels, channels, kernel, kernel), generator=g, device=device,
-                         requires_grad=True)
+    weight = torch.randn(
+        (channels, channels, kernel, kernel), generator=g, device=device, requires_grad=True
+    )
     bias = torch.randn((channels,), generator=g, device=device, requires_grad=True)
     impls = _implementations(ops.masked_conv2d, reference.masked_conv2d_dense)
 
@@ -153,19 +180,24 @@ def masked_conv_case(device: torch.device, kernel: int, mask_type: str, batch: i
         def step():
             x.grad = weight.grad = bias.grad = None
             fn(x, weight, bias, mask_type, 1).sum().backward()
+
         return step
 
     result_bytes = (2 * x.numel() + weight.numel() + bias.numel()) * 4
-    return BenchCase(f"masked_conv2d {kernel}x{kernel} {mask_type}",
-                     f"B={batch}, {channels}->{channels} ch, {size}x{size}, float32, {device.type}",
-                     make=_builders(impls, full),
-                     forward_only=_builders(impls, lambda fn: _no_grad(
-                         lambda: fn(x, weight, bias, mask_type, 1))),
-                     result_bytes=result_bytes)
+    return BenchCase(
+        f"masked_conv2d {kernel}x{kernel} {mask_type}",
+        f"B={batch}, {channels}->{channels} ch, {size}x{size}, float32, {device.type}",
+        make=_builders(impls, full),
+        forward_only=_builders(
+            impls, lambda fn: _no_grad(lambda: fn(x, weight, bias, mask_type, 1))
+        ),
+        result_bytes=result_bytes,
+    )
 
 
-def gated_case(device: torch.device, batch: int = 16, channels: int = 64,
-               size: int = 32) -> BenchCase:
+def gated_case(
+    device: torch.device, batch: int = 16, channels: int = 64, size: int = 32
+) -> BenchCase:
     g = torch.Generator(device=device).manual_seed(0)
     x = torch.randn((batch, 2 * channels, size, size), generator=g, device=device) * 2
     residual = torch.randn((batch, channels, size, size), generator=g, device=device)
@@ -177,15 +209,19 @@ def gated_case(device: torch.device, batch: int = 16, channels: int = 64,
         def step():
             x.grad = residual.grad = None
             fn(x, residual).sum().backward()
+
         return step
 
     out_numel = batch * channels * size * size
     shape = f"B={batch}, 2x{channels}x{size}x{size}, float32, {device.type} (with residual)"
-    return BenchCase("gated_activation", shape,
-                     make=_builders(impls, full),
-                     forward_only=_builders(impls, lambda fn: _no_grad(lambda: fn(x, residual))),
-                     # the output, the gradients of x (twice its size) and of the residual
-                     result_bytes=4 * out_numel * 4)
+    return BenchCase(
+        "gated_activation",
+        shape,
+        make=_builders(impls, full),
+        forward_only=_builders(impls, lambda fn: _no_grad(lambda: fn(x, residual))),
+        # the output, the gradients of x (twice its size) and of the residual
+        result_bytes=4 * out_numel * 4,
+    )
 
 
 CASES = {

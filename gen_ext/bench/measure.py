@@ -168,8 +168,11 @@ def _without_profiler_noise():
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            kept = [line for line in captured.read().decode(errors="replace").splitlines(True)
-                    if not PROFILER_NOISE.search(line)]
+            kept = [
+                line
+                for line in captured.read().decode(errors="replace").splitlines(True)
+                if not PROFILER_NOISE.search(line)
+            ]
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()
@@ -178,8 +181,10 @@ def _without_profiler_noise():
 def _peak_memory_cpu(fn: Callable[[], object]) -> int:
     from torch.profiler import ProfilerActivity, profile
 
-    with _without_profiler_noise(), profile(activities=[ProfilerActivity.CPU],
-                                            profile_memory=True) as prof:
+    with (
+        _without_profiler_noise(),
+        profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
+    ):
         fn()
     # The profiler only reports frees of blocks it saw allocated, so starting the
     # running sum at zero measures exactly what the call added on top of the baseline.

@@ -38,8 +38,9 @@ class BenchRow:
 def _lscpu() -> dict:
     """lscpu's "Key: value" lines ({} where lscpu is missing)."""
     try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10,
-                              check=False).stdout
+        text = subprocess.run(
+            ["lscpu"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return {}
     return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in text.splitlines())}
@@ -59,8 +60,12 @@ def processor() -> tuple[str, str]:
     """(the processor's model name, its clock) as lscpu reports them, /proc/cpuinfo otherwise.
     The clock is the maximum where the system publishes one, else the current one."""
     cpu = _lscpu()
-    name = (cpu.get("Model name") or _cpuinfo_field("model name") or platform.processor()
-            or platform.machine())
+    name = (
+        cpu.get("Model name")
+        or _cpuinfo_field("model name")
+        or platform.processor()
+        or platform.machine()
+    )
     mhz = cpu.get("CPU max MHz") or cpu.get("CPU MHz") or _cpuinfo_field("cpu MHz")
     try:
         clock = f"{float(mhz) / 1000:.2f} GHz"
@@ -108,10 +113,12 @@ def busy_warning(before: float | None, after: float | None, threads: int) -> str
     loads = [x for x in (before, after) if x is not None]
     if not loads or max(loads) <= threads:
         return None
-    return (f"warning: the machine was busy during this benchmark (1-minute load average "
-            f"{before:.1f} before, {after:.1f} after, above its {threads} threads): other "
-            "work shared the processor, so times are slower and noisier than on a quiet machine; "
-            "rerun when `uptime` shows a load below the thread count")
+    return (
+        f"warning: the machine was busy during this benchmark (1-minute load average "
+        f"{before:.1f} before, {after:.1f} after, above its {threads} threads): other "
+        "work shared the processor, so times are slower and noisier than on a quiet machine; "
+        "rerun when `uptime` shows a load below the thread count"
+    )
 
 
 @contextlib.contextmanager
@@ -125,7 +132,7 @@ def _quiet_loggers(names=("torch.utils.cpp_extension",)):
     try:
         yield
     finally:
-        for log, level in zip(loggers, levels):
+        for log, level in zip(loggers, levels, strict=True):
             log.setLevel(level)
 
 
@@ -146,10 +153,20 @@ def _run_one(case, impl: str, device: torch.device, warmup: int, reps: int) -> B
     if case.forward_only is case.make:
         forward_ms = m.median_ms
     else:
-        forward_ms = time_call(case.forward_only[impl](), device=device, warmup=warmup,
-                               reps=reps)[0]
-    return BenchRow(case.op, case.shape, impl, m.median_ms, m.iqr_ms, forward_ms,
-                    m.peak_bytes / MIB, max(0, m.peak_bytes - case.result_bytes) / MIB, m.reps)
+        forward_ms = time_call(case.forward_only[impl](), device=device, warmup=warmup, reps=reps)[
+            0
+        ]
+    return BenchRow(
+        case.op,
+        case.shape,
+        impl,
+        m.median_ms,
+        m.iqr_ms,
+        forward_ms,
+        m.peak_bytes / MIB,
+        max(0, m.peak_bytes - case.result_bytes) / MIB,
+        m.reps,
+    )
 
 
 def _by_op(rows):
@@ -196,18 +213,28 @@ def markdown(rows, info: dict) -> str:
             )
     shapes = sorted({r.shape for r in rows})
     cond = ", ".join(f"{k}={v}" for k, v in info.items())
-    notes = ("peak extra: memory allocated at the peak of one step above what existed before it; "
-             "workspace: that peak less the outputs and gradients every implementation must "
-             "return. Ops without a backward show the forward alone.")
-    return ("\n".join(lines) + "\n\nShapes: " + "; ".join(shapes) + f"\n\nConditions: {cond}\n\n"
-            + notes + "\n")
+    notes = (
+        "peak extra: memory allocated at the peak of one step above what existed before it; "
+        "workspace: that peak less the outputs and gradients every implementation must "
+        "return. Ops without a backward show the forward alone."
+    )
+    return (
+        "\n".join(lines)
+        + "\n\nShapes: "
+        + "; ".join(shapes)
+        + f"\n\nConditions: {cond}\n\n"
+        + notes
+        + "\n"
+    )
 
 
 def conditions_line(info: dict) -> str:
     """The conditions of a run in one line, for the figure."""
     if "processor" in info:
-        where = (f"{info['processor']} at {info['clock']}, {info['instruction_set']} kernels, "
-                 f"{info['threads']} threads")
+        where = (
+            f"{info['processor']} at {info['clock']}, {info['instruction_set']} kernels, "
+            f"{info['threads']} threads"
+        )
     else:
         where = f"{info.get('gpu', info['device'])}, {info['threads']} CPU threads"
     load = f"; load average {info['load_1min']}" if "load_1min" in info else ""
@@ -236,12 +263,13 @@ def plot(rows, path: Path, info: dict) -> None:
         ax.set_ylabel("ms per step", fontsize=9)
         ax.set_ylim(0, max(times) * 1.18)
         ax.tick_params(labelsize=9)
-    for ax in list(axes.flat)[len(ops):]:
+    for ax in list(axes.flat)[len(ops) :]:
         ax.axis("off")
     # about 11 characters of 10-point text per inch
     conditions_text = "\n".join(textwrap.wrap(conditions_line(info), int(width * 11)))
-    fig.suptitle("gen-ext bench: forward + backward, lower is better\n" + conditions_text,
-                 fontsize=10)
+    fig.suptitle(
+        "gen-ext bench: forward + backward, lower is better\n" + conditions_text, fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -249,11 +277,17 @@ def plot(rows, path: Path, info: dict) -> None:
 
 def write(rows, info: dict, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / "bench.json", "markdown": out_dir / "bench.md",
-             "png": out_dir / "bench.png"}
-    paths["json"].write_text(json.dumps(
-        {"conditions": info, "rows": [asdict(r) for r in rows], "summary": summary(rows)},
-        indent=2))
+    paths = {
+        "json": out_dir / "bench.json",
+        "markdown": out_dir / "bench.md",
+        "png": out_dir / "bench.png",
+    }
+    paths["json"].write_text(
+        json.dumps(
+            {"conditions": info, "rows": [asdict(r) for r in rows], "summary": summary(rows)},
+            indent=2,
+        )
+    )
     paths["markdown"].write_text(markdown(rows, info))
     plot(rows, paths["png"], info)
     return paths

@@ -13,5 +13,15 @@ from .datasets import (
     rgb_patches,
 )
 
-__all__ = ["MAX_LEVELS", "MIN_IMAGES", "DataError", "DataWarning", "ImageData", "array_file",
-           "digits", "image_folder", "load", "rgb_patches"]
+__all__ = [
+    "MAX_LEVELS",
+    "MIN_IMAGES",
+    "DataError",
+    "DataWarning",
+    "ImageData",
+    "array_file",
+    "digits",
+    "image_folder",
+    "load",
+    "rgb_patches",
+]

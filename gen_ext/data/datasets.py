@@ -42,8 +42,20 @@ import torch
 
 from gen_ext.errors import DataError, DataWarning
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
-                  ".ppm", ".pbm", ".pnm"}
+IMAGE_SUFFIXES = {
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".bmp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".pgm",
+    ".ppm",
+    ".pbm",
+    ".pnm",
+}
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 # the fewest images a dataset may have: 2 held out for testing (TEST_FRACTION) and 8 to train on,
@@ -86,17 +98,30 @@ def _take(labels: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | No
     return None if labels is None else labels[index]
 
 
-def _split(images: torch.Tensor, labels: torch.Tensor | None, name: str, levels: int,
-           source: str | None = None) -> ImageData:
+def _split(
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    name: str,
+    levels: int,
+    source: str | None = None,
+) -> ImageData:
     n = images.shape[0]
     if n < MIN_IMAGES:
-        raise DataError(f"{source or name}: need at least {MIN_IMAGES} images (a held-out test set "
-                        f"and a training batch), got {n}")
+        raise DataError(
+            f"{source or name}: need at least {MIN_IMAGES} images (a held-out test set "
+            f"and a training batch), got {n}"
+        )
     order = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
     n_test = max(1, round(n * TEST_FRACTION))
     test, train = order[:n_test], order[n_test:]
-    return ImageData(name, images[train].contiguous(), images[test].contiguous(), levels,
-                     _take(labels, train), _take(labels, test))
+    return ImageData(
+        name,
+        images[train].contiguous(),
+        images[test].contiguous(),
+        levels,
+        _take(labels, train),
+        _take(labels, test),
+    )
 
 
 def digits() -> ImageData:
@@ -117,7 +142,7 @@ def rgb_patches(size: int = 8, count: int = 4000) -> ImageData:
         photo = photos[i % len(photos)]
         top = int(torch.randint(0, photo.shape[1] - size + 1, (1,), generator=g))
         left = int(torch.randint(0, photo.shape[2] - size + 1, (1,), generator=g))
-        patches.append(photo[:, top:top + size, left:left + size])
+        patches.append(photo[:, top : top + size, left : left + size])
     images = torch.stack(patches).float() / 255.0
     return _split(images, None, "rgb-patches", levels=256)
 
@@ -149,24 +174,31 @@ def _snap_to_levels(unit: torch.Tensor, tolerance: float = GRID_TOLERANCE) -> _S
 
 
 def _count_moves(moved: int, total: int, max_move: float) -> str:
-    return (f"{moved:,} of {total:,} values moved to the nearest of {MAX_LEVELS} levels "
-            f"(k / {MAX_LEVELS - 1}), by at most {max_move:.3g} levels")
+    return (
+        f"{moved:,} of {total:,} values moved to the nearest of {MAX_LEVELS} levels "
+        f"(k / {MAX_LEVELS - 1}), by at most {max_move:.3g} levels"
+    )
 
 
 def _refuse_non_finite(values: torch.Tensor, source: str) -> None:
     bad = int(values.numel() - torch.isfinite(values).sum())
     if bad:
-        raise DataError(f"{source}: {bad:,} of {values.numel():,} values are not finite (NaN or "
-                        f"inf); images must be finite numbers in [0, 1]")
+        raise DataError(
+            f"{source}: {bad:,} of {values.numel():,} values are not finite (NaN or "
+            f"inf); images must be finite numbers in [0, 1]"
+        )
 
 
 def _refuse_outside_unit(values: torch.Tensor, source: str, what: str) -> None:
     if values.numel() and (values.min() < 0 or values.max() > 1):
-        raise DataError(f"{source}: {what} must lie in [0, 1], got values in "
-                        f"[{values.min().item():g}, {values.max().item():g}]")
+        raise DataError(
+            f"{source}: {what} must lie in [0, 1], got values in "
+            f"[{values.min().item():g}, {values.max().item():g}]"
+        )
 
 
 # ---- arrays ---------------------------------------------------------------------------------
+
 
 def _integer_array_depth(array: np.ndarray, source: str) -> tuple[int, str]:
     """The bit depth of an integer array, and how it was chosen when the dtype does not say."""
@@ -174,11 +206,15 @@ def _integer_array_depth(array: np.ndarray, source: str) -> tuple[int, str]:
         return 16, "uint16 values (16-bit)"
     lo, hi = (int(array.min()), int(array.max())) if array.size else (0, 0)
     if lo < 0 or hi > 65535:
-        raise DataError(f"{source}: {array.dtype} images must hold 8-bit levels in [0, 255] or "
-                        f"16-bit values in [0, 65535], got values in [{lo}, {hi}]")
+        raise DataError(
+            f"{source}: {array.dtype} images must hold 8-bit levels in [0, 255] or "
+            f"16-bit values in [0, 65535], got values in [{lo}, {hi}]"
+        )
     bits = 8 if hi <= 255 else 16
-    return bits, (f"{array.dtype} values in [{lo}, {hi}] read as {bits}-bit (save uint8 or "
-                  f"uint16 to state the depth)")
+    return bits, (
+        f"{array.dtype} values in [{lo}, {hi}] read as {bits}-bit (save uint8 or "
+        f"uint16 to state the depth)"
+    )
 
 
 def _array_levels(array: np.ndarray, source: str) -> torch.Tensor:
@@ -189,10 +225,11 @@ def _array_levels(array: np.ndarray, source: str) -> torch.Tensor:
         return torch.from_numpy(array).float()
     if np.issubdtype(array.dtype, np.integer):
         bits, reading = _integer_array_depth(array, source)
-        snapped = _snap_to_levels(torch.from_numpy(array.astype(np.float32)) / (2 ** bits - 1))
+        snapped = _snap_to_levels(torch.from_numpy(array.astype(np.float32)) / (2**bits - 1))
         if array.dtype != np.uint16 or snapped.moved:
-            _notice(f"{source}: {reading}; "
-                    + _count_moves(snapped.moved, array.size, snapped.max_move))
+            _notice(
+                f"{source}: {reading}; " + _count_moves(snapped.moved, array.size, snapped.max_move)
+            )
         return snapped.levels / (MAX_LEVELS - 1)
     if not np.issubdtype(array.dtype, np.floating):
         raise DataError(f"{source}: expected a numeric array, got dtype {array.dtype}")
@@ -203,8 +240,10 @@ def _array_levels(array: np.ndarray, source: str) -> torch.Tensor:
     tolerance = max(GRID_TOLERANCE, (MAX_LEVELS - 1) * float(np.finfo(array.dtype).eps) / 2)
     snapped = _snap_to_levels(values, tolerance)
     if snapped.moved:
-        _notice(f"{source}: values off the level grid; "
-                + _count_moves(snapped.moved, array.size, snapped.max_move))
+        _notice(
+            f"{source}: values off the level grid; "
+            + _count_moves(snapped.moved, array.size, snapped.max_move)
+        )
     return snapped.levels / (MAX_LEVELS - 1)
 
 
@@ -214,8 +253,10 @@ def _to_nchw(array: np.ndarray, source: str) -> torch.Tensor:
     elif array.ndim == 4 and array.shape[-1] in (1, 3) and array.shape[1] not in (1, 3):
         array = array.transpose(0, 3, 1, 2)
     elif not (array.ndim == 4 and array.shape[1] in (1, 3)):
-        raise DataError(f"{source}: expected images of shape [N, H, W], [N, H, W, C] or "
-                        f"[N, C, H, W] with C in (1, 3), got shape {tuple(array.shape)}")
+        raise DataError(
+            f"{source}: expected images of shape [N, H, W], [N, H, W, C] or "
+            f"[N, C, H, W] with C in (1, 3), got shape {tuple(array.shape)}"
+        )
     return _array_levels(np.ascontiguousarray(array), source)
 
 
@@ -234,15 +275,16 @@ def array_file(path) -> ImageData:
         if key is None:
             raise DataError(f"{path}: .npz holds {keys}; name the images 'images' or 'x'")
         loaded = loaded[key]
-    return _split(_to_nchw(loaded, str(path)), None, path.stem, levels=MAX_LEVELS,
-                  source=str(path))
+    return _split(_to_nchw(loaded, str(path)), None, path.stem, levels=MAX_LEVELS, source=str(path))
 
 
 # ---- image files ----------------------------------------------------------------------------
 
+
 @dataclass
 class _Picture:
     """One file's pixels as 8-bit levels, and what reading it changed."""
+
     pixels: np.ndarray  # uint8 [H, W] (gray) or [H, W, 3]
     deep_values: int = 0  # samples of more than 8 bits reduced to MAX_LEVELS here
     moved: int = 0  # how many of them moved, and the farthest, in levels
@@ -294,8 +336,9 @@ def _deep_to_unit(im, f: Path) -> torch.Tensor:
         full, what = _integer_full_scale(im)
         lo, hi = int(values.min()), int(values.max())
         if lo < 0 or hi > full:
-            raise DataError(f"{f}: {what} pixels must lie in [0, {full}], got values in "
-                            f"[{lo}, {hi}]")
+            raise DataError(
+                f"{f}: {what} pixels must lie in [0, {full}], got values in [{lo}, {hi}]"
+            )
         return torch.from_numpy(values.astype(np.float64)) / full
     unit = torch.from_numpy(values.astype(np.float32))  # mode F
     _refuse_non_finite(unit, str(f))
@@ -315,14 +358,20 @@ def _composite(im, gray: bool) -> tuple[np.ndarray, bool]:
 
 def _picture(im, f: Path, high_byte: bool) -> _Picture:
     if im.mode not in GRAY_MODES | COLOUR_MODES | PALETTE_MODES:
-        raise DataError(f"{f}: image mode {im.mode} is not supported (expected one of "
-                        f"{', '.join(sorted(GRAY_MODES | COLOUR_MODES | PALETTE_MODES))}); "
-                        f"convert it to RGB or grayscale")
+        raise DataError(
+            f"{f}: image mode {im.mode} is not supported (expected one of "
+            f"{', '.join(sorted(GRAY_MODES | COLOUR_MODES | PALETTE_MODES))}); "
+            f"convert it to RGB or grayscale"
+        )
     gray = _is_gray(im)
     if im.mode in ("I", "F") or im.mode.startswith("I;16"):
         snapped = _snap_to_levels(_deep_to_unit(im, f))
-        return _Picture(snapped.levels.to(torch.uint8).numpy(), snapped.levels.numel(),
-                        snapped.moved, snapped.max_move)
+        return _Picture(
+            snapped.levels.to(torch.uint8).numpy(),
+            snapped.levels.numel(),
+            snapped.moved,
+            snapped.max_move,
+        )
     if im.mode in ALPHA_MODES or "transparency" in im.info:
         pixels, transparent = _composite(im, gray)
         return _Picture(pixels, high_byte=high_byte, transparent=transparent)
@@ -348,19 +397,26 @@ def _notice_folder_changes(path: Path, files: list[Path], pictures: list[_Pictur
     by_pillow = [f for f, p in zip(files, pictures, strict=True) if p.high_byte]
     parts = []
     if moved:
-        parts.append(f"{len(reduced)} images hold samples finer than {MAX_LEVELS} levels (first: "
-                     f"{reduced[0][0].name}); " + _count_moves(
-                         moved, sum(p.deep_values for _, p in reduced),
-                         max(p.max_move for _, p in reduced)))
+        parts.append(
+            f"{len(reduced)} images hold samples finer than {MAX_LEVELS} levels (first: "
+            f"{reduced[0][0].name}); "
+            + _count_moves(
+                moved, sum(p.deep_values for _, p in reduced), max(p.max_move for _, p in reduced)
+            )
+        )
     if by_pillow:
-        parts.append(f"{len(by_pillow)} images of 16-bit colour or alpha (first: "
-                     f"{by_pillow[0].name}) read by Pillow at their high byte (within 1 level)")
+        parts.append(
+            f"{len(by_pillow)} images of 16-bit colour or alpha (first: "
+            f"{by_pillow[0].name}) read by Pillow at their high byte (within 1 level)"
+        )
     if parts:
         _notice(f"{path}: " + "; ".join(parts))
     transparent = [f for f, p in zip(files, pictures, strict=True) if p.transparent]
     if transparent:
-        _notice(f"{path}: {len(transparent)} images have transparent pixels (first: "
-                f"{transparent[0].name}); composited on white")
+        _notice(
+            f"{path}: {len(transparent)} images have transparent pixels (first: "
+            f"{transparent[0].name}); composited on white"
+        )
 
 
 def image_folder(path, size: int = 8) -> ImageData:
@@ -397,5 +453,6 @@ def load(source: str, image_size: int = 8) -> ImageData:
         return image_folder(path, image_size)
     if path.suffix in (".npy", ".npz"):
         return array_file(path)
-    raise DataError(f"--data {source}: expected digits, rgb-patches, a folder of images or an "
-                    f".npy/.npz file")
+    raise DataError(
+        f"--data {source}: expected digits, rgb-patches, a folder of images or an .npy/.npz file"
+    )

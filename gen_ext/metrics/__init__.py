@@ -8,5 +8,10 @@ from .likelihood import (
     uniform_bits_per_dim,
 )
 
-__all__ = ["bits_per_dim", "histogram_bits_per_dim", "intensity_indices", "likelihood_baselines",
-           "uniform_bits_per_dim"]
+__all__ = [
+    "bits_per_dim",
+    "histogram_bits_per_dim",
+    "intensity_indices",
+    "likelihood_baselines",
+    "uniform_bits_per_dim",
+]

@@ -27,8 +27,10 @@ def intensity_indices(x: torch.Tensor, levels: int, name: str = "x") -> torch.Te
     if lo < 0 or hi > 1:
         raise ValueError(f"{name} must lie in [0, 1], got values in [{lo:g}, {hi:g}]")
     if off > GRID_TOLERANCE:
-        raise ValueError(f"{name} must be quantized to {levels} levels (k / {levels - 1}); a value "
-                         f"lies {off:.3g} levels from the nearest one")
+        raise ValueError(
+            f"{name} must be quantized to {levels} levels (k / {levels - 1}); a value "
+            f"lies {off:.3g} levels from the nearest one"
+        )
     return k.long()
 
 
@@ -42,17 +44,22 @@ def uniform_bits_per_dim(levels: int) -> float:
     return math.log2(levels)
 
 
-def histogram_bits_per_dim(train: torch.Tensor, test: torch.Tensor, levels: int,
-                           smoothing: float = 1.0) -> float:
+def histogram_bits_per_dim(
+    train: torch.Tensor, test: torch.Tensor, levels: int, smoothing: float = 1.0
+) -> float:
     """Held-out bits/dim of independent categoricals, one per sub-pixel (channel and position),
     fitted on `train` [N, C, H, W] with add-`smoothing` (Laplace) counts: p(k) = (n_k + s) /
     (N + s * levels). Scored on `test` [M, C, H, W]; both in [0, 1] on the grid of `levels`."""
     if smoothing <= 0:
-        raise ValueError(f"histogram_bits_per_dim: smoothing must be positive (a level unseen in "
-                         f"training would get probability 0), got {smoothing}")
+        raise ValueError(
+            f"histogram_bits_per_dim: smoothing must be positive (a level unseen in "
+            f"training would get probability 0), got {smoothing}"
+        )
     if train.shape[1:] != test.shape[1:]:
-        raise ValueError(f"histogram_bits_per_dim: train and test images differ in shape: "
-                         f"{tuple(train.shape[1:])} and {tuple(test.shape[1:])}")
+        raise ValueError(
+            f"histogram_bits_per_dim: train and test images differ in shape: "
+            f"{tuple(train.shape[1:])} and {tuple(test.shape[1:])}"
+        )
     k_train = intensity_indices(train, levels, "train").flatten(1)  # [N, D]
     k_test = intensity_indices(test, levels, "test").flatten(1)
     D = k_train.shape[1]
@@ -63,9 +70,12 @@ def histogram_bits_per_dim(train: torch.Tensor, test: torch.Tensor, levels: int,
     return nll.mean().item() / math.log(2.0)
 
 
-def likelihood_baselines(train: torch.Tensor, test: torch.Tensor, levels: int,
-                         smoothing: float = 1.0) -> dict:
+def likelihood_baselines(
+    train: torch.Tensor, test: torch.Tensor, levels: int, smoothing: float = 1.0
+) -> dict:
     """The held-out baselines recorded next to a likelihood model's bits/dim."""
-    return {"uniform_bits_per_dim": uniform_bits_per_dim(levels),
-            "histogram_bits_per_dim": histogram_bits_per_dim(train, test, levels, smoothing),
-            "histogram_smoothing": smoothing}
+    return {
+        "uniform_bits_per_dim": uniform_bits_per_dim(levels),
+        "histogram_bits_per_dim": histogram_bits_per_dim(train, test, levels, smoothing),
+        "histogram_smoothing": smoothing,
+    }

@@ -12,6 +12,16 @@ from .pixelcnn_pp import PixelCNNPlusPlus
 # (gen_ext.models.base.REGISTRY) that checkpoints are loaded through
 MODELS = ByCliName()
 
-__all__ = ["Autoencoder", "ConvAutoencoder", "DenoisingAutoencoder", "VAE", "GenerativeModel",
-           "AutoregressiveImageModel", "PixelCNN", "GatedPixelCNN", "PixelCNNPlusPlus",
-           "MODELS", "corrupt"]
+__all__ = [
+    "Autoencoder",
+    "ConvAutoencoder",
+    "DenoisingAutoencoder",
+    "VAE",
+    "GenerativeModel",
+    "AutoregressiveImageModel",
+    "PixelCNN",
+    "GatedPixelCNN",
+    "PixelCNNPlusPlus",
+    "MODELS",
+    "corrupt",
+]

@@ -47,12 +47,15 @@ class Autoencoder(GenerativeModel):
         if bottleneck < 1 or hidden < 1:
             raise ValueError(f"{type(self).__name__}: hidden and bottleneck must be at least 1")
         if self.narrow and bottleneck >= D:
-            raise ValueError(f"{type(self).__name__}: bottleneck must be narrower than the input "
-                             f"({D} values), got {bottleneck}")
+            raise ValueError(
+                f"{type(self).__name__}: bottleneck must be narrower than the input "
+                f"({D} values), got {bottleneck}"
+            )
         self.input_shape = tuple(input_shape)
         self.encoder = nn.Sequential(nn.Flatten(), _mlp([D, hidden, bottleneck]))
-        self.decoder = nn.Sequential(_mlp([bottleneck, hidden, D], nn.Sigmoid()),
-                                     nn.Unflatten(1, self.input_shape))
+        self.decoder = nn.Sequential(
+            _mlp([bottleneck, hidden, D], nn.Sigmoid()), nn.Unflatten(1, self.input_shape)
+        )
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
@@ -68,28 +71,44 @@ class ConvAutoencoder(Autoencoder):
     cli_name = "conv-autoencoder"
 
     def __init__(self, input_shape=(1, 8, 8), channels: int = 32, bottleneck: int = 16):
-        GenerativeModel.__init__(self, input_shape=list(input_shape), channels=channels,
-                                 bottleneck=bottleneck)
+        GenerativeModel.__init__(
+            self, input_shape=list(input_shape), channels=channels, bottleneck=bottleneck
+        )
         C, H, W = input_shape
         if H % 4 or W % 4:
             raise ValueError(
                 f"ConvAutoencoder: height and width must be multiples of 4, got {H}x{W}"
             )
         if bottleneck >= C * H * W:
-            raise ValueError(f"ConvAutoencoder: bottleneck must be narrower than the input "
-                             f"({C * H * W} values), got {bottleneck}")
+            raise ValueError(
+                f"ConvAutoencoder: bottleneck must be narrower than the input "
+                f"({C * H * W} values), got {bottleneck}"
+            )
         self.input_shape = tuple(input_shape)
         inner = (2 * channels, H // 4, W // 4)
         self.encoder = nn.Sequential(
-            nn.Conv2d(C, channels, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(channels, 2 * channels, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Flatten(), nn.Linear(_numel(inner), bottleneck))
+            nn.Conv2d(C, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, 2 * channels, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(_numel(inner), bottleneck),
+        )
         self.decoder = nn.Sequential(
-            nn.Linear(bottleneck, _numel(inner)), nn.ReLU(), nn.Unflatten(1, inner),
-            nn.Upsample(scale_factor=2), nn.Conv2d(2 * channels, channels, 3, padding=1), nn.ReLU(),
-            nn.Upsample(scale_factor=2), nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(channels, C, 3, padding=1), nn.Sigmoid())
+            nn.Linear(bottleneck, _numel(inner)),
+            nn.ReLU(),
+            nn.Unflatten(1, inner),
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(2 * channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, C, 3, padding=1),
+            nn.Sigmoid(),
+        )
 
 
 NOISES = ("gaussian", "masking", "salt_pepper")
@@ -118,8 +137,14 @@ class DenoisingAutoencoder(Autoencoder):
     cli_name = "denoising-autoencoder"
     narrow = False
 
-    def __init__(self, input_shape=(1, 8, 8), hidden: int = 256, bottleneck: int = 128,
-                 noise: str = "masking", noise_level: float = 0.3):
+    def __init__(
+        self,
+        input_shape=(1, 8, 8),
+        hidden: int = 256,
+        bottleneck: int = 128,
+        noise: str = "masking",
+        noise_level: float = 0.3,
+    ):
         if noise not in NOISES:
             raise ValueError(f"DenoisingAutoencoder: noise must be one of {NOISES}, got {noise!r}")
         if not 0 <= noise_level <= 1 and noise != "gaussian":
@@ -139,8 +164,10 @@ class DenoisingAutoencoder(Autoencoder):
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor) -> dict:
         noisy = self.corrupt(x, torch.Generator(device=x.device).manual_seed(0))
-        return {"mse": F.mse_loss(self.reconstruct(noisy), x).item(),
-                "corrupted_mse": F.mse_loss(noisy, x).item()}
+        return {
+            "mse": F.mse_loss(self.reconstruct(noisy), x).item(),
+            "corrupted_mse": F.mse_loss(noisy, x).item(),
+        }
 
 
 LIKELIHOODS = ("mse", "bernoulli", "logistic")
@@ -160,10 +187,23 @@ class VAE(GenerativeModel):
     main_metric = "neg_elbo"
     unit = "nats per image"
 
-    def __init__(self, input_shape=(1, 8, 8), hidden: int = 256, latent_dim: int = 8,
-                 likelihood: str = "mse", levels: int = 17, iw_samples: int = 64):
-        super().__init__(input_shape=list(input_shape), hidden=hidden, latent_dim=latent_dim,
-                         likelihood=likelihood, levels=levels, iw_samples=iw_samples)
+    def __init__(
+        self,
+        input_shape=(1, 8, 8),
+        hidden: int = 256,
+        latent_dim: int = 8,
+        likelihood: str = "mse",
+        levels: int = 17,
+        iw_samples: int = 64,
+    ):
+        super().__init__(
+            input_shape=list(input_shape),
+            hidden=hidden,
+            latent_dim=latent_dim,
+            likelihood=likelihood,
+            levels=levels,
+            iw_samples=iw_samples,
+        )
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"VAE: likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
         if latent_dim < 1 or hidden < 1 or iw_samples < 1:
@@ -176,8 +216,9 @@ class VAE(GenerativeModel):
         D = _numel(self.input_shape)
         self.encoder = nn.Sequential(nn.Flatten(), _mlp([D, hidden, hidden]), nn.ReLU())
         self.latent = GaussianLatent(hidden, latent_dim)
-        self.decoder = _mlp([latent_dim, hidden, hidden,
-                             self.out_channels * _numel(self.input_shape[1:])])
+        self.decoder = _mlp(
+            [latent_dim, hidden, hidden, self.out_channels * _numel(self.input_shape[1:])]
+        )
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Decoder output: means/logits [B, C, H, W], or logistic params [B, P, H, W]."""
@@ -198,8 +239,11 @@ class VAE(GenerativeModel):
         z, kl = ops.gaussian_reparameterize_kl(mu, logvar, generator=generator)
         rec = self.reconstruction_nll(self.decode(z), x)
         neg_elbo = (rec + kl).mean()
-        return neg_elbo, {"neg_elbo": neg_elbo.detach(), "reconstruction": rec.mean().detach(),
-                          "kl": kl.mean().detach()}
+        return neg_elbo, {
+            "neg_elbo": neg_elbo.detach(),
+            "reconstruction": rec.mean().detach(),
+            "kl": kl.mean().detach(),
+        }
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor) -> dict:
@@ -224,14 +268,15 @@ class VAE(GenerativeModel):
         for _ in range(k):
             eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
             z = mu + torch.exp(0.5 * logvar) * eps
-            log_q = (-0.5 * (eps ** 2 + logvar + math.log(2 * math.pi))).sum(1)
-            log_p_z = (-0.5 * (z ** 2 + math.log(2 * math.pi))).sum(1)
+            log_q = (-0.5 * (eps**2 + logvar + math.log(2 * math.pi))).sum(1)
+            log_p_z = (-0.5 * (z**2 + math.log(2 * math.pi))).sum(1)
             log_w.append(-self.reconstruction_nll(self.decode(z), x) + log_p_z - log_q)
         return torch.logsumexp(torch.stack(log_w), 0) - math.log(k)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               progress: bool = False) -> torch.Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, progress: bool = False
+    ) -> torch.Tensor:
         """n images from the prior through the decoder: one pass, so `progress` (taken for the
         samplers' common signature) has nothing to show."""
         device = next(self.parameters()).device

@@ -36,8 +36,14 @@ def raster_order(shape, per_channel: bool, progress: bool):
     C, H, W = shape
     channels = C if per_channel else 1
     steps = itertools.product(range(H), range(W), range(channels))
-    return tqdm(steps, total=H * W * channels, desc="sampling", leave=False, disable=not progress,
-                unit="sub-pixel" if per_channel else "pixel")
+    return tqdm(
+        steps,
+        total=H * W * channels,
+        desc="sampling",
+        leave=False,
+        disable=not progress,
+        unit="sub-pixel" if per_channel else "pixel",
+    )
 
 
 class AutoregressiveImageModel(GenerativeModel):
@@ -52,8 +58,9 @@ class AutoregressiveImageModel(GenerativeModel):
         super().__init__(input_shape=list(input_shape), levels=levels, **config)
         name = type(self).__name__
         if len(input_shape) != 3 or input_shape[0] not in (1, 3) or min(input_shape) < 1:
-            raise ValueError(f"{name}: input_shape must be (C, H, W) with C 1 or 3, got "
-                             f"{tuple(input_shape)}")
+            raise ValueError(
+                f"{name}: input_shape must be (C, H, W) with C 1 or 3, got {tuple(input_shape)}"
+            )
         if not isinstance(levels, int) or levels < 2:
             raise ValueError(f"{name}: levels must be an int of at least 2, got {levels!r}")
         self.input_shape = tuple(input_shape)
@@ -66,8 +73,10 @@ class AutoregressiveImageModel(GenerativeModel):
     def check_images(self, x: torch.Tensor) -> torch.Tensor:
         """Level indices of x [B, C, H, W]; a clear error for the wrong shape or values."""
         if x.dim() != 4 or tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"{type(self).__name__}: x must have shape [B, "
-                             f"{', '.join(map(str, self.input_shape))}], got {list(x.shape)}")
+            raise ValueError(
+                f"{type(self).__name__}: x must have shape [B, "
+                f"{', '.join(map(str, self.input_shape))}], got {list(x.shape)}"
+            )
         return intensity_indices(x, self.levels, "x")
 
     def check_labels(self, labels: torch.Tensor | None, n: int) -> torch.Tensor | None:
@@ -77,14 +86,20 @@ class AutoregressiveImageModel(GenerativeModel):
                 raise ValueError(f"{name}: labels given to an unconditional model (num_classes=0)")
             return None
         if labels is None:
-            raise ValueError(f"{name}: the model is class-conditional (num_classes="
-                             f"{self.num_classes}); pass labels")
+            raise ValueError(
+                f"{name}: the model is class-conditional (num_classes="
+                f"{self.num_classes}); pass labels"
+            )
         if labels.shape != (n,) or labels.dtype != torch.long:
-            raise ValueError(f"{name}: labels must be int64 of shape [{n}], got {labels.dtype} "
-                             f"of shape {list(labels.shape)}")
+            raise ValueError(
+                f"{name}: labels must be int64 of shape [{n}], got {labels.dtype} "
+                f"of shape {list(labels.shape)}"
+            )
         if n and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(f"{name}: labels must lie in [0, {self.num_classes}), got "
-                             f"[{labels.min().item()}, {labels.max().item()}]")
+            raise ValueError(
+                f"{name}: labels must lie in [0, {self.num_classes}), got "
+                f"[{labels.min().item()}, {labels.max().item()}]"
+            )
         return labels
 
     def _nll(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -106,11 +121,18 @@ class AutoregressiveImageModel(GenerativeModel):
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
-        nll = torch.cat([self._nll(x[i:i + EVAL_BATCH],
-                                   None if labels is None else labels[i:i + EVAL_BATCH])
-                         for i in range(0, x.shape[0], EVAL_BATCH)])
-        return {"bits_per_dim": bits_per_dim(nll, self.dims).mean().item(),
-                "nll_nats": nll.mean().item()}
+        nll = torch.cat(
+            [
+                self._nll(
+                    x[i : i + EVAL_BATCH], None if labels is None else labels[i : i + EVAL_BATCH]
+                )
+                for i in range(0, x.shape[0], EVAL_BATCH)
+            ]
+        )
+        return {
+            "bits_per_dim": bits_per_dim(nll, self.dims).mean().item(),
+            "nll_nats": nll.mean().item(),
+        }
 
     def _sampling_setup(self, n: int, labels: torch.Tensor | None):
         """(device, dtype, labels) for a sampler; a conditional model given no labels cycles

@@ -26,8 +26,11 @@ class ByCliName(Mapping):
     `cli_name` (a subclass does not inherit its parent's). A live view, in registration order."""
 
     def _table(self) -> dict[str, type]:
-        return {cls.__dict__["cli_name"]: cls for cls in REGISTRY.values()
-                if cls.__dict__.get("cli_name")}
+        return {
+            cls.__dict__["cli_name"]: cls
+            for cls in REGISTRY.values()
+            if cls.__dict__.get("cli_name")
+        }
 
     def __getitem__(self, name: str) -> type:
         return self._table()[name]
@@ -53,7 +56,7 @@ def atomic_save(obj, path) -> None:
 def one_line(err: BaseException, limit: int = 300) -> str:
     """An exception's message on one line, for an error that quotes it."""
     text = " ".join(str(err).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _unreadable(path: Path, err: Exception) -> CheckpointError:
@@ -67,8 +70,10 @@ def _unreadable(path: Path, err: Exception) -> CheckpointError:
     elif "Weights only load failed" in str(err):
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
         what = f" ({found.group(1)})" if found else ""
-        why = (f"it holds Python objects{what} besides tensors and plain data, which are not "
-               f"unpickled for safety")
+        why = (
+            f"it holds Python objects{what} besides tensors and plain data, which are not "
+            f"unpickled for safety"
+        )
     else:
         why = f"torch cannot read it: {one_line(err)}"
     return CheckpointError(f"{path}: not a usable checkpoint: {why}; expected {EXPECTED}")
@@ -100,10 +105,14 @@ def model_entry(ckpt: dict, source) -> dict:
     if not isinstance(entry, dict) or any(k not in entry for k in MODEL_KEYS):
         keys = sorted(map(str, ckpt))[:8]
         bare = all(isinstance(v, torch.Tensor) for v in ckpt.values()) and ckpt
-        what = ("a bare state_dict (no model class or configuration)" if bare
-                else f"a dictionary with keys {keys}")
-        raise CheckpointError(f"{source}: holds {what}; expected {EXPECTED} with keys "
-                              f"{', '.join(MODEL_KEYS)}")
+        what = (
+            "a bare state_dict (no model class or configuration)"
+            if bare
+            else f"a dictionary with keys {keys}"
+        )
+        raise CheckpointError(
+            f"{source}: holds {what}; expected {EXPECTED} with keys {', '.join(MODEL_KEYS)}"
+        )
     return entry
 
 
@@ -136,8 +145,9 @@ class GenerativeModel(nn.Module):
         loss, logs = self.loss(x)
         return {"loss": loss.item(), **{k: float(v) for k, v in logs.items()}}
 
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               progress: bool = False) -> torch.Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, progress: bool = False
+    ) -> torch.Tensor:
         """n samples in [0, 1]; `progress` shows a bar where sampling takes many passes."""
         raise NotImplementedError(f"{type(self).__name__} has no prior to sample from")
 
@@ -153,8 +163,11 @@ class GenerativeModel(nn.Module):
         return type(self).reconstruct is not GenerativeModel.reconstruct
 
     def checkpoint(self) -> dict:
-        return {"class": type(self).__name__, "config": self.config,
-                "state_dict": self.state_dict()}
+        return {
+            "class": type(self).__name__,
+            "config": self.config,
+            "state_dict": self.state_dict(),
+        }
 
     def save(self, path) -> None:
         atomic_save(self.checkpoint(), path)
@@ -166,16 +179,21 @@ class GenerativeModel(nn.Module):
         entry = model_entry(ckpt, source)
         found = REGISTRY.get(entry["class"])
         if found is None:
-            raise CheckpointError(f"{source}: names an unknown model class {entry['class']!r}; "
-                                  f"known: {sorted(REGISTRY)}")
+            raise CheckpointError(
+                f"{source}: names an unknown model class {entry['class']!r}; "
+                f"known: {sorted(REGISTRY)}"
+            )
         if not issubclass(found, cls):
-            raise CheckpointError(f"{source}: holds a checkpoint of {found.__name__}, expected "
-                                  f"one of {cls.__name__}")
+            raise CheckpointError(
+                f"{source}: holds a checkpoint of {found.__name__}, expected one of {cls.__name__}"
+            )
         try:
             model = found(**entry["config"])
         except (TypeError, ValueError) as err:
-            raise CheckpointError(f"{source}: its {found.__name__} configuration "
-                                  f"{entry['config']} does not build: {one_line(err)}") from err
+            raise CheckpointError(
+                f"{source}: its {found.__name__} configuration "
+                f"{entry['config']} does not build: {one_line(err)}"
+            ) from err
         model.load_saved_weights(entry["state_dict"], source)
         return model
 
@@ -184,8 +202,10 @@ class GenerativeModel(nn.Module):
         try:
             self.load_state_dict(state_dict)
         except (RuntimeError, KeyError, TypeError) as err:
-            raise CheckpointError(f"{source}: its weights do not fit {type(self).__name__}"
-                                  f"({self.config}): {one_line(err)}") from err
+            raise CheckpointError(
+                f"{source}: its weights do not fit {type(self).__name__}"
+                f"({self.config}): {one_line(err)}"
+            ) from err
 
     @classmethod
     def load(cls, path, map_location="cpu") -> "GenerativeModel":

@@ -23,27 +23,51 @@ class GatedPixelCNN(SoftmaxPixelModel):
     # beyond this the held-out bits/dim of the digits rises again: 1,438 images are few
     default_epochs = 30
 
-    def __init__(self, input_shape=(1, 8, 8), levels: int = 17, channels: int = 48,
-                 layers: int = 5, kernel_size: int = 5, head: int = 96, num_classes: int = 0):
-        super().__init__(input_shape, levels, channels=channels, layers=layers,
-                         kernel_size=kernel_size, head=head, num_classes=num_classes)
+    def __init__(
+        self,
+        input_shape=(1, 8, 8),
+        levels: int = 17,
+        channels: int = 48,
+        layers: int = 5,
+        kernel_size: int = 5,
+        head: int = 96,
+        num_classes: int = 0,
+    ):
+        super().__init__(
+            input_shape,
+            levels,
+            channels=channels,
+            layers=layers,
+            kernel_size=kernel_size,
+            head=head,
+            num_classes=num_classes,
+        )
         C = self.input_shape[0]
         if layers < 1 or channels < 1 or head < 1:
-            raise ValueError(f"GatedPixelCNN: layers, channels and head must be positive, got "
-                             f"layers={layers}, channels={channels}, head={head}")
+            raise ValueError(
+                f"GatedPixelCNN: layers, channels and head must be positive, got "
+                f"layers={layers}, channels={channels}, head={head}"
+            )
         if C == 3 and (channels % 3 or head % 3):
-            raise ValueError(f"GatedPixelCNN: with 3 colour channels channels and head must be "
-                             f"multiples of 3, got channels={channels}, head={head}")
+            raise ValueError(
+                f"GatedPixelCNN: with 3 colour channels channels and head must be "
+                f"multiples of 3, got channels={channels}, head={head}"
+            )
         if not isinstance(num_classes, int) or num_classes < 0:
             raise ValueError(f"GatedPixelCNN: num_classes must be an int >= 0, got {num_classes!r}")
         self.num_classes = num_classes
         self.stack = nn.ModuleList(
-            GatedStackLayer(C if i == 0 else channels, channels, kernel_size, C, num_classes,
-                            first=i == 0)
-            for i in range(layers))
+            GatedStackLayer(
+                C if i == 0 else channels, channels, kernel_size, C, num_classes, first=i == 0
+            )
+            for i in range(layers)
+        )
         self.head = nn.Sequential(
-            nn.ReLU(), MaskedConv2d(channels, head, 1, "B", C),
-            nn.ReLU(), MaskedConv2d(head, C * levels, 1, "B", C))
+            nn.ReLU(),
+            MaskedConv2d(channels, head, 1, "B", C),
+            nn.ReLU(),
+            MaskedConv2d(head, C * levels, 1, "B", C),
+        )
 
     def logits(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         labels = self.check_labels(labels, x.shape[0])

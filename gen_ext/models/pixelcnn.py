@@ -16,9 +16,13 @@ class MaskedResidualBlock(nn.Module):
     def __init__(self, hidden: int, kernel_size: int, color_channels: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReLU(), MaskedConv2d(2 * hidden, hidden, 1, "B", color_channels),
-            nn.ReLU(), MaskedConv2d(hidden, hidden, kernel_size, "B", color_channels),
-            nn.ReLU(), MaskedConv2d(hidden, 2 * hidden, 1, "B", color_channels))
+            nn.ReLU(),
+            MaskedConv2d(2 * hidden, hidden, 1, "B", color_channels),
+            nn.ReLU(),
+            MaskedConv2d(hidden, hidden, kernel_size, "B", color_channels),
+            nn.ReLU(),
+            MaskedConv2d(hidden, 2 * hidden, 1, "B", color_channels),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -38,23 +42,44 @@ class PixelCNN(SoftmaxPixelModel):
     # the held-out bits/dim of the digits stops improving around here (measured; README)
     default_epochs = 60
 
-    def __init__(self, input_shape=(1, 8, 8), levels: int = 17, hidden: int = 24,
-                 blocks: int = 4, kernel_size: int = 3, first_kernel_size: int = 7,
-                 head: int = 96):
-        super().__init__(input_shape, levels, hidden=hidden, blocks=blocks,
-                         kernel_size=kernel_size, first_kernel_size=first_kernel_size, head=head)
+    def __init__(
+        self,
+        input_shape=(1, 8, 8),
+        levels: int = 17,
+        hidden: int = 24,
+        blocks: int = 4,
+        kernel_size: int = 3,
+        first_kernel_size: int = 7,
+        head: int = 96,
+    ):
+        super().__init__(
+            input_shape,
+            levels,
+            hidden=hidden,
+            blocks=blocks,
+            kernel_size=kernel_size,
+            first_kernel_size=first_kernel_size,
+            head=head,
+        )
         C = self.input_shape[0]
         if hidden < 1 or head < 1 or blocks < 0:
-            raise ValueError(f"PixelCNN: hidden and head must be positive and blocks non-negative, "
-                             f"got hidden={hidden}, head={head}, blocks={blocks}")
+            raise ValueError(
+                f"PixelCNN: hidden and head must be positive and blocks non-negative, "
+                f"got hidden={hidden}, head={head}, blocks={blocks}"
+            )
         if C == 3 and (hidden % 3 or head % 3):
-            raise ValueError(f"PixelCNN: with 3 colour channels hidden and head must be multiples "
-                             f"of 3, got hidden={hidden}, head={head}")
+            raise ValueError(
+                f"PixelCNN: with 3 colour channels hidden and head must be multiples "
+                f"of 3, got hidden={hidden}, head={head}"
+            )
         self.net = nn.Sequential(
             MaskedConv2d(C, 2 * hidden, first_kernel_size, "A", C),
             *[MaskedResidualBlock(hidden, kernel_size, C) for _ in range(blocks)],
-            nn.ReLU(), MaskedConv2d(2 * hidden, head, 1, "B", C),
-            nn.ReLU(), MaskedConv2d(head, C * levels, 1, "B", C))
+            nn.ReLU(),
+            MaskedConv2d(2 * hidden, head, 1, "B", C),
+            nn.ReLU(),
+            MaskedConv2d(head, C * levels, 1, "B", C),
+        )
 
     def logits(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         self.check_labels(labels, x.shape[0])

@@ -38,14 +38,31 @@ class PixelCNNPlusPlus(AutoregressiveImageModel):
     # with dropout 0.5 the held-out bits/dim of the digits levels off here (measured; README)
     default_epochs = 30
 
-    def __init__(self, input_shape=(1, 8, 8), levels: int = 17, channels: int = 32,
-                 resolutions: int = 2, blocks: int = 2, mixtures: int = 5, dropout: float = 0.5):
-        super().__init__(input_shape, levels, channels=channels, resolutions=resolutions,
-                         blocks=blocks, mixtures=mixtures, dropout=dropout)
+    def __init__(
+        self,
+        input_shape=(1, 8, 8),
+        levels: int = 17,
+        channels: int = 32,
+        resolutions: int = 2,
+        blocks: int = 2,
+        mixtures: int = 5,
+        dropout: float = 0.5,
+    ):
+        super().__init__(
+            input_shape,
+            levels,
+            channels=channels,
+            resolutions=resolutions,
+            blocks=blocks,
+            mixtures=mixtures,
+            dropout=dropout,
+        )
         if channels < 1 or resolutions < 1 or blocks < 1:
-            raise ValueError(f"PixelCNNPlusPlus: channels, resolutions and blocks must be "
-                             f"positive, got channels={channels}, resolutions={resolutions}, "
-                             f"blocks={blocks}")
+            raise ValueError(
+                f"PixelCNNPlusPlus: channels, resolutions and blocks must be "
+                f"positive, got channels={channels}, resolutions={resolutions}, "
+                f"blocks={blocks}"
+            )
         C, F_ = self.input_shape[0], channels
         self.mixture = DiscretizedLogisticMixture(C, mixtures, levels)
         self.u_in = DownShiftedConv2d(C + 1, F_, (2, 3))
@@ -53,23 +70,38 @@ class PixelCNNPlusPlus(AutoregressiveImageModel):
         self.ul_in_left = DownRightShiftedConv2d(C + 1, F_, (2, 1))
 
         def pair(aux_u, aux_ul):  # one block of each stream
-            return nn.ModuleList([GatedResidualBlock(F_, "down", aux_u * F_, dropout),
-                                  GatedResidualBlock(F_, "down_right", aux_ul * F_, dropout)])
+            return nn.ModuleList(
+                [
+                    GatedResidualBlock(F_, "down", aux_u * F_, dropout),
+                    GatedResidualBlock(F_, "down_right", aux_ul * F_, dropout),
+                ]
+            )
 
         self.first_pass = nn.ModuleList(
-            nn.ModuleList(pair(0, 1) for _ in range(blocks)) for _ in range(resolutions))
+            nn.ModuleList(pair(0, 1) for _ in range(blocks)) for _ in range(resolutions)
+        )
         self.downsample = nn.ModuleList(
-            nn.ModuleList([DownShiftedConv2d(F_, F_, (2, 3), stride=2),
-                           DownRightShiftedConv2d(F_, F_, (2, 2), stride=2)])
-            for _ in range(resolutions - 1))
+            nn.ModuleList(
+                [
+                    DownShiftedConv2d(F_, F_, (2, 3), stride=2),
+                    DownRightShiftedConv2d(F_, F_, (2, 2), stride=2),
+                ]
+            )
+            for _ in range(resolutions - 1)
+        )
         # second pass, coarsest first: the skip of u is one map, of ul that map and u's
         self.second_pass = nn.ModuleList(
-            nn.ModuleList(pair(1, 2) for _ in range(blocks + (r > 0)))
-            for r in range(resolutions))
+            nn.ModuleList(pair(1, 2) for _ in range(blocks + (r > 0))) for r in range(resolutions)
+        )
         self.upsample = nn.ModuleList(
-            nn.ModuleList([DownShiftedConvTranspose2d(F_, F_, (2, 3), stride=2),
-                           DownRightShiftedConvTranspose2d(F_, F_, (2, 2), stride=2)])
-            for _ in range(resolutions - 1))
+            nn.ModuleList(
+                [
+                    DownShiftedConvTranspose2d(F_, F_, (2, 3), stride=2),
+                    DownRightShiftedConvTranspose2d(F_, F_, (2, 2), stride=2),
+                ]
+            )
+            for _ in range(resolutions - 1)
+        )
         self.out = nn.Conv2d(F_, self.mixture.num_params, 1)
 
     def params(self, x: torch.Tensor) -> torch.Tensor:
@@ -107,8 +139,9 @@ class PixelCNNPlusPlus(AutoregressiveImageModel):
         return self.mixture.nll(self.params(x), x * 2 - 1).flatten(1).sum(1)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               progress: bool = False) -> torch.Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, progress: bool = False
+    ) -> torch.Tensor:
         """n images [n, C, H, W] on the level grid, one pixel at a time in raster order, each from
         a full forward pass and one draw of the mixture (all channels of the pixel, R -> G -> B
         inside the draw): the exact reference a faster sampler must reproduce. `progress` shows a
@@ -117,7 +150,7 @@ class PixelCNNPlusPlus(AutoregressiveImageModel):
         C, H, W = self.input_shape
         x = torch.zeros((n, C, H, W), device=device, dtype=dtype)
         for i, j, _ in raster_order(self.input_shape, per_channel=False, progress=progress):
-            params = self.params(x)[:, :, i:i + 1, j:j + 1]
+            params = self.params(x)[:, :, i : i + 1, j : j + 1]
             pixel = self.mixture.sample(params, generator)[:, :, 0, 0]  # in [-1, 1]
             # back to the level index, so the stored value is k / (levels - 1) exactly
             k = ((pixel + 1) * ((self.levels - 1) / 2)).round()

@@ -26,8 +26,13 @@ class SoftmaxPixelModel(AutoregressiveImageModel):
         return nll.flatten(1).sum(1)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               labels: torch.Tensor | None = None, progress: bool = False) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        labels: torch.Tensor | None = None,
+        progress: bool = False,
+    ) -> torch.Tensor:
         """n images [n, C, H, W] on the level grid, one sub-pixel at a time in raster order
         (R, G, B within a pixel), each from a full forward pass: the exact reference a faster
         sampler must reproduce. The uniforms are drawn up front, one per sub-pixel, so a faster

@@ -15,7 +15,18 @@ from .shifted_conv import (
     shift_right,
 )
 
-__all__ = ["DiscretizedLogisticMixture", "GatedActivation", "GaussianLatent", "MaskedConv2d",
-           "DownShiftedConv2d", "DownRightShiftedConv2d", "DownShiftedConvTranspose2d",
-           "DownRightShiftedConvTranspose2d", "shift_down", "shift_right", "GatedStackLayer",
-           "GatedResidualBlock", "concat_elu"]
+__all__ = [
+    "DiscretizedLogisticMixture",
+    "GatedActivation",
+    "GaussianLatent",
+    "MaskedConv2d",
+    "DownShiftedConv2d",
+    "DownRightShiftedConv2d",
+    "DownShiftedConvTranspose2d",
+    "DownRightShiftedConvTranspose2d",
+    "shift_down",
+    "shift_right",
+    "GatedStackLayer",
+    "GatedResidualBlock",
+    "concat_elu",
+]

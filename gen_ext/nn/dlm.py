@@ -67,9 +67,12 @@ class DiscretizedLogisticMixture(nn.Module):
         self, params: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """One draw per position, [B, num_channels, *spatial], on the grid in [-1, 1]."""
-        return ops.sample_discretized_logistic_mixture(params, self.num_channels, self.num_bins,
-                                                       generator)
+        return ops.sample_discretized_logistic_mixture(
+            params, self.num_channels, self.num_bins, generator
+        )
 
     def extra_repr(self) -> str:
-        return (f"num_channels={self.num_channels}, num_mixtures={self.num_mixtures}, "
-                f"num_bins={self.num_bins}")
+        return (
+            f"num_channels={self.num_channels}, num_mixtures={self.num_mixtures}, "
+            f"num_bins={self.num_bins}"
+        )

@@ -37,12 +37,15 @@ class GatedResidualBlock(nn.Module):
         if stream not in STREAMS:
             raise ValueError(f"GatedResidualBlock: stream must be one of {STREAMS}, got {stream!r}")
         if channels < 1 or aux_channels < 0:
-            raise ValueError(f"GatedResidualBlock: channels must be positive and aux_channels "
-                             f"non-negative, got {channels} and {aux_channels}")
+            raise ValueError(
+                f"GatedResidualBlock: channels must be positive and aux_channels "
+                f"non-negative, got {channels} and {aux_channels}"
+            )
         if not 0 <= dropout < 1:
             raise ValueError(f"GatedResidualBlock: dropout must lie in [0, 1), got {dropout}")
-        conv, kernel = ((DownShiftedConv2d, (2, 3)) if stream == "down"
-                        else (DownRightShiftedConv2d, (2, 2)))
+        conv, kernel = (
+            (DownShiftedConv2d, (2, 3)) if stream == "down" else (DownRightShiftedConv2d, (2, 2))
+        )
         self.conv_in = conv(2 * channels, channels, kernel)
         self.aux = nn.Conv2d(2 * aux_channels, channels, 1) if aux_channels else None
         self.dropout = nn.Dropout(dropout)
@@ -51,8 +54,9 @@ class GatedResidualBlock(nn.Module):
     def forward(self, x: torch.Tensor, aux: torch.Tensor | None = None) -> torch.Tensor:
         h = self.conv_in(concat_elu(x))
         if (aux is None) != (self.aux is None):
-            raise ValueError("GatedResidualBlock: pass aux exactly when the block was built with "
-                             "aux_channels")
+            raise ValueError(
+                "GatedResidualBlock: pass aux exactly when the block was built with aux_channels"
+            )
         if aux is not None:
             h = h + self.aux(concat_elu(aux))
         h = self.conv_gate(self.dropout(concat_elu(h)))

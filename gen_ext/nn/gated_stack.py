@@ -43,8 +43,15 @@ class GatedStackLayer(nn.Module):
     >>> v, h = GatedStackLayer(48, 48, 5, color_channels=3)(v, h)
     """
 
-    def __init__(self, in_channels: int, channels: int, kernel_size: int = 3,
-                 color_channels: int = 1, num_classes: int = 0, first: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        kernel_size: int = 3,
+        color_channels: int = 1,
+        num_classes: int = 0,
+        first: bool = False,
+    ):
         super().__init__()
         if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(
@@ -55,8 +62,10 @@ class GatedStackLayer(nn.Module):
                 f"GatedStackLayer: color_channels must be 1 or 3, got {color_channels}"
             )
         if channels < 1 or channels % color_channels:
-            raise ValueError(f"GatedStackLayer: channels must be a positive multiple of "
-                             f"color_channels ({color_channels}), got {channels}")
+            raise ValueError(
+                f"GatedStackLayer: channels must be a positive multiple of "
+                f"color_channels ({color_channels}), got {channels}"
+            )
         if num_classes < 0:
             raise ValueError(
                 f"GatedStackLayer: num_classes must be 0 (unconditional) or more, got {num_classes}"
@@ -66,8 +75,9 @@ class GatedStackLayer(nn.Module):
         self.vertical = DownShiftedConv2d(
             in_channels, 2 * channels, (kernel_size // 2 + 1, kernel_size)
         )
-        self.horizontal = MaskedConv2d(in_channels, 2 * channels, (1, kernel_size),
-                                       "A" if first else "B", color_channels)
+        self.horizontal = MaskedConv2d(
+            in_channels, 2 * channels, (1, kernel_size), "A" if first else "B", color_channels
+        )
         self.link = nn.Conv2d(2 * channels, 2 * channels, 1)
         self.h_out = MaskedConv2d(channels, channels, 1, "B", color_channels)
         self.condition = nn.Embedding(num_classes, 4 * channels) if num_classes else None

@@ -18,8 +18,10 @@ class GaussianLatent(nn.Module):
     def __init__(self, in_features: int, latent_dim: int):
         super().__init__()
         if in_features < 1 or latent_dim < 1:
-            raise ValueError(f"GaussianLatent: in_features and latent_dim must be at least 1, got "
-                             f"{in_features} and {latent_dim}")
+            raise ValueError(
+                f"GaussianLatent: in_features and latent_dim must be at least 1, got "
+                f"{in_features} and {latent_dim}"
+            )
         self.latent_dim = latent_dim
         self.to_params = nn.Linear(in_features, 2 * latent_dim)
 
@@ -28,9 +30,11 @@ class GaussianLatent(nn.Module):
         mu, logvar = self.to_params(features).chunk(2, dim=-1)
         return mu, logvar
 
-    def forward(self, features: torch.Tensor, sample: bool = True,
-                generator: torch.Generator | None = None):
+    def forward(
+        self, features: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None
+    ):
         mu, logvar = self.distribution(features)
         eps = None if sample else torch.zeros_like(mu)
-        return ops.gaussian_reparameterize_kl(mu, logvar, eps=eps,
-                                              generator=generator if sample else None)
+        return ops.gaussian_reparameterize_kl(
+            mu, logvar, eps=eps, generator=generator if sample else None
+        )

@@ -12,8 +12,9 @@ from gen_ext.reference.masked_conv import MASK_TYPES, pixelcnn_mask
 def _pair(value, name: str) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, int) else tuple(value)
     if len(pair) != 2 or any(not isinstance(v, int) or v < 1 or v % 2 == 0 for v in pair):
-        raise ValueError(f"MaskedConv2d: {name} must be an odd positive int or a pair of them, "
-                         f"got {value!r}")
+        raise ValueError(
+            f"MaskedConv2d: {name} must be an odd positive int or a pair of them, got {value!r}"
+        )
     return pair
 
 
@@ -30,19 +31,30 @@ class MaskedConv2d(nn.Module):
     >>> y = conv(x)                                  # [B, 3, H, W] -> [B, 96, H, W]
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size=3, mask_type: str = "B",
-                 color_channels: int = 1, bias: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size=3,
+        mask_type: str = "B",
+        color_channels: int = 1,
+        bias: bool = True,
+    ):
         super().__init__()
         if mask_type not in MASK_TYPES:
             raise ValueError(f"MaskedConv2d: mask_type must be 'A' or 'B', got {mask_type!r}")
         if color_channels not in (1, 3):
             raise ValueError(f"MaskedConv2d: color_channels must be 1 or 3, got {color_channels}")
         if in_channels < 1 or out_channels < 1:
-            raise ValueError(f"MaskedConv2d: channel counts must be positive, got in_channels="
-                             f"{in_channels}, out_channels={out_channels}")
+            raise ValueError(
+                f"MaskedConv2d: channel counts must be positive, got in_channels="
+                f"{in_channels}, out_channels={out_channels}"
+            )
         if color_channels == 3 and (in_channels % 3 or out_channels % 3):
-            raise ValueError("MaskedConv2d: with color_channels=3, in_channels and out_channels "
-                             f"must be divisible by 3, got {in_channels} and {out_channels}")
+            raise ValueError(
+                "MaskedConv2d: with color_channels=3, in_channels and out_channels "
+                f"must be divisible by 3, got {in_channels} and {out_channels}"
+            )
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.mask_type, self.color_channels = mask_type, color_channels
@@ -51,9 +63,15 @@ class MaskedConv2d(nn.Module):
         self.reset_parameters()
 
     def mask(self) -> torch.Tensor:
-        return pixelcnn_mask(self.out_channels, self.in_channels, self.kernel_size,
-                             self.mask_type, self.color_channels, self.weight.dtype,
-                             self.weight.device)
+        return pixelcnn_mask(
+            self.out_channels,
+            self.in_channels,
+            self.kernel_size,
+            self.mask_type,
+            self.color_channels,
+            self.weight.dtype,
+            self.weight.device,
+        )
 
     def reset_parameters(self) -> None:
         # nn.Conv2d's initialisation (uniform within 1/sqrt(fan_in)) with the fan-in of the kept
@@ -69,6 +87,8 @@ class MaskedConv2d(nn.Module):
         return ops.masked_conv2d(x, self.weight, self.bias, self.mask_type, self.color_channels)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"mask_type={self.mask_type!r}, color_channels={self.color_channels}, "
-                f"bias={self.bias is not None}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"mask_type={self.mask_type!r}, color_channels={self.color_channels}, "
+            f"bias={self.bias is not None}"
+        )

@@ -18,12 +18,12 @@ from torch import nn
 def shift_down(x: torch.Tensor, rows: int = 1) -> torch.Tensor:
     """x moved down by `rows` along dim -2, zeros entering at the top:
     [..., H, W] -> [..., H, W]."""
-    return F.pad(x, (0, 0, rows, 0))[..., :x.shape[-2], :]
+    return F.pad(x, (0, 0, rows, 0))[..., : x.shape[-2], :]
 
 
 def shift_right(x: torch.Tensor, cols: int = 1) -> torch.Tensor:
     """x moved right by `cols` along dim -1, zeros entering on the left."""
-    return F.pad(x, (cols, 0))[..., :x.shape[-1]]
+    return F.pad(x, (cols, 0))[..., : x.shape[-1]]
 
 
 def _kernel(value, name: str, cls: str) -> tuple[int, int]:
@@ -47,16 +47,23 @@ class DownShiftedConv2d(nn.Conv2d):
     >>> conv = DownShiftedConv2d(32, 64, (2, 3))        # [B, 32, H, W] -> [B, 64, H, W]
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size=(2, 3), stride: int = 1,
-                 bias: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size=(2, 3),
+        stride: int = 1,
+        bias: bool = True,
+    ):
         kh, kw = _kernel(kernel_size, "kernel_size", type(self).__name__)
         if kw % 2 == 0:
             raise ValueError(
                 f"{type(self).__name__}: the kernel width must be odd (it is centred), "
                 f"got kernel_size {kernel_size!r}"
             )
-        super().__init__(in_channels, out_channels, (kh, kw), _stride(stride, type(self).__name__),
-                         bias=bias)
+        super().__init__(
+            in_channels, out_channels, (kh, kw), _stride(stride, type(self).__name__), bias=bias
+        )
         self.causal_padding = ((kw - 1) // 2, (kw - 1) // 2, kh - 1, 0)  # left, right, top, bottom
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -70,11 +77,18 @@ class DownRightShiftedConv2d(nn.Conv2d):
     >>> conv = DownRightShiftedConv2d(32, 64, (2, 2))   # [B, 32, H, W] -> [B, 64, H, W]
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size=(2, 2), stride: int = 1,
-                 bias: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size=(2, 2),
+        stride: int = 1,
+        bias: bool = True,
+    ):
         kh, kw = _kernel(kernel_size, "kernel_size", type(self).__name__)
-        super().__init__(in_channels, out_channels, (kh, kw), _stride(stride, type(self).__name__),
-                         bias=bias)
+        super().__init__(
+            in_channels, out_channels, (kh, kw), _stride(stride, type(self).__name__), bias=bias
+        )
         self.causal_padding = (kw - 1, 0, kh - 1, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,15 +102,23 @@ class DownShiftedConvTranspose2d(nn.ConvTranspose2d):
     fill every output.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size=(2, 3), stride: int = 2,
-                 bias: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size=(2, 3),
+        stride: int = 2,
+        bias: bool = True,
+    ):
         name = type(self).__name__
         kh, kw = _kernel(kernel_size, "kernel_size", name)
         stride = _stride(stride, name)
         if kw % 2 == 0 or kh < stride or (kw + 1) // 2 < stride:
-            raise ValueError(f"{name}: kernel_size must have an odd width, a height of at least "
-                             f"the stride and (width + 1) / 2 of at least the stride, got "
-                             f"{kernel_size!r} with stride {stride}")
+            raise ValueError(
+                f"{name}: kernel_size must have an odd width, a height of at least "
+                f"the stride and (width + 1) / 2 of at least the stride, got "
+                f"{kernel_size!r} with stride {stride}"
+            )
         super().__init__(in_channels, out_channels, (kh, kw), stride, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,7 +127,7 @@ class DownShiftedConvTranspose2d(nn.ConvTranspose2d):
         s = self.stride[0]
         left = (self.kernel_size[1] - 1) // 2
         H, W = x.shape[-2:]
-        return super().forward(x)[..., :s * H, left:left + s * W]
+        return super().forward(x)[..., : s * H, left : left + s * W]
 
 
 class DownRightShiftedConvTranspose2d(nn.ConvTranspose2d):
@@ -114,17 +136,25 @@ class DownRightShiftedConvTranspose2d(nn.ConvTranspose2d):
     raster order upsamples to one whose (r, c) sees the data before (r, c). Needs kh >= s and
     kw >= s to fill every output."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size=(2, 2), stride: int = 2,
-                 bias: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size=(2, 2),
+        stride: int = 2,
+        bias: bool = True,
+    ):
         name = type(self).__name__
         kh, kw = _kernel(kernel_size, "kernel_size", name)
         stride = _stride(stride, name)
         if kh < stride or kw < stride:
-            raise ValueError(f"{name}: kernel_size must be at least the stride in both dimensions, "
-                             f"got {kernel_size!r} with stride {stride}")
+            raise ValueError(
+                f"{name}: kernel_size must be at least the stride in both dimensions, "
+                f"got {kernel_size!r} with stride {stride}"
+            )
         super().__init__(in_channels, out_channels, (kh, kw), stride, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.stride[0]
         H, W = x.shape[-2:]
-        return super().forward(x)[..., :s * H, :s * W]
+        return super().forward(x)[..., : s * H, : s * W]

@@ -22,8 +22,9 @@ NLL_WITH_GRAD_OP = "gen_ext::discretized_logistic_mixture_nll_with_grad"
 SAMPLE_OP = "gen_ext::discretized_logistic_mixture_sample"
 
 
-def discretized_logistic_mixture_nll(x: torch.Tensor, params: torch.Tensor,
-                                     num_bins: int = 256) -> torch.Tensor:
+def discretized_logistic_mixture_nll(
+    x: torch.Tensor, params: torch.Tensor, num_bins: int = 256
+) -> torch.Tensor:
     """Negative log-likelihood (nats) of x under a discretized logistic mixture, per position.
 
     x: [B, C, *spatial] in [-1, 1], C in {1, 3}, on the grid of `num_bins` levels.
@@ -35,8 +36,11 @@ def discretized_logistic_mixture_nll(x: torch.Tensor, params: torch.Tensor,
         checks.check_nll_inputs(x, params, num_bins)
         return ref.discretized_logistic_mixture_nll(x, params, num_bins)
     _extension.require()
-    if (torch.is_grad_enabled() and (x.requires_grad or params.requires_grad)
-            and not torch.compiler.is_compiling()):
+    if (
+        torch.is_grad_enabled()
+        and (x.requires_grad or params.requires_grad)
+        and not torch.compiler.is_compiling()
+    ):
         return _NllWithGrad.apply(x, params, num_bins)
     return torch.ops.gen_ext.discretized_logistic_mixture_nll(x, params, num_bins)
 
@@ -46,8 +50,12 @@ def _all_ones(grad: torch.Tensor) -> bool:
     back: then the forward's gradients are already the answer and the scaling pass (a read and a
     write of a params-sized tensor) is skipped. Looked at on the CPU only, where reading the
     value costs no device synchronisation."""
-    return (grad.device.type == "cpu" and grad.numel() > 0 and all(st == 0 for st in grad.stride())
-            and grad.reshape(-1)[0].item() == 1)
+    return (
+        grad.device.type == "cpu"
+        and grad.numel() > 0
+        and all(st == 0 for st in grad.stride())
+        and grad.reshape(-1)[0].item() == 1
+    )
 
 
 class _NllWithGrad(torch.autograd.Function):
@@ -65,7 +73,8 @@ class _NllWithGrad(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, params, num_bins):
         nll, grad_x, grad_params = torch.ops.gen_ext.discretized_logistic_mixture_nll_with_grad(
-            x, params, num_bins, x.requires_grad)
+            x, params, num_bins, x.requires_grad
+        )
         ctx.save_for_backward(x, params)
         ctx.num_bins = num_bins
         ctx.unit_grads = (
@@ -85,13 +94,19 @@ class _NllWithGrad(torch.autograd.Function):
             grad_params.mul_(per_position)
             if ctx.needs_input_grad[0]:
                 grad_x.mul_(per_position)
-        return (grad_x if ctx.needs_input_grad[0] else None,
-                grad_params if ctx.needs_input_grad[1] else None, None)
+        return (
+            grad_x if ctx.needs_input_grad[0] else None,
+            grad_params if ctx.needs_input_grad[1] else None,
+            None,
+        )
 
 
-def sample_discretized_logistic_mixture(params: torch.Tensor, num_channels: int,
-                                        num_bins: int = 256,
-                                        generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_discretized_logistic_mixture(
+    params: torch.Tensor,
+    num_channels: int,
+    num_bins: int = 256,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """One sample per position, [B, num_channels, *spatial], on the grid of `num_bins` levels in
     [-1, 1]: the component by Gumbel-max, then each channel's logistic in order, conditioned on the
     preceding channels. The uniforms come from `generator`, so a seed reproduces the sample."""
@@ -100,14 +115,17 @@ def sample_discretized_logistic_mixture(params: torch.Tensor, num_channels: int,
     noise_mixture = torch.rand((params.shape[0], M, *params.shape[2:]), **opts)
     noise_logistic = torch.rand((params.shape[0], num_channels, *params.shape[2:]), **opts)
     if get_backend() == "reference":
-        return ref.discretized_logistic_mixture_sample(params, noise_mixture, noise_logistic,
-                                                       num_channels, num_bins)
+        return ref.discretized_logistic_mixture_sample(
+            params, noise_mixture, noise_logistic, num_channels, num_bins
+        )
     _extension.require()
     return torch.ops.gen_ext.discretized_logistic_mixture_sample(
-        params, noise_mixture, noise_logistic, num_channels, num_bins)
+        params, noise_mixture, noise_logistic, num_channels, num_bins
+    )
 
 
 # ---- registrations (run by gen_ext.ops once gen_ext._C is loaded) ----
+
 
 def _nll_fake(x, params, num_bins):
     checks.check_nll_inputs(x, params, num_bins)
@@ -118,13 +136,17 @@ def _nll_backward_fake(grad, x, params, num_bins):
     checks.check_nll_inputs(x, params, num_bins, checks.NLL_BACKWARD)
     checks.check_nll_grad(grad, x)
     return torch.empty_like(x, memory_format=torch.contiguous_format), torch.empty_like(
-        params, memory_format=torch.contiguous_format)
+        params, memory_format=torch.contiguous_format
+    )
 
 
 def _nll_with_grad_fake(x, params, num_bins, x_grad):
     checks.check_nll_inputs(x, params, num_bins, checks.NLL_WITH_GRAD)
-    return (x.new_empty((x.shape[0], *x.shape[2:])), x.new_empty(x.shape if x_grad else (0,)),
-            torch.empty_like(params, memory_format=torch.contiguous_format))
+    return (
+        x.new_empty((x.shape[0], *x.shape[2:])),
+        x.new_empty(x.shape if x_grad else (0,)),
+        torch.empty_like(params, memory_format=torch.contiguous_format),
+    )
 
 
 def _sample_fake(params, noise_mixture, noise_logistic, num_channels, num_bins):
@@ -141,7 +163,8 @@ def _sample_triton(params, noise_mixture, noise_logistic, num_channels, num_bins
     positions = math.prod(params.shape[2:])
     rows = lambda t: t.reshape(t.shape[0], t.shape[1], positions)  # noqa: E731
     out = discretized_logistic_mixture_sample_triton(
-        rows(params), rows(noise_mixture), rows(noise_logistic), num_channels, num_bins)
+        rows(params), rows(noise_mixture), rows(noise_logistic), num_channels, num_bins
+    )
     return out.view(params.shape[0], num_channels, *params.shape[2:])
 
 
@@ -154,9 +177,13 @@ def _nll_setup_context(ctx, inputs, output):
 def _nll_backward(ctx, grad):
     x, params = ctx.saved_tensors
     grad_x, grad_params = torch.ops.gen_ext.discretized_logistic_mixture_nll_backward(
-        grad, x, params, ctx.num_bins)
-    return (grad_x if ctx.needs_input_grad[0] else None,
-            grad_params if ctx.needs_input_grad[1] else None, None)
+        grad, x, params, ctx.num_bins
+    )
+    return (
+        grad_x if ctx.needs_input_grad[0] else None,
+        grad_params if ctx.needs_input_grad[1] else None,
+        None,
+    )
 
 
 def _nll_backward_setup_context(ctx, inputs, output):
@@ -179,6 +206,7 @@ def register() -> None:
     torch.library.register_fake(NLL_WITH_GRAD_OP, _nll_with_grad_fake)
     torch.library.register_fake(SAMPLE_OP, _sample_fake)
     torch.library.register_autograd(NLL_OP, _nll_backward, setup_context=_nll_setup_context)
-    torch.library.register_autograd(NLL_BACKWARD_OP, _nll_backward_backward,
-                                    setup_context=_nll_backward_setup_context)
+    torch.library.register_autograd(
+        NLL_BACKWARD_OP, _nll_backward_backward, setup_context=_nll_backward_setup_context
+    )
     torch.library.register_kernel(SAMPLE_OP, "cuda", _sample_triton)

@@ -26,20 +26,28 @@ def output_shape(x) -> list:
 def check_x(x, op="gated_activation"):
     """The conditions and messages of csrc/gated_checks.h for x."""
     check_arg(x.dtype in FLOAT_DTYPES, op, f"x must be float32 or float64, got {x.dtype}")
-    check_arg(x.dim() >= 2, op,
-              f"x must have at least 2 dimensions [B, 2C, *spatial], got {x.dim()}-D")
-    check_arg(x.shape[1] % 2 == 0, op,
-              f"x must have an even number of channels (dim 1), got {x.shape[1]}")
+    check_arg(
+        x.dim() >= 2, op, f"x must have at least 2 dimensions [B, 2C, *spatial], got {x.dim()}-D"
+    )
+    check_arg(
+        x.shape[1] % 2 == 0, op, f"x must have an even number of channels (dim 1), got {x.shape[1]}"
+    )
 
 
 def check_like_output(t, x, op, name):
     """The conditions and messages of csrc/gated_checks.h for the residual or the gradient."""
     want = output_shape(x)
-    check_arg(list(t.shape) == want, op,
-              f"{name} must have the output's shape {want}, got {list(t.shape)}")
-    check_arg(t.dtype == x.dtype and t.device == x.device, op,
-              f"{name} must match x in dtype and device ({x.dtype} on {x.device}), "
-              f"got {t.dtype} on {t.device}")
+    check_arg(
+        list(t.shape) == want,
+        op,
+        f"{name} must have the output's shape {want}, got {list(t.shape)}",
+    )
+    check_arg(
+        t.dtype == x.dtype and t.device == x.device,
+        op,
+        f"{name} must match x in dtype and device ({x.dtype} on {x.device}), "
+        f"got {t.dtype} on {t.device}",
+    )
 
 
 def check_inputs(x, residual, op="gated_activation"):
@@ -62,6 +70,7 @@ def gated_activation(x: torch.Tensor, residual: torch.Tensor | None = None) -> t
 
 
 # ---- registrations (run by gen_ext.ops once gen_ext._C is loaded) ----
+
 
 def _fake(x, residual):
     check_inputs(x, residual)
@@ -105,5 +114,6 @@ def register() -> None:
     torch.library.register_fake(OP, _fake)
     torch.library.register_fake(BACKWARD_OP, _backward_fake)
     torch.library.register_autograd(OP, _backward, setup_context=_setup_context)
-    torch.library.register_autograd(BACKWARD_OP, _backward_backward,
-                                    setup_context=_backward_setup_context)
+    torch.library.register_autograd(
+        BACKWARD_OP, _backward_backward, setup_context=_backward_setup_context
+    )

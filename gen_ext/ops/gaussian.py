@@ -28,16 +28,25 @@ def check_inputs(mu, logvar, eps, op="gaussian_reparameterize_kl"):
     for name, t in (("logvar", logvar), ("eps", eps)):
         if t is None:
             continue
-        check_arg(t.shape == mu.shape, op,
-               f"{name} must have the shape of mu {list(mu.shape)}, got {list(t.shape)}")
-        check_arg(t.dtype == mu.dtype and t.device == mu.device, op,
-               f"{name} must match mu in dtype and device ({mu.dtype} on {mu.device}), "
-               f"got {t.dtype} on {t.device}")
+        check_arg(
+            t.shape == mu.shape,
+            op,
+            f"{name} must have the shape of mu {list(mu.shape)}, got {list(t.shape)}",
+        )
+        check_arg(
+            t.dtype == mu.dtype and t.device == mu.device,
+            op,
+            f"{name} must match mu in dtype and device ({mu.dtype} on {mu.device}), "
+            f"got {t.dtype} on {t.device}",
+        )
 
 
-def gaussian_reparameterize_kl(mu: torch.Tensor, logvar: torch.Tensor,
-                               eps: torch.Tensor | None = None,
-                               generator: torch.Generator | None = None):
+def gaussian_reparameterize_kl(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    eps: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+):
     """z = mu + exp(logvar / 2) * eps and kl = KL(N(mu, exp(logvar)) || N(0, I)) summed over every
     dimension but the first, in one pass (and one pass backward; double backward works).
 
@@ -72,6 +81,7 @@ def draw_seed(generator: torch.Generator | None, device: torch.device) -> int:
 
 # ---- registrations (run by gen_ext.ops once gen_ext._C is loaded) ----
 
+
 def _fake(mu, logvar, eps, op="gaussian_reparameterize_kl"):
     check_inputs(mu, logvar, eps, op)
     return torch.empty_like(mu, memory_format=torch.contiguous_format), mu.new_empty(mu.shape[:1])
@@ -79,10 +89,16 @@ def _fake(mu, logvar, eps, op="gaussian_reparameterize_kl"):
 
 def _backward_fake(grad_z, grad_kl, mu, logvar, eps, op="gaussian_reparameterize_kl_backward"):
     check_inputs(mu, logvar, eps, op)
-    check_arg(grad_z.shape == mu.shape, op,
-              f"grad_z must have the shape of mu {list(mu.shape)}, got {list(grad_z.shape)}")
-    check_arg(grad_kl.dim() == 1 and grad_kl.shape[0] == mu.shape[0], op,
-              f"grad_kl must have shape [B] = [{mu.shape[0]}], got {list(grad_kl.shape)}")
+    check_arg(
+        grad_z.shape == mu.shape,
+        op,
+        f"grad_z must have the shape of mu {list(mu.shape)}, got {list(grad_z.shape)}",
+    )
+    check_arg(
+        grad_kl.dim() == 1 and grad_kl.shape[0] == mu.shape[0],
+        op,
+        f"grad_kl must have shape [B] = [{mu.shape[0]}], got {list(grad_kl.shape)}",
+    )
     return tuple(torch.empty_like(mu, memory_format=torch.contiguous_format) for _ in range(3))
 
 
@@ -109,8 +125,14 @@ def _backward_setup_context(ctx, inputs, output):
 
 def _backward_backward(ctx, gg_mu, gg_logvar, gg_eps):
     grad_z, grad_kl, mu, logvar, eps = ctx.saved_tensors
-    return tuple(backward_of_backward(ref.gaussian_reparameterize_kl, (mu, logvar, eps),
-                                      (grad_z, grad_kl), (gg_mu, gg_logvar, gg_eps)))
+    return tuple(
+        backward_of_backward(
+            ref.gaussian_reparameterize_kl,
+            (mu, logvar, eps),
+            (grad_z, grad_kl),
+            (gg_mu, gg_logvar, gg_eps),
+        )
+    )
 
 
 def _seeded_fake(mu, logvar, seed):
@@ -118,13 +140,17 @@ def _seeded_fake(mu, logvar, seed):
 
 
 def _seeded_backward_fake(grad_z, grad_kl, mu, logvar, seed):
-    return _backward_fake(grad_z, grad_kl, mu, logvar, None,
-                          "gaussian_reparameterize_kl_seeded_backward")[:2]
+    return _backward_fake(
+        grad_z, grad_kl, mu, logvar, None, "gaussian_reparameterize_kl_seeded_backward"
+    )[:2]
 
 
 def _noise_fake(like, seed):
-    check_arg(like.dtype in FLOAT_DTYPES, "gaussian_noise",
-              f"like must be float32 or float64, got {like.dtype}")
+    check_arg(
+        like.dtype in FLOAT_DTYPES,
+        "gaussian_noise",
+        f"like must be float32 or float64, got {like.dtype}",
+    )
     return torch.empty_like(like, memory_format=torch.contiguous_format)
 
 
@@ -138,7 +164,8 @@ def _seeded_backward(ctx, grad_z, grad_kl):
     mu, logvar = ctx.saved_tensors
     grad_z, grad_kl = _dense_incoming(mu, grad_z, grad_kl)
     grad_mu, grad_logvar = torch.ops.gen_ext.gaussian_reparameterize_kl_seeded_backward(
-        grad_z, grad_kl, mu, logvar, ctx.seed)
+        grad_z, grad_kl, mu, logvar, ctx.seed
+    )
     return grad_mu, grad_logvar, None
 
 
@@ -152,8 +179,10 @@ def _seeded_backward_backward(ctx, gg_mu, gg_logvar):
     grad_z, grad_kl, mu, logvar = ctx.saved_tensors
     eps = torch.ops.gen_ext.gaussian_noise(mu, ctx.seed)  # the noise the kernels drew
     reference = lambda m, lv: ref.gaussian_reparameterize_kl(m, lv, eps)  # noqa: E731
-    return (*backward_of_backward(reference, (mu, logvar), (grad_z, grad_kl), (gg_mu, gg_logvar)),
-            None)
+    return (
+        *backward_of_backward(reference, (mu, logvar), (grad_z, grad_kl), (gg_mu, gg_logvar)),
+        None,
+    )
 
 
 def register() -> None:
@@ -163,10 +192,12 @@ def register() -> None:
     torch.library.register_autograd(
         SEEDED_OP, _seeded_backward, setup_context=_seeded_setup_context
     )
-    torch.library.register_autograd(SEEDED_BACKWARD_OP, _seeded_backward_backward,
-                                    setup_context=_seeded_backward_setup_context)
+    torch.library.register_autograd(
+        SEEDED_BACKWARD_OP, _seeded_backward_backward, setup_context=_seeded_backward_setup_context
+    )
     torch.library.register_fake(OP, _fake)
     torch.library.register_fake(BACKWARD_OP, _backward_fake)
     torch.library.register_autograd(OP, _backward, setup_context=_setup_context)
-    torch.library.register_autograd(BACKWARD_OP, _backward_backward,
-                                    setup_context=_backward_setup_context)
+    torch.library.register_autograd(
+        BACKWARD_OP, _backward_backward, setup_context=_backward_setup_context
+    )

@@ -27,28 +27,49 @@ def check_inputs(x, weight, bias, mask_type, color_channels, op="masked_conv2d")
     """The conditions and messages of csrc/masked_conv_checks.h."""
     check_arg(x.dim() == 4, op, f"x must be 4-D [B, C, H, W], got {x.dim()}-D")
     check_arg(x.dtype in FLOAT_DTYPES, op, f"x must be float32 or float64, got {x.dtype}")
-    check_arg(weight.dim() == 4, op,
-              f"weight must be 4-D [out_channels, in_channels, kh, kw], got {weight.dim()}-D")
-    check_arg(weight.dtype == x.dtype and weight.device == x.device, op,
-              f"weight must match x in dtype and device ({x.dtype} on {x.device}), "
-              f"got {weight.dtype} on {weight.device}")
-    check_arg(weight.shape[1] == x.shape[1], op,
-              f"weight has {weight.shape[1]} input channels but x has {x.shape[1]}")
+    check_arg(
+        weight.dim() == 4,
+        op,
+        f"weight must be 4-D [out_channels, in_channels, kh, kw], got {weight.dim()}-D",
+    )
+    check_arg(
+        weight.dtype == x.dtype and weight.device == x.device,
+        op,
+        f"weight must match x in dtype and device ({x.dtype} on {x.device}), "
+        f"got {weight.dtype} on {weight.device}",
+    )
+    check_arg(
+        weight.shape[1] == x.shape[1],
+        op,
+        f"weight has {weight.shape[1]} input channels but x has {x.shape[1]}",
+    )
     kh, kw = weight.shape[2], weight.shape[3]
-    check_arg(kh % 2 == 1 and kw % 2 == 1, op,
-              f"weight's kernel size must be odd in both dimensions, got {kh}x{kw}")
+    check_arg(
+        kh % 2 == 1 and kw % 2 == 1,
+        op,
+        f"weight's kernel size must be odd in both dimensions, got {kh}x{kw}",
+    )
     check_arg(mask_type in ("A", "B"), op, f"mask_type must be 'A' or 'B', got {mask_type!r}")
     check_arg(color_channels in (1, 3), op, f"color_channels must be 1 or 3, got {color_channels}")
     if color_channels == 3:
-        check_arg(weight.shape[0] % 3 == 0 and weight.shape[1] % 3 == 0, op,
-                  "with color_channels=3 the input and output channel counts must be divisible "
-                  f"by 3, got {weight.shape[1]} and {weight.shape[0]}")
+        check_arg(
+            weight.shape[0] % 3 == 0 and weight.shape[1] % 3 == 0,
+            op,
+            "with color_channels=3 the input and output channel counts must be divisible "
+            f"by 3, got {weight.shape[1]} and {weight.shape[0]}",
+        )
     if bias is not None:
-        check_arg(bias.shape == weight.shape[:1], op,
-                  f"bias must have shape [{weight.shape[0]}], got {list(bias.shape)}")
-        check_arg(bias.dtype == x.dtype and bias.device == x.device, op,
-                  f"bias must match x in dtype and device ({x.dtype} on {x.device}), "
-                  f"got {bias.dtype} on {bias.device}")
+        check_arg(
+            bias.shape == weight.shape[:1],
+            op,
+            f"bias must have shape [{weight.shape[0]}], got {list(bias.shape)}",
+        )
+        check_arg(
+            bias.dtype == x.dtype and bias.device == x.device,
+            op,
+            f"bias must match x in dtype and device ({x.dtype} on {x.device}), "
+            f"got {bias.dtype} on {bias.device}",
+        )
 
 
 def check_backward_inputs(grad, x, weight, mask_type, color_channels):
@@ -56,15 +77,26 @@ def check_backward_inputs(grad, x, weight, mask_type, color_channels):
     op = "masked_conv2d_backward"
     check_inputs(x, weight, None, mask_type, color_channels, op)
     want = (x.shape[0], weight.shape[0], x.shape[2], x.shape[3])
-    check_arg(tuple(grad.shape) == want, op,
-              f"grad must have the output's shape {list(want)}, got {list(grad.shape)}")
-    check_arg(grad.dtype == x.dtype and grad.device == x.device, op,
-              f"grad must match x in dtype and device ({x.dtype} on {x.device}), "
-              f"got {grad.dtype} on {grad.device}")
+    check_arg(
+        tuple(grad.shape) == want,
+        op,
+        f"grad must have the output's shape {list(want)}, got {list(grad.shape)}",
+    )
+    check_arg(
+        grad.dtype == x.dtype and grad.device == x.device,
+        op,
+        f"grad must match x in dtype and device ({x.dtype} on {x.device}), "
+        f"got {grad.dtype} on {grad.device}",
+    )
 
 
-def masked_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                  mask_type: str = "B", color_channels: int = 1) -> torch.Tensor:
+def masked_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    mask_type: str = "B",
+    color_channels: int = 1,
+) -> torch.Tensor:
     """conv2d(x, weight * pixelcnn_mask, bias) with stride 1 and 'same' padding, computed
     without touching the masked taps: [B, Cin, H, W] -> [B, Cout, H, W].
 
@@ -80,11 +112,13 @@ def masked_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
 
 # ---- the GPU kernels (Triton) ----
 
+
 def tap_plan(weight_shape, mask_type: str, color_channels: int, input_grad: bool, device):
     """The plan for these arguments, built once (a Python loop over the mask, too slow to repeat
     on every GPU call) and shared read-only afterwards. See _build_tap_plan."""
-    return _build_tap_plan(tuple(weight_shape), mask_type, color_channels, input_grad,
-                           torch.device(device))
+    return _build_tap_plan(
+        tuple(weight_shape), mask_type, color_channels, input_grad, torch.device(device)
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -101,7 +135,7 @@ def _build_tap_plan(weight_shape, mask_type, color_channels, input_grad, device)
     offsets = torch.stack([sign * (dy - kh // 2), sign * (dx - kw // 2)], 1)
     per_tap = mask.flatten(2)[:, :, index]  # [cout, cin, T]
     if input_grad:
-        per_tap = per_tap.transpose(0, 1)   # [cin, cout, T]: n first, then k
+        per_tap = per_tap.transpose(0, 1)  # [cin, cout, T]: n first, then k
     n_size = per_tap.shape[0] // color_channels
     ranges = torch.zeros(color_channels, len(index), 2, dtype=torch.int64)
     for g in range(color_channels):
@@ -130,9 +164,14 @@ def masked_conv2d_triton(x, weight, bias, mask_type, color_channels):
     from gen_ext.kernels.masked_conv import taps_gemm
 
     index, offsets, ranges = tap_plan(weight.shape, mask_type, color_channels, False, x.device)
-    return taps_gemm(x, _packed(weight, index, False), offsets, ranges,
-                     None if bias is None else bias.contiguous(),
-                     weight.shape[0] // color_channels)
+    return taps_gemm(
+        x,
+        _packed(weight, index, False),
+        offsets,
+        ranges,
+        None if bias is None else bias.contiguous(),
+        weight.shape[0] // color_channels,
+    )
 
 
 def masked_conv2d_backward_triton(grad, x, weight, mask_type, color_channels):
@@ -142,8 +181,9 @@ def masked_conv2d_backward_triton(grad, x, weight, mask_type, color_channels):
 
     cout, cin, kh, kw = weight.shape
     index, offsets, ranges = tap_plan(weight.shape, mask_type, color_channels, True, x.device)
-    grad_x = taps_gemm(grad, _packed(weight, index, True), offsets, ranges, None,
-                       cin // color_channels)
+    grad_x = taps_gemm(
+        grad, _packed(weight, index, True), offsets, ranges, None, cin // color_channels
+    )
     _, offsets, ranges = tap_plan(weight.shape, mask_type, color_channels, False, x.device)
     packed = taps_weight_grad(x, grad, offsets, ranges, cout // color_channels)
     grad_weight = weight.new_zeros((cout, cin, kh * kw))
@@ -153,6 +193,7 @@ def masked_conv2d_backward_triton(grad, x, weight, mask_type, color_channels):
 
 # ---- registrations (run by gen_ext.ops once gen_ext._C is loaded) ----
 
+
 def _fake(x, weight, bias, mask_type, color_channels):
     check_inputs(x, weight, bias, mask_type, color_channels)
     return x.new_empty((x.shape[0], weight.shape[0], x.shape[2], x.shape[3]))
@@ -160,8 +201,10 @@ def _fake(x, weight, bias, mask_type, color_channels):
 
 def _backward_fake(grad, x, weight, mask_type, color_channels):
     check_backward_inputs(grad, x, weight, mask_type, color_channels)
-    return (torch.empty_like(x, memory_format=torch.contiguous_format),
-            torch.empty_like(weight, memory_format=torch.contiguous_format))
+    return (
+        torch.empty_like(x, memory_format=torch.contiguous_format),
+        torch.empty_like(weight, memory_format=torch.contiguous_format),
+    )
 
 
 def _setup_context(ctx, inputs, output):
@@ -194,7 +237,8 @@ def register() -> None:
     torch.library.register_fake(OP, _fake)
     torch.library.register_fake(BACKWARD_OP, _backward_fake)
     torch.library.register_autograd(OP, _backward, setup_context=_setup_context)
-    torch.library.register_autograd(BACKWARD_OP, _backward_backward,
-                                    setup_context=_backward_setup_context)
+    torch.library.register_autograd(
+        BACKWARD_OP, _backward_backward, setup_context=_backward_setup_context
+    )
     torch.library.register_kernel(OP, "cuda", masked_conv2d_triton)
     torch.library.register_kernel(BACKWARD_OP, "cuda", masked_conv2d_backward_triton)

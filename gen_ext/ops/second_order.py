@@ -21,13 +21,20 @@ def backward_of_backward(reference, primals, cotangents, grads_of_first):
         outs = reference(*ps)
         outs = outs if isinstance(outs, tuple) else (outs,)
         used = [(o, c) for o, c in zip(outs, cs, strict=True) if c is not None]
-        first = torch.autograd.grad([o for o, _ in used], ps, [c for _, c in used],
-                                    create_graph=True, allow_unused=True)
-        pairs = [(f, g) for f, g in zip(first, grads_of_first, strict=True)
-                 if f is not None and g is not None and f.requires_grad]
+        first = torch.autograd.grad(
+            [o for o, _ in used], ps, [c for _, c in used], create_graph=True, allow_unused=True
+        )
+        pairs = [
+            (f, g)
+            for f, g in zip(first, grads_of_first, strict=True)
+            if f is not None and g is not None and f.requires_grad
+        ]
         wrt = [c for c in cs if c is not None] + ps
         if not pairs:
             return [None] * (len(cs) + len(ps))
-        second = iter(torch.autograd.grad([f for f, _ in pairs], wrt, [g for _, g in pairs],
-                                          allow_unused=True))
+        second = iter(
+            torch.autograd.grad(
+                [f for f, _ in pairs], wrt, [g for _, g in pairs], allow_unused=True
+            )
+        )
     return [None if c is None else next(second) for c in cs] + list(second)

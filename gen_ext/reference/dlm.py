@@ -43,8 +43,9 @@ def split_params(params: torch.Tensor, num_channels: int):
     return logits, rest[:, :, 0], rest[:, :, 1], coeffs
 
 
-def discretized_logistic_mixture_nll(x: torch.Tensor, params: torch.Tensor,
-                                     num_bins: int = 256) -> torch.Tensor:
+def discretized_logistic_mixture_nll(
+    x: torch.Tensor, params: torch.Tensor, num_bins: int = 256
+) -> torch.Tensor:
     """Negative log-likelihood in nats per position, [B, *spatial], summed over channels."""
     C = x.shape[1]
     logits, means, raw_log_scales, coeffs = split_params(params, C)
@@ -66,8 +67,11 @@ def discretized_logistic_mixture_nll(x: torch.Tensor, params: torch.Tensor,
     log_one_minus_cdf_min = F.logsigmoid(-min_in)  # last bin: log(1 - sigmoid(min_in))
     # the bin's mass; where both sigmoids exceed 1/2 it is taken from their complements, which
     # do not cancel as both approach 1
-    mass = torch.where(min_in >= 0, torch.sigmoid(-min_in) - torch.sigmoid(-plus_in),
-                       torch.sigmoid(plus_in) - torch.sigmoid(min_in))
+    mass = torch.where(
+        min_in >= 0,
+        torch.sigmoid(-min_in) - torch.sigmoid(-plus_in),
+        torch.sigmoid(plus_in) - torch.sigmoid(min_in),
+    )
     mid_in = inv_scale * centred
     # softplus(z) = -logsigmoid(-z): F.softplus turns linear above z = 20 and drops ~e^-20
     log_pdf_mid = mid_in - log_scales + 2.0 * F.logsigmoid(-mid_in)
@@ -91,9 +95,13 @@ def _quantize(y: torch.Tensor, num_bins: int) -> torch.Tensor:
     return (2.0 * j - steps) / steps  # exact numerator: one rounding, the same everywhere
 
 
-def discretized_logistic_mixture_sample(params: torch.Tensor, noise_mixture: torch.Tensor,
-                                        noise_logistic: torch.Tensor, num_channels: int,
-                                        num_bins: int = 256) -> torch.Tensor:
+def discretized_logistic_mixture_sample(
+    params: torch.Tensor,
+    noise_mixture: torch.Tensor,
+    noise_logistic: torch.Tensor,
+    num_channels: int,
+    num_bins: int = 256,
+) -> torch.Tensor:
     """One sample per position from given uniforms: noise_mixture [B, M, *S] picks the component
     by Gumbel-max, noise_logistic [B, C, *S] draws each channel's logistic by inversion, in
     channel order, conditioned on the preceding channels' quantized values. Returns
@@ -127,14 +135,18 @@ def discretized_logistic_mixture_sample(params: torch.Tensor, noise_mixture: tor
     return torch.stack(out, dim=1)
 
 
-def sample_discretized_logistic_mixture(params: torch.Tensor, num_channels: int,
-                                        num_bins: int = 256,
-                                        generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_discretized_logistic_mixture(
+    params: torch.Tensor,
+    num_channels: int,
+    num_bins: int = 256,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Draws the uniforms from `generator` and samples (see discretized_logistic_mixture_sample)."""
     B, P = params.shape[:2]
     M = P // params_per_component(num_channels)
     opts = dict(dtype=params.dtype, device=params.device, generator=generator)
     noise_mixture = torch.rand((B, M, *params.shape[2:]), **opts)
     noise_logistic = torch.rand((B, num_channels, *params.shape[2:]), **opts)
-    return discretized_logistic_mixture_sample(params, noise_mixture, noise_logistic, num_channels,
-                                               num_bins)
+    return discretized_logistic_mixture_sample(
+        params, noise_mixture, noise_logistic, num_channels, num_bins
+    )

@@ -14,9 +14,15 @@ import torch.nn.functional as F
 MASK_TYPES = ("A", "B")
 
 
-def pixelcnn_mask(out_channels: int, in_channels: int, kernel_size: tuple[int, int],
-                  mask_type: str, color_channels: int = 1, dtype=torch.float32,
-                  device=None) -> torch.Tensor:
+def pixelcnn_mask(
+    out_channels: int,
+    in_channels: int,
+    kernel_size: tuple[int, int],
+    mask_type: str,
+    color_channels: int = 1,
+    dtype=torch.float32,
+    device=None,
+) -> torch.Tensor:
     """The 0/1 mask of a [out_channels, in_channels, kh, kw] weight."""
     kh, kw = kernel_size
     ch, cw = kh // 2, kw // 2
@@ -31,12 +37,17 @@ def pixelcnn_mask(out_channels: int, in_channels: int, kernel_size: tuple[int, i
     for g_out in range(3):
         for g_in in range(3):
             if g_in < g_out or (mask_type == "B" and g_in == g_out):
-                mask[g_out * go:(g_out + 1) * go, g_in * gi:(g_in + 1) * gi, ch, cw] = 1
+                mask[g_out * go : (g_out + 1) * go, g_in * gi : (g_in + 1) * gi, ch, cw] = 1
     return mask
 
 
-def masked_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                  mask_type: str, color_channels: int = 1) -> torch.Tensor:
+def masked_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    mask_type: str,
+    color_channels: int = 1,
+) -> torch.Tensor:
     """conv2d(x, weight * mask, bias) with 'same' zero padding: [B, Cin, H, W] -> [B, Cout, H, W].
 
     Computed tap by tap over the kept taps only, each tap a 1x1 convolution of the part of the
@@ -45,8 +56,15 @@ def masked_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     output (0 * NaN would be NaN); the kernels skip the same products."""
     out_channels, in_channels, kh, kw = weight.shape
     if x.numel() == 0 or out_channels == 0 or in_channels == 0:
-        mask = pixelcnn_mask(out_channels, in_channels, (kh, kw), mask_type, color_channels,
-                             weight.dtype, weight.device)
+        mask = pixelcnn_mask(
+            out_channels,
+            in_channels,
+            (kh, kw),
+            mask_type,
+            color_channels,
+            weight.dtype,
+            weight.device,
+        )
         return _conv2d_of_empty(x, weight * mask, bias)
     ch, cw = kh // 2, kw // 2
     above = [(di, dj) for di in range(ch) for dj in range(kw)]  # every row above the centre
@@ -58,21 +76,27 @@ def masked_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     centre = []
     for g in range(color_channels):
         seen = int(mask[g * group, :, ch, cw].sum())
-        w = weight[g * group:(g + 1) * group, :seen, ch, cw]
+        w = weight[g * group : (g + 1) * group, :seen, ch, cw]
         centre.append(torch.einsum("oi,bihw->bohw", w, x[:, :seen]))
     out = out + torch.cat(centre, 1)
     return out if bias is None else out + bias.view(1, -1, 1, 1)
 
 
-def masked_conv2d_dense(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                        mask_type: str, color_channels: int = 1) -> torch.Tensor:
+def masked_conv2d_dense(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    mask_type: str,
+    color_channels: int = 1,
+) -> torch.Tensor:
     """The same convolution as one dense F.conv2d of the masked weight: equal to masked_conv2d for
     finite inputs (only NaN/inf in masked taps or the padding differ: 0 * inf is NaN here). It is
     what a user writes without the kernel, so it is the benchmark's baseline and the float32
     accuracy yardstick (one oneDNN convolution rounds like the kernel's single GEMM does)."""
     out_channels, in_channels, kh, kw = weight.shape
-    mask = pixelcnn_mask(out_channels, in_channels, (kh, kw), mask_type, color_channels,
-                         weight.dtype, weight.device)
+    mask = pixelcnn_mask(
+        out_channels, in_channels, (kh, kw), mask_type, color_channels, weight.dtype, weight.device
+    )
     if x.numel() == 0 or out_channels == 0 or in_channels == 0:
         return _conv2d_of_empty(x, weight * mask, bias)
     return F.conv2d(x, weight * mask, bias, padding=(kh // 2, kw // 2))
@@ -86,7 +110,7 @@ def _tap(x: torch.Tensor, w: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     j0, j1 = max(0, -dx), min(W, W - dx)
     if i1 <= i0 or j1 <= j0:
         return x.new_zeros((x.shape[0], w.shape[0], H, W))
-    part = torch.einsum("oi,bihw->bohw", w, x[:, :, i0 + dy:i1 + dy, j0 + dx:j1 + dx])
+    part = torch.einsum("oi,bihw->bohw", w, x[:, :, i0 + dy : i1 + dy, j0 + dx : j1 + dx])
     return F.pad(part, (j0, W - j1, i0, H - i1))
 
 
