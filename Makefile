@@ -58,10 +58,10 @@ demo: $(VENV)/.built
 	$(STAGE) "train PixelCNN++ on the digits for $(DEMO_PIXELCNNPP_EPOCHS) epochs (its default is \
 30), then 64 samples, with OMP_NUM_THREADS=$(TRAIN_THREADS) (about 40 s)" \
 	  env OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/gen-ext train pixelcnn++ \
-	  --epochs $(DEMO_PIXELCNNPP_EPOCHS)
+	  --epochs $(DEMO_PIXELCNNPP_EPOCHS) --overwrite
 	$(STAGE) "train a VAE with a discretized logistic likelihood for $(DEMO_VAE_EPOCHS) epochs with \
 OMP_NUM_THREADS=$(TRAIN_THREADS) (about 35 s)" env OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/gen-ext train \
-	  vae --set likelihood=logistic --epochs $(DEMO_VAE_EPOCHS) --out results/train/vae-logistic
+	  vae --set likelihood=logistic --epochs $(DEMO_VAE_EPOCHS) --out results/train/vae-logistic --overwrite
 	@echo "== demo done: results/train/pixelcnn++/samples.png, results/train/vae-logistic/samples.png,\
  results/bench/bench.png"
 
@@ -76,14 +76,14 @@ bench: $(VENV)/.built
 	$(BIN)/gen-ext bench
 
 # the README's tables of held-out results: every model at its default settings on the digits, and
-# the PixelCNN family on rgb-patches too
+# the PixelCNN family on rgb-patches too (each run replaces the previous one's folder)
+RUN := $(BIN)/gen-ext train --overwrite
 results: $(VENV)/.built
-	for m in autoencoder conv-autoencoder denoising-autoencoder vae; do $(BIN)/gen-ext train $$m; done
-	$(BIN)/gen-ext train vae --set likelihood=logistic --out results/train/vae-logistic
-	$(BIN)/gen-ext train vae --set likelihood=bernoulli --out results/train/vae-bernoulli
+	for m in autoencoder conv-autoencoder denoising-autoencoder vae; do $(RUN) $$m || exit 1; done
+	$(RUN) vae --set likelihood=logistic --out results/train/vae-logistic
+	$(RUN) vae --set likelihood=bernoulli --out results/train/vae-bernoulli
 	for m in pixelcnn gated-pixelcnn pixelcnn++; do \
-	  $(BIN)/gen-ext train $$m && \
-	  $(BIN)/gen-ext train $$m --data rgb-patches --out results/train/$$m-rgb-patches || exit 1; \
+	  $(RUN) $$m && $(RUN) $$m --data rgb-patches --out results/train/$$m-rgb-patches || exit 1; \
 	done
 	$(BIN)/python -m gen_ext.results_table results/train
 
