@@ -52,11 +52,11 @@ $(VENV)/.built: $(VENV)/.deps $(SOURCES)
 
 demo: $(VENV)/.built
 	$(STAGE) "gen-ext info: versions and what was compiled (a few seconds)" $(BIN)/gen-ext info
-	$(STAGE) "gen-ext check: every kernel against its reference (about 40 s)" $(BIN)/gen-ext check
+	$(STAGE) "gen-ext check: every kernel against its reference (about 10 s)" $(BIN)/gen-ext check
 	$(STAGE) "gen-ext bench --quick for two ops, fused against eager and compiled reference \
-(about 50 s; make bench runs all)" $(BIN)/gen-ext bench --quick --ops $(DEMO_BENCH_OPS)
+(about 30 s; make bench runs all)" $(BIN)/gen-ext bench --quick --ops $(DEMO_BENCH_OPS)
 	$(STAGE) "train PixelCNN++ on the digits for $(DEMO_PIXELCNNPP_EPOCHS) epochs (its default is \
-30), then 64 samples, with OMP_NUM_THREADS=$(TRAIN_THREADS) (about 40 s)" \
+30), then 64 samples, with OMP_NUM_THREADS=$(TRAIN_THREADS) (about 90 s on one thread)" \
 	  env OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/gen-ext train pixelcnn++ \
 	  --epochs $(DEMO_PIXELCNNPP_EPOCHS) --overwrite
 	$(STAGE) "train a VAE with a discretized logistic likelihood for $(DEMO_VAE_EPOCHS) epochs with \
