@@ -135,39 +135,23 @@ def _dlm_sample_kernel(
     # first channel's mean (the later channels see it through the conditioning).
     zero = tl.zeros([BLOCK], dtype=dtype)
     nan_shift = tl.where(best != best, best, zero)  # noqa: PLR0124
-    if C == 1:
-        _sample_channel(
-            params_ptr,
-            noise_log_ptr,
-            out_ptr,
-            base_p,
-            base_c,
-            M,
-            k_off,
-            nan_shift,
-            tiny,
-            nbm1,
-            mask,
-            S,
-            M,
-        )
-    else:
+    x0 = _sample_channel(
+        params_ptr,
+        noise_log_ptr,
+        out_ptr,
+        base_p,
+        base_c,
+        M,
+        k_off,
+        nan_shift,
+        tiny,
+        nbm1,
+        mask,
+        S,
+        M,
+    )
+    if C != 1:
         blk = 3 * M
-        x0 = _sample_channel(
-            params_ptr,
-            noise_log_ptr,
-            out_ptr,
-            base_p,
-            base_c,
-            M,
-            k_off,
-            nan_shift,
-            tiny,
-            nbm1,
-            mask,
-            S,
-            M,
-        )
         # Each channel's coefficients live in the third slot of its own block:
         # coef[0] (block 0) couples channel 1 to x0, coef[1] (block 1) and
         # coef[2] (block 2) couple channel 2 to x0 and x1.

@@ -56,16 +56,8 @@ def masked_conv2d(
     output (0 * NaN would be NaN); the kernels skip the same products."""
     out_channels, in_channels, kh, kw = weight.shape
     if x.numel() == 0 or out_channels == 0 or in_channels == 0:
-        mask = pixelcnn_mask(
-            out_channels,
-            in_channels,
-            (kh, kw),
-            mask_type,
-            color_channels,
-            weight.dtype,
-            weight.device,
-        )
-        return _conv2d_of_empty(x, weight * mask, bias)
+        # nothing is multiplied: the dense form's handling of these shapes is the same
+        return masked_conv2d_dense(x, weight, bias, mask_type, color_channels)
     ch, cw = kh // 2, kw // 2
     above = [(di, dj) for di in range(ch) for dj in range(kw)]  # every row above the centre
     left = [(ch, dj) for dj in range(cw)]  # the centre row, left of the centre
