@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from gen_ext.errors import CheckpointError, GenExtError
+from gen_ext.errors import CheckpointError, GenExtError, one_line
 
 # constructor arguments `gen-ext train` derives from the data itself
 SET_BY_TRAIN = ("input_shape", "levels")
@@ -39,11 +39,6 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default is None or "default" in text:
             return text
         return super()._get_help_string(action)
-
-
-def one_line(message) -> str:
-    """A message that may span lines (e.g. load_state_dict's) joined into one."""
-    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
 
 
 # --- argument types: each raises ArgumentTypeError, which argparse reports naming the flag ----
@@ -220,7 +215,7 @@ def one_line_warnings(prog: str):
 
     def show(message, category, filename, lineno, file=None, line=None):
         if category.__module__.split(".")[0] == "gen_ext":
-            print(f"{prog}: warning: {one_line(message)}", file=file or sys.stderr)
+            print(f"{prog}: warning: {one_line(message, limit=None)}", file=file or sys.stderr)
         else:
             original(message, category, filename, lineno, file, line)
 
@@ -521,7 +516,7 @@ def main(argv=None) -> int:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except (GenExtError, ExtensionNotAvailable) as err:
-        print(f"{prog}: {one_line(err)}", file=sys.stderr)
+        print(f"{prog}: {one_line(err, limit=None)}", file=sys.stderr)
         return 1
 
 

@@ -24,3 +24,13 @@ class TrainingError(GenExtError, RuntimeError):
 class DataWarning(UserWarning):
     """Data that was usable but changed on loading (values moved to the level grid, deep samples
     reduced to 256 levels, alpha composited): one self-contained line saying what and where."""
+
+
+def one_line(message, limit: int | None = 300) -> str:
+    """A message or exception that may span lines (torch's often do) on one line, each run of
+    whitespace one space; cut to `limit` characters when quoted inside another message, whole
+    (limit=None) when it is the message itself."""
+    text = " ".join(str(message).split())
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: limit - 3] + "..."

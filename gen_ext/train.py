@@ -17,11 +17,11 @@ import torch
 from tqdm import tqdm
 
 from gen_ext.data import ImageData, load
-from gen_ext.errors import CheckpointError, TrainingError
+from gen_ext.errors import CheckpointError, TrainingError, one_line
 from gen_ext.files import atomic_write_bytes
 from gen_ext.metrics import likelihood_baselines
 from gen_ext.models import MODELS, Autoencoder, GenerativeModel
-from gen_ext.models.base import atomic_save, model_entry, one_line, read_checkpoint
+from gen_ext.models.base import atomic_save, model_entry, read_checkpoint
 from gen_ext.viz import save_curves, save_grid
 
 CHECKPOINT = "checkpoint.pt"

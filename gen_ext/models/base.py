@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gen_ext.errors import CheckpointError
+from gen_ext.errors import CheckpointError, one_line
 from gen_ext.files import atomic_write
 
 # The one model registry: class name -> class, filled by GenerativeModel subclasses, so a
@@ -51,12 +51,6 @@ def atomic_save(obj, path) -> None:
     Python file object makes a full disk an OSError naming `path` (torch's own file writer
     reports it as an obscure RuntimeError)."""
     atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def one_line(err: BaseException, limit: int = 300) -> str:
-    """An exception's message on one line, for an error that quotes it."""
-    text = " ".join(str(err).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _unreadable(path: Path, err: Exception) -> CheckpointError:
