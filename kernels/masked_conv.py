@@ -8,8 +8,9 @@ channels) that group reads. Then
 serves the forward (src = x, k = input channel, n = output channel) and the input gradient
 (src = the output gradient, k = output channel, n = input channel, taps mirrored), and
     gw[t, k, n] = sum_{b, y, x} src[b, k, y + oy_t, x + ox_t] * grad[b, n, y, x]
-is the weight gradient. Reads outside the image are masked (zero padding); a masked tap is
-neither read nor multiplied.
+is the weight gradient. Reads outside the image are masked (zero padding), and a pixel's taps
+outside the image add nothing to it (so a non-finite weight stays out of it, as in the
+reference); a masked tap is neither read nor multiplied.
 """
 
 import torch
@@ -63,6 +64,7 @@ def _taps_gemm_kernel(
         sx = px + ox
         inside = pixel_ok & (sy >= 0) & (sy < H) & (sx >= 0) & (sx < W)
         row = pb * K * plane + sy * W + sx
+        tap = tl.zeros((BLOCK_M, BLOCK_N), dtype=dtype)
         for k0 in range(k_begin, k_end, BLOCK_K):
             k = k0 + tl.arange(0, BLOCK_K)
             k_ok = k < k_end
@@ -76,7 +78,9 @@ def _taps_gemm_kernel(
                 mask=k_ok[:, None] & n_ok[None, :],
                 other=0.0,
             )
-            acc += tl.dot(a, b, input_precision=PRECISION, out_dtype=dtype)
+            tap += tl.dot(a, b, input_precision=PRECISION, out_dtype=dtype)
+        # a tap outside the image adds nothing: its zeros times a non-finite weight would be NaN
+        acc += tl.where(inside[:, None], tap, 0.0)
     if HAS_BIAS:
         acc += tl.load(bias_ptr + n, mask=n_ok, other=0.0)[None, :]
     out = pb * N * plane + py * W + px

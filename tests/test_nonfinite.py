@@ -213,61 +213,52 @@ def test_masked_conv2d(cpu_isa, dtype, mask_type, colors, value, where):
     for kernel in masked_conv_kernels_to_run(cpu_isa, dtype, where):
         got = masked_conv_results(kernel, x, weight, bias, mask_type, colors)
         names = [f"{kernel} {n}" for n in ("out", "grad x", "grad weight")]
-        if where == "weight":  # see the two tests below
-            assert_same(nan_allowed_at_padding(got[0], want[0], KERNEL), want[0], names[0])
-            assert_same(got[2], want[2], names[2])
-        else:
-            assert_all_same(got, want, names)
+        assert_all_same(got, want, names)
 
 
-def reads_padding(shape, kernel):
-    """[H, W] True at the outputs one of whose kept taps falls outside the image (the zero padding):
-    the rows above the image, the columns left of it, right of it for the rows above the centre."""
-    H, W = shape
-    ch, cw = kernel[0] // 2, kernel[1] // 2
-    i = torch.arange(H).view(-1, 1)
-    j = torch.arange(W).view(1, -1)
-    return (i < ch) | (j < cw) | ((j >= W - cw) & (ch > 0))
-
-
-def nan_allowed_at_padding(got, want, kernel):
-    """got, with its NaNs at outputs that read the padding replaced by the reference's values.
-    Known limit: the kernels multiply a non-finite weight by the zero padding (NaN) where the
-    reference skips the product (see the strict xfail below); anywhere else, and for every NaN
-    the reference has, got must agree."""
-    extra = torch.isnan(got) & ~torch.isnan(want) & reads_padding(got.shape[-2:], kernel)
-    return torch.where(extra, want, got)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known: the kernels multiply a non-finite weight by the zero padding, so outputs that read "
-        "the padding are NaN where the reference (which skips taps outside the image) is finite"
-    ),
-)
+@pytest.mark.parametrize("kernel", ["cpu", "triton"])
 @pytest.mark.parametrize("value", ["nan", "+inf"])
-def test_masked_conv2d_output_at_the_padding_of_a_nonfinite_weight(value):
+@pytest.mark.parametrize("mask_type,colors", MASKS)
+def test_masked_conv2d_leaves_a_nonfinite_weight_out_of_the_padding(
+    kernel, value, mask_type, colors
+):
+    """Outputs whose taps reach past the image's left or right edge, and the input gradients of
+    edge pixels, leave those taps out as the reference does: a NaN or inf weight times the zero
+    padding would be NaN there. The reference is finite at some of these positions, so the
+    comparison fails if the kernel multiplies the padding."""
     x, weight, bias = masked_conv_inputs("weight", VALUES[value], torch.float64)
-    want = masked_conv_reference(x, weight, bias, "A", 1)
-    got = masked_conv_results("cpu", x, weight, bias, "A", 1)
-    assert_same(got[0], want[0], "cpu out")
+    want = masked_conv_reference(x, weight, bias, mask_type, colors)
+    got = masked_conv_results(kernel, x, weight, bias, mask_type, colors)
+    edges = torch.zeros(want[0].shape[-2:], dtype=torch.bool)
+    edges[:, 0] = edges[:, -1] = True
+    assert torch.isfinite(want[0][..., edges]).any(), "the case must have finite edge outputs"
+    if mask_type == "A":  # with mask B's colour groups every input gradient meets a NaN weight
+        assert torch.isfinite(want[1][..., edges]).any(), "and finite edge input gradients"
+    assert_all_same(got, want, [f"{kernel} {n}" for n in ("out", "grad x", "grad weight")])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known: the kernels' input gradient multiplies the zero padding of the output gradient by "
-        "the weights, so a non-finite weight gives NaN at border pixels where the reference "
-        "(autograd, which sums over real outputs only) has a finite value or an infinity"
-    ),
+@pytest.mark.parametrize(
+    "kernel_size,width",
+    [((5, 5), 9), ((7, 7), 2), ((7, 7), 1), ((7, 7), 300), ((1, 3), 4), ((3, 1), 3)],
+    ids=["5x5-w9", "7x7-w2", "7x7-w1", "7x7-w300", "1x3", "3x1"],
 )
-@pytest.mark.parametrize("value", ["nan", "+inf"])
-def test_masked_conv2d_input_gradient_of_a_nonfinite_weight(value):
-    x, weight, bias = masked_conv_inputs("weight", VALUES[value], torch.float64)
-    want = masked_conv_reference(x, weight, bias, "A", 1)
-    got = masked_conv_results("cpu", x, weight, bias, "A", 1)
-    assert_same(got[1], want[1], "cpu grad x")
+@pytest.mark.parametrize("mask_type,colors", MASKS)
+def test_masked_conv2d_edge_widths_with_a_nonfinite_weight(
+    cpu_isa, kernel_size, width, mask_type, colors
+):
+    """Edges several pixels wide, images narrower than the kernel (every pixel an edge), rows
+    longer than one of the kernel's pieces of a row, kernels one column wide: each output channel
+    has a NaN at a random tap, and only the taps inside the image may carry it."""
+    g = torch.Generator().manual_seed(width)
+    cout = 6
+    x = torch.randn(2, 3, 4, width, generator=g, dtype=torch.float64)
+    weight = torch.randn(cout, 3, *kernel_size, generator=g, dtype=torch.float64)
+    bias = torch.randn(cout, generator=g, dtype=torch.float64)
+    flat = weight.view(cout, -1)
+    flat[torch.arange(cout), torch.randint(flat.shape[1], (cout,), generator=g)] = float("nan")
+    want = masked_conv_reference(x, weight, bias, mask_type, colors)
+    got = masked_conv_results("cpu", x, weight, bias, mask_type, colors)
+    assert_all_same(got, want, ["out", "grad x", "grad weight"])
 
 
 # ---- discretized_logistic_mixture_nll ----

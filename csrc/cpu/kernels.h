@@ -30,7 +30,7 @@ namespace cpu {
   void gaussian_noise(int64_t seed, at::Tensor& out);                                          \
   void masked_conv_gemm_rows(const at::Tensor& src, const at::Tensor& packed,                  \
                              const ::gen_ext::cpu::TapPlan& plan, const at::Tensor& bias,      \
-                             at::Tensor& dst);                                                 \
+                             bool exact_edges, at::Tensor& dst);                               \
   void masked_conv_weight_grad(const at::Tensor& src, const at::Tensor& grad,                  \
                                const ::gen_ext::cpu::TapPlan& plan, at::Tensor& grad_packed);  \
   void to_channels_last(const at::Tensor& src, at::Tensor& dst);                               \

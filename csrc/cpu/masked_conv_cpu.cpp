@@ -1,7 +1,9 @@
 // CPU entry points of the masked convolution: checks, the side-padded copies and packed weights
 // the implicit GEMM reads (masked_conv_plan.h), dispatch to the instruction-set build.
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/all.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/isfinite.h>
 #include <ATen/ops/tensor.h>
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
@@ -25,6 +27,13 @@ at::Tensor side_padded(const at::Tensor& t, int64_t side) {
   out.narrow(3, side + t.size(3), side).zero_();
   out.narrow(3, side, t.size(3)).copy_(t);
   return out;
+}
+
+// Whether the implicit GEMM must leave out the taps outside the image one edge pixel at a time
+// (gemm_rows' exact_edges): only a non-finite weight makes the zero padding matter, and checking
+// the packed weights costs a pass over them, nothing next to the convolution.
+bool has_nonfinite(const at::Tensor& packed) {
+  return !at::isfinite(packed).all().item<bool>();
 }
 
 // Positions of the plan's taps in the flattened kh*kw kernel.
@@ -60,7 +69,8 @@ at::Tensor forward(const at::Tensor& x, const at::Tensor& weight,
   const auto packed = packed_taps(weight, tap_index(plan, mask.kw), false);
   auto out = at::empty({B, mask.out_channels, H, W}, x.options());
   const at::Tensor bias_c = bias.defined() ? bias.contiguous() : at::Tensor();
-  GEN_EXT_DISPATCH_ISA(masked_conv_gemm_rows(src, packed, plan, bias_c, out));
+  GEN_EXT_DISPATCH_ISA(
+      masked_conv_gemm_rows(src, packed, plan, bias_c, has_nonfinite(packed), out));
   return out;
 }
 
@@ -80,9 +90,9 @@ std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Te
   const TapPlan input_plan = input_grad_plan(mask);
   const auto index = tap_index(input_plan, mask.kw);
   auto grad_x = at::empty(x.sizes(), x.options());
-  GEN_EXT_DISPATCH_ISA(masked_conv_gemm_rows(side_padded(grad, cc),
-                                             packed_taps(weight, index, true), input_plan,
-                                             at::Tensor(), grad_x));
+  const auto packed = packed_taps(weight, index, true);
+  GEN_EXT_DISPATCH_ISA(masked_conv_gemm_rows(side_padded(grad, cc), packed, input_plan,
+                                             at::Tensor(), has_nonfinite(packed), grad_x));
   // weight gradient of the kept taps; the masked ones stay zero
   const TapPlan plan = forward_plan(mask);
   auto grad_packed = at::zeros({static_cast<int64_t>(plan.dy.size()), mask.in_channels,

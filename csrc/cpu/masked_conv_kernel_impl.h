@@ -167,9 +167,15 @@ constexpr int64_t kMaxPiecePixels = 256;
 // is transposed into dst's channel planes: each plane then gets one contiguous run per piece
 // instead of a short piece per tile, and with planes 4 KiB apart (32x32 images) short pieces of
 // many planes thrash one L1 set. Pixel rows run in parallel.
+//
+// A tile's taps are shared by its pixels, so a tile at the left or right edge multiplies the
+// zero columns of the padded source by the weights. That is exact for finite weights (0 * w = 0)
+// but NaN for a non-finite one, where the reference (which skips taps outside the image) has a
+// finite value. So with exact_edges the edge pixels (those one of whose taps reads a padding
+// column) run one pixel per tile with the outside taps left out; interior pixels are unchanged.
 template <typename T>
 void gemm_rows(const at::Tensor& src, const at::Tensor& packed, const TapPlan& plan,
-               const at::Tensor& bias, at::Tensor& dst) {
+               const at::Tensor& bias, bool exact_edges, at::Tensor& dst) {
   constexpr int64_t width = vectors_per_tile<T>() * at::vec::Vectorized<T>::size();
   const int64_t B = dst.size(0), N = dst.size(1), H = dst.size(2), W = dst.size(3);
   const int64_t K = src.size(1), Hs = src.size(2), Ws = src.size(3);
@@ -179,6 +185,14 @@ void gemm_rows(const at::Tensor& src, const at::Tensor& packed, const TapPlan& p
   const T* bias_ptr = bias.defined() ? bias.data_ptr<T>() : nullptr;
   T* d = dst.data_ptr<T>();
   const int64_t grain = std::max<int64_t>(1, kMinMultiplyAddsPerTask / multiply_adds_per_row(plan, W));
+  // image column x + rx[t] - pad of tap t at pixel x; edge pixels: [0, left) and [right, W)
+  const int64_t pad = (Ws - W) / 2;
+  int64_t left = 0, right = W;
+  for (int64_t t = 0; exact_edges && t < taps; ++t) {
+    left = std::max(left, std::min(W, pad - plan.rx[t]));
+    right = std::min(right, std::max<int64_t>(0, W + pad - plan.rx[t]));
+  }
+  right = std::max(left, right);
   at::parallel_for(0, B * H, grain, [&](int64_t begin, int64_t end) {
     std::vector<Segment<T>> segments(taps);
     // one piece of a pixel row by one column tile, pixels `width` apart
@@ -189,21 +203,33 @@ void gemm_rows(const at::Tensor& src, const at::Tensor& packed, const TapPlan& p
         for (size_t g = 0; g < plan.group_begin.size(); ++g) {
           const auto& ranges = plan.k_range[g];
           auto column_tile = [&](int64_t n0, int nv, bool tail, int64_t last) {
-            for_each_even_piece(pixels, kRows, [&](int64_t x0, int64_t rows) {
+            // the tile of `rows` pixels from p0 + x0; an edge pixel's tile (rows 1) leaves out
+            // the taps whose column lies outside the image
+            auto run = [&](int64_t x0, int64_t rows) {
+              const int64_t x = p0 + x0;
+              const bool edge = x < left || x >= right;
               int64_t count = 0;
               for (int64_t t = 0; t < taps; ++t) {
                 const KRange r = ranges[t];
-                const int64_t sy = y + plan.ry[t];
+                const int64_t sy = y + plan.ry[t], sx = x + plan.rx[t] - pad;
                 if (r.end <= r.begin || sy < 0 || sy >= Hs) continue;
-                segments[count++] = {s + ((b * K + r.begin) * Hs + sy) * Ws + p0 + x0 +
-                                         plan.rx[t],
+                if (edge && (sx < 0 || sx >= W)) continue;
+                segments[count++] = {s + ((b * K + r.begin) * Hs + sy) * Ws + x + plan.rx[t],
                                      w + (t * K + r.begin) * N + n0, r.end - r.begin};
               }
               const Tile<T> tile{segments.data(), count, 1, Hs * Ws, N, block.data() + x0 * width,
                                  width, bias_ptr != nullptr ? bias_ptr + n0 : nullptr, false,
                                  last};
               run_tile<T>(rows, nv, tail, tile);
+            };
+            // the piece's pixels [p0, p0 + pixels): left edge, interior, right edge
+            const int64_t end = p0 + pixels;
+            const int64_t a = std::clamp(left, p0, end), z = std::clamp(right, a, end);
+            for (int64_t x = p0; x < a; ++x) run(x - p0, 1);
+            for_each_even_piece(z - a, kRows, [&](int64_t x0, int64_t rows) {
+              run(a - p0 + x0, rows);
             });
+            for (int64_t x = z; x < end; ++x) run(x - p0, 1);
             const int64_t cols = (nv - 1) * at::vec::Vectorized<T>::size() + last;
             at::vec::transpose_mxn<T>(block.data(), width, d + ((b * N + n0) * H + y) * W + p0,
                                       H * W, static_cast<int>(pixels), static_cast<int>(cols));
@@ -298,9 +324,10 @@ void to_channels_last(const at::Tensor& src, at::Tensor& dst) {
 }  // namespace masked_conv
 
 void masked_conv_gemm_rows(const at::Tensor& src, const at::Tensor& packed,
-                           const TapPlan& plan, const at::Tensor& bias, at::Tensor& dst) {
+                           const TapPlan& plan, const at::Tensor& bias, bool exact_edges,
+                           at::Tensor& dst) {
   AT_DISPATCH_FLOATING_TYPES(src.scalar_type(), "masked_conv_gemm_rows", [&] {
-    masked_conv::gemm_rows<scalar_t>(src, packed, plan, bias, dst);
+    masked_conv::gemm_rows<scalar_t>(src, packed, plan, bias, exact_edges, dst);
   });
 }
 
