@@ -2,11 +2,25 @@
 // cuda/; autograd and fake (meta) kernels are registered from Python in gen_ext/ops/.
 #include <torch/library.h>
 
+#include <string>
+#include <vector>
+
+#include "cpu/conv_path.h"
 #include "cpu/kernels.h"
 
 TORCH_LIBRARY(gen_ext, m) {
   // The instruction-set build the CPU kernels run on this processor (default, avx2, avx512).
   m.def("cpu_capability() -> str", &gen_ext::cpu::cpu_capability);
+  // The convolution path choice of the CPU kernels (cpu/conv_path.h): the policy ("auto",
+  // "kernel", "dense", or "" for the environment's; returns the setting it replaces), the one
+  // in force, and the per-shape choices made under "auto".
+  m.def("set_conv_path_policy(str policy) -> str", [](c10::string_view policy) {
+    return gen_ext::cpu::set_conv_path_policy(std::string(policy));
+  });
+  m.def("conv_path_policy() -> str", &gen_ext::cpu::conv_path_policy);
+  m.def("conv_path_choices() -> str[]", &gen_ext::cpu::conv_path_choices);
+  m.def("set_conv_path_choices(str[] choices) -> ()",
+        [](std::vector<std::string> choices) { gen_ext::cpu::set_conv_path_choices(choices); });
   // Each family's fake kernels and autograd live in the Python module named before its schemas;
   // torch imports it when it needs them.
   m.set_python_module("gen_ext.ops.dlm");

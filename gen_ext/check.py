@@ -203,6 +203,24 @@ def check_masked_conv(device: torch.device) -> list[CheckRow]:
         cotangent = torch.linspace(-1, 1, out.numel(), dtype=out.dtype, device=device)
         return (out, *torch.autograd.grad(out, leaves, cotangent.view_as(out)))
 
+    # on the CPU each shape runs whichever of the kernel and the dense path is faster (see
+    # gen_ext.ops.conv_path): both are checked
+    paths = ("kernel", "dense") if device.type == "cpu" else ("kernel",)
+    for path in paths:
+        with ops.use_conv_path(path):
+            rows += _masked_conv_rows(device, g, run, path if len(paths) > 1 else "")
+    small = [
+        torch.randn(shape, generator=g, dtype=torch.float64, device=device).requires_grad_()
+        for shape in ((2, 3, 4, 5), (3, 3, 3, 3), (3,))
+    ]
+    fn = lambda x, w, b: ops.masked_conv2d(x, w, b, "A", 3)  # noqa: E731
+    rows.append(_second_order_row(op, fn, small))
+    return rows
+
+
+def _masked_conv_rows(device, g, run, path: str) -> list[CheckRow]:
+    rows = []
+    op = "masked_conv2d"
     for mask_type, colors, k in (("A", 1, 7), ("B", 1, 3), ("A", 3, 5), ("B", 3, 3)):
         cin = cout = 48 if colors == 3 else 64
         x = torch.randn((4, cin, 13, 11), generator=g, dtype=torch.float64, device=device)
@@ -211,6 +229,7 @@ def check_masked_conv(device: torch.device) -> list[CheckRow]:
         exact = run(reference.masked_conv2d, x, weight, bias, mask_type, colors)
         got = run(ops.masked_conv2d, x, weight, bias, mask_type, colors)
         case = f"{k}x{k} mask {mask_type}, {colors} colour group{'s' if colors > 1 else ''}"
+        case = f"{case}, {path} path" if path else case
         rows.append(
             CheckRow(
                 op,
@@ -234,12 +253,6 @@ def check_masked_conv(device: torch.device) -> list[CheckRow]:
                 "relative error vs float64 reference, bound by the float32 reference's",
             )
         )
-    small = [
-        torch.randn(shape, generator=g, dtype=torch.float64, device=device).requires_grad_()
-        for shape in ((2, 3, 4, 5), (3, 3, 3, 3), (3,))
-    ]
-    fn = lambda x, w, b: ops.masked_conv2d(x, w, b, "A", 3)  # noqa: E731
-    rows.append(_second_order_row(op, fn, small))
     return rows
 
 

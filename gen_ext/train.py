@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from gen_ext import ops
 from gen_ext.data import ImageData, load
 from gen_ext.errors import CheckpointError, TrainingError, one_line
 from gen_ext.files import atomic_write_bytes
@@ -289,6 +290,14 @@ def _resume(ckpt, path, model, optimizer, device) -> tuple[list, int]:
             f"{path}: its optimizer state does not fit the model: {one_line(err)}"
         ) from err
     _restore_rng(ckpt, device, path)
+    # the per-shape convolution paths the run chose: the same arithmetic after the resume
+    try:
+        ops.set_conv_path_choices(ckpt.get("conv_paths", {}))
+    except (ValueError, AttributeError, TypeError, RuntimeError) as err:
+        raise CheckpointError(
+            f"{path}: its conv_paths entry is not a set of convolution path choices: "
+            f"{one_line(err)}"
+        ) from err
     return ckpt["history"], ckpt["epoch"] + 1
 
 
@@ -396,6 +405,7 @@ def train(
                     "history": history,
                     "train_config": asdict(cfg),
                     "rng": _rng_state(device),
+                    "conv_paths": ops.conv_path_choices(),
                 },
                 ckpt_path,
             )

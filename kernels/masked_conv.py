@@ -144,9 +144,11 @@ def _taps_weight_grad_kernel(
             mask=k_ok[:, None] & inside[None, :],
             other=0.0,
         )
+        # pixels where the tap reads outside the image add nothing, even with a non-finite
+        # gradient (whose product with the padding's zero would be NaN)
         g = tl.load(
             grad_ptr + (pb * N * plane + py * W + px)[:, None] + n[None, :].to(tl.int64) * plane,
-            mask=pixel_ok[:, None] & n_ok[None, :],
+            mask=inside[:, None] & n_ok[None, :],
             other=0.0,
         )
         acc += tl.dot(a, g, input_precision=PRECISION, out_dtype=dtype)

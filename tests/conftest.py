@@ -3,6 +3,9 @@ import os
 # Triton kernels run on CPU tensors through the interpreter; this must be set before anything
 # imports triton.
 os.environ.setdefault("TRITON_INTERPRET", "1")
+# Tests of the CPU convolution kernels must run those kernels, not the dense path a timing would
+# pick for some shapes (gen_ext.ops.conv_path); tests/test_conv_path.py covers "auto" and "dense".
+os.environ.setdefault("GEN_EXT_CONV_PATH", "kernel")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -261,6 +261,29 @@ def test_masked_conv2d_edge_widths_with_a_nonfinite_weight(
     assert_all_same(got, want, ["out", "grad x", "grad weight"])
 
 
+@pytest.mark.parametrize("kernel", ["cpu", "triton"])
+@pytest.mark.parametrize("value", sorted(VALUES))
+@pytest.mark.parametrize("mask_type,colors", MASKS)
+def test_masked_conv2d_nonfinite_incoming_gradient(cpu_isa, kernel, value, mask_type, colors):
+    """A NaN or inf in the output gradient at the corners and the middle of the image: the input
+    gradient and the weight gradient get it through the taps that read the image, never through
+    a tap's product with the zero padding (which the reference does not form)."""
+    if kernel == "triton" and cpu_isa != "default":
+        pytest.skip("the Triton kernel does not depend on the CPU instruction set")
+    x, weight, bias = masked_conv_inputs("bias", 1.0, torch.float64)
+    H, W = x.shape[-2:]
+    grad = weights_like(torch.empty(x.shape[0], weight.shape[0], H, W, dtype=torch.float64))
+    for b, (y, i) in enumerate([(0, 0), (H - 1, W - 1)]):
+        grad[b, b, y, i] = VALUES[value]
+    grad[0, -1, H // 2, W // 2] = VALUES[value]
+    leaves = [t.detach().clone().requires_grad_() for t in (x, weight)]
+    out = reference.masked_conv2d(*leaves, bias, mask_type, colors)
+    want = torch.autograd.grad(out, leaves, grad)
+    _, backward = masked_conv_kernels()[kernel]
+    got = backward(grad, x, weight, mask_type, colors)
+    assert_all_same(got, want, [f"{kernel} grad x", f"{kernel} grad weight"])
+
+
 # ---- discretized_logistic_mixture_nll ----
 
 M = 2

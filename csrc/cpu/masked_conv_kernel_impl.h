@@ -243,7 +243,8 @@ void gemm_rows(const at::Tensor& src, const at::Tensor& packed, const TapPlan& p
 
 // grad_packed[t, k, n] += sum over b, y, x of src[b, k, y + ry[t], x + rx[t]] * grad[b, y, x, n]
 // for the (tap, k, n) the plan keeps (the rest is left as it is), with src [B, K, Hs, Ws] padded
-// at the sides (rows outside it are zeros, left out) and grad [B, H, W, N] channels-last, both contiguous. Each thread sums its own
+// at the sides (rows and columns outside the image are left out) and grad [B, H, W, N]
+// channels-last, both contiguous. Each thread sums its own
 // share of the pixel rows into a buffer of its own, in blocks of rows that stay in cache; the
 // buffers are added at the end in a fixed order.
 template <typename T>
@@ -262,6 +263,15 @@ void weight_grad(const at::Tensor& src, const at::Tensor& grad, const TapPlan& p
   const T* s = src.data_ptr<T>();
   const T* g = grad.data_ptr<T>();
   T* out = grad_packed.data_ptr<T>();
+  // tap t reads the image (not its zero padding) at the pixels [x_begin[t], x_end[t]) of a row:
+  // the others are left out, as the reference leaves them, so a non-finite incoming gradient
+  // there does not meet the padding's zeros (0 * inf is NaN)
+  const int64_t pad = (Ws - W) / 2;
+  std::vector<int64_t> x_begin(taps), x_end(taps);
+  for (int64_t t = 0; t < taps; ++t) {
+    x_begin[t] = std::clamp<int64_t>(pad - plan.rx[t], 0, W);
+    x_end[t] = std::clamp<int64_t>(W + pad - plan.rx[t], x_begin[t], W);
+  }
   constexpr int64_t kBlockPixels = 512;  // pixels per cache block
   const int64_t block_rows = std::max<int64_t>(1, kBlockPixels / std::max<int64_t>(W, 1));
   at::parallel_for(0, shares, 1, [&](int64_t first, int64_t last_share) {
@@ -283,9 +293,10 @@ void weight_grad(const at::Tensor& src, const at::Tensor& grad, const TapPlan& p
                     int64_t count = 0;
                     for (int64_t row = r0; row < r1; ++row) {
                       const int64_t b = row / H, y = row % H, sy = y + plan.ry[t];
-                      if (sy < 0 || sy >= Hs) continue;  // zeros above or below the image
-                      segments[count++] = {s + ((b * K + k0) * Hs + sy) * Ws + plan.rx[t],
-                                           g + (b * H + y) * W * N + n0, W};
+                      if (sy < 0 || sy >= Hs || x_end[t] <= x_begin[t]) continue;
+                      segments[count++] = {
+                          s + ((b * K + k0) * Hs + sy) * Ws + plan.rx[t] + x_begin[t],
+                          g + ((b * H + y) * W + x_begin[t]) * N + n0, x_end[t] - x_begin[t]};
                     }
                     const Tile<T> tile{segments.data(), count, Hs * Ws, 1, N,
                                        acc + (t * K + k0) * N + n0, N, nullptr, true, last};

@@ -4,6 +4,13 @@ in gen_ext.reference, a CPU kernel and a GPU kernel)."""
 from gen_ext import _extension
 
 from .backend import get_backend, use_backend
+from .conv_path import (
+    conv_path_choices,
+    conv_path_policy,
+    set_conv_path_choices,
+    set_conv_path_policy,
+    use_conv_path,
+)
 from .dlm import discretized_logistic_mixture_nll, sample_discretized_logistic_mixture
 from .gated import gated_activation
 from .gaussian import gaussian_reparameterize_kl
@@ -28,4 +35,9 @@ __all__ = [
     "masked_conv2d",
     "get_backend",
     "use_backend",
+    "conv_path_choices",
+    "conv_path_policy",
+    "set_conv_path_choices",
+    "set_conv_path_policy",
+    "use_conv_path",
 ]
