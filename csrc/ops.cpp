@@ -62,6 +62,13 @@ TORCH_LIBRARY(gen_ext, m) {
       "masked_conv2d_backward(Tensor grad, Tensor x, Tensor weight, str mask_type, "
       "int color_channels) -> (Tensor, Tensor)");
 
+  m.set_python_module("gen_ext.ops.concat_elu");
+  // Concat-ELU with dropout: x [B, C, *spatial] -> dropout(cat(elu(x), elu(-x))) [B, 2C, ...],
+  // the dropout factors drawn from the counter-based stream `seed` (p = 0: none); the backward
+  // draws them again (gen_ext/concat_elu_math.h).
+  m.def("concat_elu(Tensor x, float p, int seed) -> Tensor");
+  m.def("concat_elu_backward(Tensor grad, Tensor x, float p, int seed) -> Tensor");
+
   m.set_python_module("gen_ext.ops.gated");
   // Gated activation: x [B, 2C, *spatial] split along dim 1 into halves a, b;
   // tanh(a) * sigmoid(b) (+ residual, shaped like the output) -> [B, C, *spatial].

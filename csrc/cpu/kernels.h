@@ -1,6 +1,7 @@
 #pragma once
 // The per-instruction-set builds of the CPU kernels (kernels_<isa>.cpp), declared for the
-// entry points (dlm_cpu.cpp, gaussian_cpu.cpp, masked_conv_cpu.cpp, gated_cpu.cpp).
+// entry points (dlm_cpu.cpp, gaussian_cpu.cpp, masked_conv_cpu.cpp, gated_cpu.cpp,
+// concat_elu_cpu.cpp).
 #include <ATen/core/Tensor.h>
 
 #include <string>
@@ -36,6 +37,9 @@ namespace cpu {
   void to_channels_last(const at::Tensor& src, at::Tensor& dst);                               \
   void gated_forward(const at::Tensor& x, const at::Tensor& residual, at::Tensor& out);        \
   void gated_backward(const at::Tensor& grad, const at::Tensor& x, at::Tensor& grad_x);        \
+  void concat_elu_forward(const at::Tensor& x, double p, int64_t seed, at::Tensor& out);       \
+  void concat_elu_backward(const at::Tensor& grad, const at::Tensor& x, double p, int64_t seed, \
+                           at::Tensor& grad_x);                                                \
   }
 GEN_EXT_DECLARE_KERNELS(DEFAULT)
 #if GEN_EXT_BUILD_AVX2

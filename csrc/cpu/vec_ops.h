@@ -37,6 +37,8 @@ struct VecOps {
     const V special = (v > V(kLogMax)) | (v != v);
     return V::blendv(v.exp_u20(), v + V(std::numeric_limits<T>::infinity()), special);
   }
+  // Sleef's (1 ulp): exp(v) - 1 would lose every digit of a small result
+  static V expm1(V v) { return v.expm1(); }
   static V log(V v) { return v.log(); }
   // Through one exp, like the rest: absolute error ~2e-7 near 0, the size of a float32 mean's own
   // rounding, and several times cheaper than Sleef's tanh.

@@ -2,7 +2,7 @@
 
 from .dlm import DiscretizedLogisticMixture
 from .gated import GatedActivation
-from .gated_resnet import GatedResidualBlock, concat_elu
+from .gated_resnet import ConcatELU, GatedResidualBlock, concat_elu
 from .gated_stack import GatedStackLayer
 from .gaussian import GaussianLatent
 from .masked_conv import MaskedConv2d
@@ -29,4 +29,5 @@ __all__ = [
     "GatedStackLayer",
     "GatedResidualBlock",
     "concat_elu",
+    "ConcatELU",
 ]

@@ -1,7 +1,6 @@
 """PixelCNN++'s gated residual block (Salimans et al., 2017) over shifted convolutions."""
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gen_ext import ops
@@ -9,10 +8,27 @@ from gen_ext import ops
 from .shifted_conv import DownRightShiftedConv2d, DownShiftedConv2d
 
 
+class ConcatELU(nn.Module):
+    """dropout(cat(elu(x), elu(-x))) along the channels, fused (gen_ext.ops.concat_elu):
+    [B, C, *spatial] -> [B, 2C, *spatial]. Dropout (rate p) applies in training mode only."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"ConcatELU: p must lie in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ops.concat_elu(x, self.p if self.training else 0.0)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 def concat_elu(x: torch.Tensor) -> torch.Tensor:
     """ELU of x and of -x, concatenated along the channels: [B, C, ...] -> [B, 2C, ...]. Unlike a
-    ReLU it passes information on both signs."""
-    return F.elu(torch.cat([x, -x], dim=1))
+    ReLU it passes information on both signs. (gen_ext.ops.concat_elu, without dropout.)"""
+    return ops.concat_elu(x)
 
 
 STREAMS = ("down", "down_right")
@@ -20,6 +36,7 @@ STREAMS = ("down", "down_right")
 
 class GatedResidualBlock(nn.Module):
     """x + gate(conv(dropout(concat_elu(conv(concat_elu(x)) + nin(concat_elu(aux)))))),
+    concat-ELU and dropout fused into one op (gen_ext.ops.concat_elu),
     the gate being tanh(a) * sigmoid(b) with the residual fused (gen_ext.ops.gated_activation;
     the paper gates with a * sigmoid(b)).
 
@@ -48,7 +65,7 @@ class GatedResidualBlock(nn.Module):
         )
         self.conv_in = conv(2 * channels, channels, kernel)
         self.aux = nn.Conv2d(2 * aux_channels, channels, 1) if aux_channels else None
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = ConcatELU(dropout)  # the nonlinearity before conv_gate, with dropout
         self.conv_gate = conv(2 * channels, 2 * channels, kernel)
 
     def forward(self, x: torch.Tensor, aux: torch.Tensor | None = None) -> torch.Tensor:
@@ -59,5 +76,5 @@ class GatedResidualBlock(nn.Module):
             )
         if aux is not None:
             h = h + self.aux(concat_elu(aux))
-        h = self.conv_gate(self.dropout(concat_elu(h)))
+        h = self.conv_gate(self.dropout(h))
         return ops.gated_activation(h, residual=x)

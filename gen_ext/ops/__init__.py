@@ -4,6 +4,7 @@ in gen_ext.reference, a CPU kernel and a GPU kernel)."""
 from gen_ext import _extension
 
 from .backend import get_backend, use_backend
+from .concat_elu import concat_elu
 from .conv_path import (
     conv_path_choices,
     conv_path_policy,
@@ -21,13 +22,16 @@ if _extension.available():
     from . import gated as _gated
     from . import gaussian as _gaussian
     from . import masked_conv as _masked_conv
+    from .concat_elu import register as _register_concat_elu
 
+    _register_concat_elu()
     _dlm.register()
     _gated.register()
     _gaussian.register()
     _masked_conv.register()
 
 __all__ = [
+    "concat_elu",
     "discretized_logistic_mixture_nll",
     "sample_discretized_logistic_mixture",
     "gaussian_reparameterize_kl",

@@ -2,6 +2,7 @@
 fused kernels are tested against. Also the backend behind
 ``gen_ext.ops.use_backend("reference")``."""
 
+from .concat_elu import concat_elu, dropout_factors
 from .dlm import (
     discretized_logistic_mixture_nll,
     discretized_logistic_mixture_sample,
@@ -12,6 +13,8 @@ from .gaussian import gaussian_noise, gaussian_reparameterize_kl
 from .masked_conv import masked_conv2d, masked_conv2d_dense, pixelcnn_mask
 
 __all__ = [
+    "concat_elu",
+    "dropout_factors",
     "discretized_logistic_mixture_nll",
     "discretized_logistic_mixture_sample",
     "sample_discretized_logistic_mixture",

@@ -10,6 +10,8 @@ namespace gen_ext {
 
 GEN_EXT_HOST_DEVICE float exp_(float v) { return ::expf(v); }
 GEN_EXT_HOST_DEVICE double exp_(double v) { return ::exp(v); }
+GEN_EXT_HOST_DEVICE float expm1_(float v) { return ::expm1f(v); }
+GEN_EXT_HOST_DEVICE double expm1_(double v) { return ::expm1(v); }
 GEN_EXT_HOST_DEVICE float log_(float v) { return ::logf(v); }
 GEN_EXT_HOST_DEVICE double log_(double v) { return ::log(v); }
 GEN_EXT_HOST_DEVICE float tanh_(float v) { return ::tanhf(v); }
@@ -32,6 +34,7 @@ struct ScalarOps {
   GEN_EXT_HOST_DEVICE static V load(const T* p) { return *p; }
   GEN_EXT_HOST_DEVICE static void store(T* p, V v) { *p = v; }
   GEN_EXT_HOST_DEVICE static V exp(V v) { return exp_(v); }
+  GEN_EXT_HOST_DEVICE static V expm1(V v) { return expm1_(v); }
   GEN_EXT_HOST_DEVICE static V log(V v) { return log_(v); }
   GEN_EXT_HOST_DEVICE static V tanh(V v) { return tanh_(v); }
   GEN_EXT_HOST_DEVICE static void tanh_pair(V v, V w, V& tv, V& tw) {

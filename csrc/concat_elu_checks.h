@@ -1,0 +1,36 @@
+#pragma once
+// Argument checks of the concat-ELU ops, shared by the CPU and CUDA kernels.
+// gen_ext/ops/concat_elu.py checks the same things with the same messages for the fake kernels.
+#include <ATen/core/Tensor.h>
+#include <c10/util/Exception.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace gen_ext {
+
+inline void check_concat_elu_inputs(const at::Tensor& x, double p, const char* op) {
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
+              ": x must be float32 or float64, got ", x.scalar_type());
+  TORCH_CHECK(x.dim() >= 2, op, ": x must have at least 2 dimensions [B, C, *spatial], got ",
+              x.dim(), "-D");
+  TORCH_CHECK(p >= 0.0 && p < 1.0, op, ": p must lie in [0, 1), got ", p);
+}
+
+// x's shape with the channels doubled: [B, 2C, *spatial].
+inline std::vector<int64_t> concat_elu_output_shape(const at::Tensor& x) {
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape[1] *= 2;
+  return shape;
+}
+
+inline void check_concat_elu_grad(const at::Tensor& grad, const at::Tensor& x, const char* op) {
+  const auto want = concat_elu_output_shape(x);
+  TORCH_CHECK(grad.sizes() == at::IntArrayRef(want), op, ": grad must have the output's shape ",
+              at::IntArrayRef(want), ", got ", grad.sizes());
+  TORCH_CHECK(grad.scalar_type() == x.scalar_type() && grad.device() == x.device(), op,
+              ": grad must match x in dtype and device (", x.scalar_type(), " on ", x.device(),
+              "), got ", grad.scalar_type(), " on ", grad.device());
+}
+
+}  // namespace gen_ext

@@ -1,0 +1,118 @@
+"""Fused concat-ELU with dropout, PixelCNN++'s nonlinearity: the public function and its
+torch.library registrations (fake kernels, autograd with double backward).
+
+One pass writes both halves and applies dropout, with no `neg`, `cat`, mask tensor or separate
+multiply; one pass backward, which draws the dropout factors again from the seed instead of
+reading a stored mask. Kernels: csrc/cpu/concat_elu_kernel_impl.h and
+csrc/cuda/concat_elu_cuda.cu over the shared per-element math
+csrc/include/gen_ext/concat_elu_math.h. Reference: gen_ext/reference/concat_elu.py.
+"""
+
+import torch
+
+from gen_ext import _extension
+from gen_ext import reference as ref
+
+from .arg_checks import FLOAT_DTYPES, check_arg
+from .backend import get_backend
+from .gaussian import draw_seed
+from .second_order import backward_of_backward
+
+OP = "gen_ext::concat_elu"
+BACKWARD_OP = "gen_ext::concat_elu_backward"
+
+
+def output_shape(x) -> list:
+    """[B, 2C, *spatial] for x of shape [B, C, *spatial]."""
+    return [x.shape[0], 2 * x.shape[1], *x.shape[2:]]
+
+
+def check_inputs(x, p, op="concat_elu"):
+    """The conditions and messages of csrc/concat_elu_checks.h."""
+    check_arg(x.dtype in FLOAT_DTYPES, op, f"x must be float32 or float64, got {x.dtype}")
+    check_arg(
+        x.dim() >= 2, op, f"x must have at least 2 dimensions [B, C, *spatial], got {x.dim()}-D"
+    )
+    check_arg(0.0 <= p < 1.0, op, f"p must lie in [0, 1), got {p}")
+
+
+def check_grad(grad, x, op="concat_elu_backward"):
+    want = output_shape(x)
+    check_arg(
+        list(grad.shape) == want,
+        op,
+        f"grad must have the output's shape {want}, got {list(grad.shape)}",
+    )
+    check_arg(
+        grad.dtype == x.dtype and grad.device == x.device,
+        op,
+        f"grad must match x in dtype and device ({x.dtype} on {x.device}), "
+        f"got {grad.dtype} on {grad.device}",
+    )
+
+
+def concat_elu(
+    x: torch.Tensor, p: float = 0.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """dropout(cat(elu(x), elu(-x))) along the channels: [B, C, *spatial] -> [B, 2C, *spatial].
+
+    ELU of both signs passes information on both (unlike a ReLU). With p > 0 each output element
+    is zeroed with probability p and the rest scaled by 1 / (1 - p), from a counter-based stream
+    seeded from `generator` (or the default generator of x's device), so the generator's state
+    decides the mask as it would for torch's dropout. Double backward works."""
+    p = float(p)
+    seed = draw_seed(generator, x.device) if p > 0 else 0
+    if get_backend() == "reference":
+        check_inputs(x, p)
+        return ref.concat_elu(x, p, seed)
+    _extension.require()
+    return torch.ops.gen_ext.concat_elu(x, p, seed)
+
+
+# ---- registrations (run by gen_ext.ops once gen_ext._C is loaded) ----
+
+
+def _fake(x, p, seed):
+    check_inputs(x, p)
+    return x.new_empty(output_shape(x))
+
+
+def _backward_fake(grad, x, p, seed):
+    op = "concat_elu_backward"
+    check_inputs(x, p, op)
+    check_grad(grad, x, op)
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+
+def _setup_context(ctx, inputs, output):
+    x, p, seed = inputs
+    ctx.save_for_backward(x)
+    ctx.p, ctx.seed = p, seed
+
+
+def _backward(ctx, grad):
+    (x,) = ctx.saved_tensors
+    return torch.ops.gen_ext.concat_elu_backward(grad, x, ctx.p, ctx.seed), None, None
+
+
+def _backward_setup_context(ctx, inputs, output):
+    grad, x, p, seed = inputs
+    ctx.save_for_backward(grad, x)
+    ctx.p, ctx.seed = p, seed
+
+
+def _backward_backward(ctx, gg_x):
+    grad, x = ctx.saved_tensors
+    grads = backward_of_backward(
+        lambda x_: ref.concat_elu(x_, ctx.p, ctx.seed), (x,), (grad,), (gg_x,)
+    )
+    return (*grads, None, None)
+
+
+def register() -> None:
+    torch.library.register_fake(OP, _fake)
+    torch.library.register_fake(BACKWARD_OP, _backward_fake)
+    torch.library.register_autograd(OP, _backward, setup_context=_setup_context)
+    torch.library.register_autograd(
+        BACKWARD_OP, _backward_backward, setup_context=_backward_setup_context
+    )
