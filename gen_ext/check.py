@@ -313,12 +313,47 @@ def check_gated(device: torch.device) -> list[CheckRow]:
     return rows
 
 
+def check_concat_elu(device: torch.device) -> list[CheckRow]:
+    rows = []
+    op = "concat_elu"
+    g = torch.Generator(device=device).manual_seed(0)
+    # odd sizes leave row tails; values float32 holds, so both runs see the same inputs
+    x = (torch.randn((8, 24, 13, 11), generator=g, device=device) * 3).double()
+    weights = torch.randn((8, 48, 13, 11), generator=g, device=device).double()
+    seed = 20261203
+
+    def run(fn, dtype, p):
+        leaf = x.to(dtype).requires_grad_()
+        out = fn(leaf, p, seed)
+        return out, torch.autograd.grad((out * weights.to(dtype)).sum(), leaf)[0]
+
+    for p in (0.0, 0.5):
+        exact = run(reference.concat_elu, torch.float64, p)
+        # float32: expm1 and a multiply or two, each a float32 ulp (6e-8) or so
+        for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-6)):
+            got = run(torch.ops.gen_ext.concat_elu, dtype, p)
+            rows.append(
+                CheckRow(
+                    op,
+                    f"p={p} {str(dtype).removeprefix('torch.')} fwd+bwd",
+                    _relative_error(got, exact),
+                    tol,
+                    "out, grad x vs float64 reference, same dropout stream (relative)",
+                )
+            )
+    small = [torch.randn((2, 3, 4), generator=g, dtype=torch.float64, device=device)]
+    fn = lambda t: torch.ops.gen_ext.concat_elu(t, 0.5, seed)  # noqa: E731
+    rows.append(_second_order_row(op, fn, [t.requires_grad_() for t in small]))
+    return rows
+
+
 CHECKS = {
     "discretized_logistic_mixture_nll": check_dlm_nll,
     "discretized_logistic_mixture_sample": check_dlm_sample,
     "gaussian_reparameterize_kl": check_gaussian,
     "masked_conv2d": check_masked_conv,
     "gated_activation": check_gated,
+    "concat_elu": check_concat_elu,
 }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 from gen_ext import ops, reference
 from gen_ext.testing import make_dlm_inputs
@@ -224,6 +225,37 @@ def gated_case(
     )
 
 
+def _plain_concat_elu_dropout(x, p):
+    """What a user writes without the fused op: neg, cat, elu and torch's dropout."""
+    return F.dropout(F.elu(torch.cat([x, -x], dim=1)), p, training=True)
+
+
+def concat_elu_case(
+    device: torch.device, batch: int = 8, channels: int = 80, size: int = 32, p: float = 0.5
+) -> BenchCase:
+    """The fused concat-ELU with dropout against the plain formulation (eager and compiled), at
+    the size of a PixelCNN++ block's nonlinearity (80 filters, 32x32, batch 8)."""
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn((batch, channels, size, size), generator=g, device=device, requires_grad=True)
+    impls = _implementations(ops.concat_elu, _plain_concat_elu_dropout)
+
+    def full(fn):
+        def step():
+            x.grad = None
+            fn(x, p).sum().backward()
+
+        return step
+
+    return BenchCase(
+        "concat_elu (dropout)",
+        f"B={batch}, {channels}->{2 * channels} ch, {size}x{size}, p={p}, float32, {device.type}",
+        make=_builders(impls, full),
+        forward_only=_builders(impls, lambda fn: _no_grad(lambda: fn(x, p))),
+        # the output (twice the input) and the gradient of x
+        result_bytes=3 * x.numel() * 4,
+    )
+
+
 CASES = {
     "discretized_logistic_mixture_nll": dlm_nll_case,
     "discretized_logistic_mixture_sample": dlm_sample_case,
@@ -232,4 +264,5 @@ CASES = {
     "masked_conv2d 7x7 A": lambda device: masked_conv_case(device, 7, "A"),
     "masked_conv2d 3x3 B": lambda device: masked_conv_case(device, 3, "B"),
     "gated_activation": gated_case,
+    "concat_elu (dropout)": concat_elu_case,
 }
