@@ -13,12 +13,17 @@ SOURCES := setup.py build_config.py pyproject.toml $(shell find csrc kernels -ty
 # by then. `make results` (or `gen-ext train pixelcnn++`) runs the full 30.
 DEMO_PIXELCNNPP_EPOCHS ?= 10
 DEMO_VAE_EPOCHS ?= 100
-# Training threads: 1 when the machine is busy (1-minute load average at or above its cores).
-# Each step of a small model passes thousands of OpenMP barriers, and with other work on the
-# cores one descheduled thread stalls the rest at each: under a load of 20 on the 2-core
-# development machine a PixelCNN++ step took 6 s with one thread and over 60 s with two.
-TRAIN_THREADS = $(shell awk -v cores=$$(nproc) '{ print ($$1 >= cores) ? 1 : cores }' /proc/loadavg \
-  2>/dev/null || nproc)
+# Training threads: the cores left idle by other work, at least 1, from the processor's busy time
+# over the second before training starts (/proc/stat). Not the 1-minute load average, which still
+# counts the demo's own build for a minute after it ends. Each step of a small model passes
+# thousands of OpenMP barriers, and with other work on the cores one descheduled thread stalls
+# the rest at each: under a load of 20 on the 2-core development machine a PixelCNN++ step took
+# 6 s with one thread and over 60 s with two.
+TRAIN_THREADS = $(shell { head -1 /proc/stat; sleep 1; head -1 /proc/stat; } 2>/dev/null | awk \
+  -v cores=$$(nproc) '{ idle = $$5 + $$6; total = 0; for (i = 2; i <= NF; i++) total += $$i } \
+  NR == 1 { idle0 = idle; total0 = total } NR == 2 && total > total0 { \
+  n = cores - int(cores * (1 - (idle - idle0) / (total - total0)) + 0.5); print (n < 1) ? 1 : n }' \
+  | grep . || nproc)
 # The benchmark cases the demo runs (the full set is `make bench`): compiling the references with
 # torch.compile is most of its time.
 DEMO_BENCH_OPS ?= discretized_logistic_mixture_nll masked_conv2d\ 3x3\ B

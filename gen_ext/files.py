@@ -7,14 +7,26 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def current_umask() -> int:
+    """The process's umask, read where the system shows it (Linux's /proc) rather than by setting
+    it, which would briefly change it for every thread."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
-# mkstemp makes files only their owner can read; results get the mode open() would give them
-NEW_FILE_MODE = 0o666 & ~_umask()
+def new_file_mode() -> int:
+    """The mode open() gives a new file now: mkstemp makes files only their owner can read, and
+    results get the mode a plain write would give them (under the umask of the moment, not of
+    the import)."""
+    return 0o666 & ~current_umask()
 
 
 def atomic_write(path, write: Callable[[BinaryIO], None]) -> Path:
@@ -28,7 +40,7 @@ def atomic_write(path, write: Callable[[BinaryIO], None]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), NEW_FILE_MODE)
+            os.fchmod(f.fileno(), new_file_mode())
             write(f)
             f.flush()
             # without the sync a crash soon after the rename can leave an empty file in its place

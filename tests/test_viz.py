@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from gen_ext import viz
-from gen_ext.files import NEW_FILE_MODE, atomic_write, atomic_write_bytes
+from gen_ext.files import atomic_write, atomic_write_bytes, new_file_mode
 
 
 def test_row_labels_are_drawn_beside_the_rows(tmp_path, monkeypatch):
@@ -78,4 +78,17 @@ def test_atomic_writes_give_the_mode_a_plain_open_would(tmp_path):
     plain = tmp_path / "plain"
     plain.write_bytes(b"x")
     written = atomic_write_bytes(tmp_path / "atomic", b"x")
-    assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == NEW_FILE_MODE
+    assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == new_file_mode()
+
+
+@pytest.mark.parametrize("umask", [0o077, 0o002])
+def test_atomic_writes_follow_the_umask_of_the_moment(tmp_path, umask):
+    """The umask set after import decides, as it does for open()."""
+    previous = os.umask(umask)
+    try:
+        plain = tmp_path / "plain"
+        plain.write_bytes(b"x")
+        written = atomic_write_bytes(tmp_path / "atomic", b"x")
+    finally:
+        os.umask(previous)
+    assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o666 & ~umask
