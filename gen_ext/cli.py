@@ -451,14 +451,15 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         choices=sorted(CASES),
         metavar="OP",
-        help=f"only these op cases (of {', '.join(sorted(CASES))})",
+        help=f"only these op cases, of {', '.join(sorted(CASES))} (default: those of --suite)",
     )
     bench.add_argument(
         "--models",
         nargs="+",
         choices=sorted(MODEL_CASES),
         metavar="MODEL",
-        help=f"only these model cases (of {', '.join(sorted(MODEL_CASES))})",
+        help=f"only these model cases, of {', '.join(sorted(MODEL_CASES))} (default: those of "
+        "--suite)",
     )
     reps = ", ".join(
         f"{kind}s {REPETITIONS[kind, True][0]}+{REPETITIONS[kind, True][1]} instead of "
