@@ -300,13 +300,23 @@ def cmd_check(args) -> int:
     return 1 if failed else 0
 
 
+def bench_cases(args) -> list[str]:
+    """The case names `gen-ext bench` runs: those named by --ops and --models, else --suite's."""
+    from gen_ext.bench import runner
+
+    named = (args.ops or []) + (args.models or [])
+    if named and args.suite is not None:
+        args.parser.error("--suite: pass a suite or case names (--ops, --models), not both")
+    return named or list(runner.SUITES[args.suite or runner.DEFAULT_SUITE])
+
+
 def cmd_bench(args) -> int:
     from gen_ext import _extension
     from gen_ext.bench import runner
 
     _extension.require()
     load_before = runner.load_average()
-    rows = runner.run(args.device, args.ops, quick=args.quick)
+    rows = runner.run(args.device, bench_cases(args), quick=args.quick)
     load_after = runner.load_average()
     info = runner.conditions(args.device, load=(load_before, load_after))
     print(runner.markdown(rows, info))
@@ -401,6 +411,8 @@ def _subcommand(sub, name: str, help: str, fn):
 
 def build_parser() -> argparse.ArgumentParser:
     from gen_ext.bench.cases import CASES
+    from gen_ext.bench.model_cases import MODEL_CASES
+    from gen_ext.bench.runner import DEFAULT_SUITE, REPETITIONS, SUITES
     from gen_ext.check import CHECKS
     from gen_ext.models import MODELS
 
@@ -421,17 +433,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     bench = _subcommand(
-        sub, "bench", "fused op vs eager reference vs torch.compile(reference)", cmd_bench
+        sub,
+        "bench",
+        "fused ops and models vs eager reference vs torch.compile(reference)",
+        cmd_bench,
     )
     bench.add_argument("--device", type=device_type, default="cpu", help=DEVICE_HELP)
+    bench.add_argument(
+        "--suite",
+        choices=sorted(SUITES),
+        help=f"ops: every op case; models: a training and a sampling step of every model "
+        f"family at its documented size (minutes: torch.compile of the larger models takes "
+        f"long); all: both (default: {DEFAULT_SUITE}, unless --ops or --models name cases)",
+    )
     bench.add_argument(
         "--ops",
         nargs="+",
         choices=sorted(CASES),
         metavar="OP",
-        help=f"only these ops (default: all of {', '.join(sorted(CASES))})",
+        help=f"only these op cases, of {', '.join(sorted(CASES))} (default: those of --suite)",
     )
-    bench.add_argument("--quick", action="store_true", help="fewer repetitions")
+    bench.add_argument(
+        "--models",
+        nargs="+",
+        choices=sorted(MODEL_CASES),
+        metavar="MODEL",
+        help=f"only these model cases, of {', '.join(sorted(MODEL_CASES))} (default: those of "
+        "--suite)",
+    )
+    reps = ", ".join(
+        f"{kind}s {REPETITIONS[kind, True][0]}+{REPETITIONS[kind, True][1]} instead of "
+        f"{REPETITIONS[kind, False][0]}+{REPETITIONS[kind, False][1]}"
+        for kind in ("op", "model")
+    )
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"fewer repetitions (warm-up + timed calls after the first call: {reps})",
+    )
     bench.add_argument("--out", default="results/bench", help="folder for bench.{json,md,png}")
 
     train = _subcommand(

@@ -25,6 +25,12 @@ class BenchCase:
     # bytes every implementation must allocate for its results (outputs and gradients), so the
     # workspace beyond them can be told apart from the peak
     result_bytes: int = 0
+    # "op": make runs forward + backward of one op, forward_only its forward; "model"
+    # (gen_ext/bench/model_cases.py): make runs a training step, forward_only a sampling step
+    # (empty for a model without a sampler)
+    kind: str = "op"
+    # implementation name -> why it is not measured for this case (absent from make)
+    not_run: dict[str, str] = field(default_factory=dict)
 
 
 def _compiled(fn):

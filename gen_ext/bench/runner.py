@@ -9,6 +9,7 @@ import platform
 import re
 import subprocess
 import textwrap
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,21 +19,42 @@ from tqdm import tqdm
 
 from .cases import CASES, IMPLEMENTATIONS
 from .measure import measure, time_call
+from .model_cases import MODEL_CASES, NOT_COMPILED
 
 MIB = 1024 * 1024
+
+# every case by name: the op cases, then the model cases (named by `gen-ext train`'s model names)
+ALL_CASES = {**CASES, **MODEL_CASES}
+SUITES = {"ops": tuple(CASES), "models": tuple(MODEL_CASES), "all": tuple(ALL_CASES)}
+DEFAULT_SUITE = "ops"
+# (warm-up calls after the first, timed calls) per kind of case, full and --quick. A model step
+# takes up to seconds on a CPU, so it gets fewer repetitions than an op.
+REPETITIONS = {
+    ("op", False): (5, 30),
+    ("op", True): (2, 7),
+    ("model", False): (2, 10),
+    ("model", True): (1, 3),
+}
 
 
 @dataclass
 class BenchRow:
-    op: str
+    op: str  # the case: an op, or a model family
     shape: str
     impl: str
-    full_ms: float  # forward + backward (forward alone for ops without a backward)
+    # ops: forward + backward (forward alone for ops without a backward); models: a training step
+    full_ms: float
     full_iqr_ms: float
-    forward_ms: float
+    # ops: the forward alone; models: a sampling step; None for a model without a sampler
+    forward_ms: float | None
     peak_mib: float  # peak memory allocated during one full step, above what was there before
     workspace_mib: float  # the peak less the results every implementation must hold
     reps: int
+    kind: str = "op"
+    # the first call of the full step, and of the forward / sampling step: for "compiled" this is
+    # where torch.compile compiles, excluded from the times above
+    first_call_s: float = 0.0
+    first_forward_s: float | None = None
 
 
 def _lscpu() -> dict:
@@ -137,25 +159,53 @@ def _quiet_loggers(names=("torch.utils.cpp_extension",)):
 
 
 def run(device: torch.device, names=None, quick: bool = False) -> list[BenchRow]:
-    warmup, reps = (2, 7) if quick else (5, 30)
-    cases = [make(device) for name, make in CASES.items() if names is None or name in names]
-    jobs = [(case, impl) for case in cases for impl in IMPLEMENTATIONS]
+    """Every implementation of the cases `names` (op or model case names; None: the default
+    suite, the op cases)."""
+    names = SUITES[DEFAULT_SUITE] if names is None else names
+    unknown = [n for n in names if n not in ALL_CASES]
+    if unknown:
+        raise ValueError(f"bench: unknown cases {unknown}; known: {list(ALL_CASES)}")
+    cases = [make(device) for name, make in ALL_CASES.items() if name in names]
+    jobs = [(case, impl) for case in cases for impl in IMPLEMENTATIONS if impl in case.make]
     rows = []
     with _quiet_loggers():
         for case, impl in tqdm(jobs, desc="gen-ext bench", unit="run"):
-            rows.append(_run_one(case, impl, device, warmup, reps))
+            rows.append(_run_one(case, impl, device, *REPETITIONS[case.kind, quick]))
     return rows
+
+
+def _first_call(step) -> float:
+    """Seconds taken by the first call of step: where torch.compile compiles, and lazy
+    initialisation (Adam's state, oneDNN's kernels) happens."""
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _no_recompilation():
+    """After its first call, a step must run the code compiled then: a recompilation during the
+    warm-up or the timed calls raises instead of being timed (or, past dynamo's recompile limit,
+    of silently running eagerly)."""
+    import torch._dynamo
+
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        yield
 
 
 def _run_one(case, impl: str, device: torch.device, warmup: int, reps: int) -> BenchRow:
     step = case.make[impl]()  # builds (and for "compiled", compiles on first call)
-    m = measure(step, device=device, warmup=warmup, reps=reps)
+    first_s = _first_call(step)
+    with _no_recompilation():
+        m = measure(step, device=device, warmup=warmup, reps=reps)
+    forward_ms = first_forward_s = None
     if case.forward_only is case.make:
         forward_ms = m.median_ms
-    else:
-        forward_ms = time_call(case.forward_only[impl](), device=device, warmup=warmup, reps=reps)[
-            0
-        ]
+    elif impl in case.forward_only:
+        forward = case.forward_only[impl]()
+        first_forward_s = _first_call(forward)
+        with _no_recompilation():
+            forward_ms = time_call(forward, device=device, warmup=warmup, reps=reps)[0]
     return BenchRow(
         case.op,
         case.shape,
@@ -166,6 +216,9 @@ def _run_one(case, impl: str, device: torch.device, warmup: int, reps: int) -> B
         m.peak_bytes / MIB,
         max(0, m.peak_bytes - case.result_bytes) / MIB,
         m.reps,
+        kind=case.kind,
+        first_call_s=first_s,
+        first_forward_s=first_forward_s,
     )
 
 
@@ -177,15 +230,22 @@ def _by_op(rows):
 
 
 def summary(rows) -> list[dict]:
-    """Per op: how many times faster the fused op is than each alternative, and its memory as a
-    fraction of the eager reference's."""
+    """Per case: how many times faster the fused implementation is than each alternative (for a
+    model, its training step and its sampling step), and its memory as a fraction of the eager
+    reference's."""
     out = []
     for op, impls in _by_op(rows).items():
         fused = impls["fused"]
-        entry = {"op": op, "shape": fused.shape}
+        entry = {"op": op, "kind": fused.kind, "shape": fused.shape}
         for other in ("eager", "compiled"):
             if other in impls:
                 entry[f"speedup_vs_{other}"] = impls[other].full_ms / fused.full_ms
+        if fused.kind == "model" and fused.forward_ms is not None:
+            for other in ("eager", "compiled"):
+                if other in impls and impls[other].forward_ms is not None:
+                    entry[f"sampling_speedup_vs_{other}"] = (
+                        impls[other].forward_ms / fused.forward_ms
+                    )
         if "eager" in impls and impls["eager"].peak_mib > 0:
             entry["memory_vs_eager"] = fused.peak_mib / impls["eager"].peak_mib
         if "eager" in impls and impls["eager"].workspace_mib > 0:
@@ -194,7 +254,7 @@ def summary(rows) -> list[dict]:
     return out
 
 
-def markdown(rows, info: dict) -> str:
+def _op_table(rows) -> list[str]:
     lines = [
         "| op | implementation | fwd+bwd ms (median ± IQR) | forward ms | peak extra MiB "
         "| workspace MiB | fused is x faster |",
@@ -211,19 +271,75 @@ def markdown(rows, info: dict) -> str:
                 f"| {op} | {impl} | {r.full_ms:.2f} ± {r.full_iqr_ms:.2f} | "
                 f"{r.forward_ms:.2f} | {r.peak_mib:.1f} | {r.workspace_mib:.1f} | {faster} |"
             )
-    shapes = sorted({r.shape for r in rows})
+    return lines
+
+
+def _ratio(other: float | None, fused: float | None) -> str:
+    return "–" if other is None or fused is None else f"{other / fused:.2f}"
+
+
+def _model_table(rows) -> list[str]:
+    lines = [
+        "| model | implementation | training step ms (median ± IQR) | sampling step ms "
+        "| peak extra MiB (training) | first call s (training / sampling) "
+        "| fused is x faster (training / sampling) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for op, impls in _by_op(rows).items():
+        fused = impls["fused"]
+        for impl in IMPLEMENTATIONS:
+            r = impls.get(impl)
+            if r is None:
+                if impl == "compiled" and op in NOT_COMPILED:
+                    lines.append(f"| {op} | {impl} | not run: {NOT_COMPILED[op]} | | | | |")
+                continue
+            sampling = "–" if r.forward_ms is None else f"{r.forward_ms:.2f}"
+            first_sampling = "–" if r.first_forward_s is None else f"{r.first_forward_s:.1f}"
+            training, sampling_ratio = (
+                _ratio(r.full_ms, fused.full_ms),
+                _ratio(r.forward_ms, fused.forward_ms),
+            )
+            faster = "" if impl == "fused" else f"{training} / {sampling_ratio}"
+            lines.append(
+                f"| {op} | {impl} | {r.full_ms:.2f} ± {r.full_iqr_ms:.2f} | {sampling} "
+                f"| {r.peak_mib:.1f} | {r.first_call_s:.1f} / {first_sampling} | {faster} |"
+            )
+    return lines
+
+
+OP_NOTES = (
+    "Ops: peak extra: memory allocated at the peak of one step above what existed before it; "
+    "workspace: that peak less the outputs and gradients every implementation must "
+    "return. Ops without a backward show the forward alone."
+)
+MODEL_NOTES = (
+    "Models: a training step is zero_grad, the loss, backward and an Adam step; a sampling step "
+    "is one pass of the network over a sample batch under no_grad and one draw, as the naive "
+    "sampler does per pixel (the VAE: its sample() call; the autoencoders have no sampler). "
+    "fused: the default kernels; eager: the same model and weights on the reference backend; "
+    "compiled: its loss (training) or network (sampling) through torch.compile on the reference "
+    "backend. The first call, which compiles, is excluded from the times."
+)
+
+
+def markdown(rows, info: dict) -> str:
+    ops = [r for r in rows if r.kind == "op"]
+    models = [r for r in rows if r.kind == "model"]
+    parts, notes = [], []
+    if ops:
+        parts.append("\n".join(_op_table(ops)))
+        notes.append(OP_NOTES)
+    if models:
+        parts.append("\n".join(_model_table(models)))
+        notes.append(MODEL_NOTES)
+    shapes = list(dict.fromkeys(f"{r.op}: {r.shape}" for r in rows))
     cond = ", ".join(f"{k}={v}" for k, v in info.items())
-    notes = (
-        "peak extra: memory allocated at the peak of one step above what existed before it; "
-        "workspace: that peak less the outputs and gradients every implementation must "
-        "return. Ops without a backward show the forward alone."
-    )
     return (
-        "\n".join(lines)
+        "\n\n".join(parts)
         + "\n\nShapes: "
         + "; ".join(shapes)
         + f"\n\nConditions: {cond}\n\n"
-        + notes
+        + "\n\n".join(notes)
         + "\n"
     )
 
@@ -241,35 +357,54 @@ def conditions_line(info: dict) -> str:
     return f"{where}; torch {info['torch']}; {info['date']}{load}"
 
 
+def _panels(rows) -> list[tuple[str, dict[str, float]]]:
+    """(title, implementation -> ms) of each chart panel: an op's forward + backward; a model's
+    training step and, where it has one, its sampling step."""
+    panels = []
+    for op, impls in _by_op(rows).items():
+        if impls["fused"].kind == "op":
+            panels.append((op, {i: r.full_ms for i, r in impls.items()}))
+            continue
+        panels.append((f"{op}: training step", {i: r.full_ms for i, r in impls.items()}))
+        sampling = {i: r.forward_ms for i, r in impls.items() if r.forward_ms is not None}
+        if sampling:
+            panels.append((f"{op}: sampling step", sampling))
+    return panels
+
+
 def plot(rows, path: Path, info: dict) -> None:
-    """One small panel per op (its own scale: the ops differ by 100x), four to a row, each bar
-    labelled with its time, the conditions under the title."""
+    """One small panel per op and per model step (its own scale: they differ by 1000x), four to
+    a row, each bar labelled with its time, the conditions under the title."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ops = _by_op(rows)
-    cols = min(4, len(ops))
-    nrows = -(-len(ops) // cols)
+    panels = _panels(rows)
+    cols = min(4, len(panels))
+    nrows = -(-len(panels) // cols)
     width = max(7.2, 3.6 * cols)  # inches; wide enough for the conditions on two lines
     fig, axes = plt.subplots(nrows, cols, figsize=(width, 3.0 * nrows + 1.1), squeeze=False)
-    for ax, (op, impls) in zip(axes.flat, ops.items(), strict=False):
-        names = [i for i in IMPLEMENTATIONS if i in impls]
-        times = [impls[i].full_ms for i in names]
-        bars = ax.bar(names, times, color=["#2a7", "#888", "#48c"][: len(names)])
+    for ax, (title, by_impl) in zip(axes.flat, panels, strict=False):
+        names = [i for i in IMPLEMENTATIONS if i in by_impl]
+        times = [by_impl[i] for i in names]
+        colors = {"fused": "#2a7", "eager": "#888", "compiled": "#48c"}
+        bars = ax.bar(names, times, color=[colors[i] for i in names])
         ax.bar_label(bars, labels=[f"{t:.2f}" for t in times], fontsize=9)
-        ax.set_title("\n".join(textwrap.wrap(op, 36)), fontsize=10)
+        ax.set_title("\n".join(textwrap.wrap(title, 36)), fontsize=10)
         ax.set_ylabel("ms per step", fontsize=9)
         ax.set_ylim(0, max(times) * 1.18)
         ax.tick_params(labelsize=9)
-    for ax in list(axes.flat)[len(ops) :]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     # about 11 characters of 10-point text per inch
     conditions_text = "\n".join(textwrap.wrap(conditions_line(info), int(width * 11)))
-    fig.suptitle(
-        "gen-ext bench: forward + backward, lower is better\n" + conditions_text, fontsize=10
+    what = (
+        "ops: forward + backward; models: training / sampling step"
+        if any(r.kind == "model" for r in rows)
+        else "forward + backward"
     )
+    fig.suptitle(f"gen-ext bench: {what}, lower is better\n" + conditions_text, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
