@@ -15,7 +15,7 @@ from gen_ext import reference as ref
 
 from .arg_checks import FLOAT_DTYPES, check_arg
 from .backend import get_backend
-from .gaussian import draw_seed
+from .gaussian import draw_seed, draw_seed_tensor
 from .second_order import backward_of_backward
 
 OP = "gen_ext::concat_elu"
@@ -61,11 +61,11 @@ def concat_elu(
     seeded from `generator` (or the default generator of x's device), so the generator's state
     decides the mask as it would for torch's dropout. Double backward works."""
     p = float(p)
-    seed = draw_seed(generator, x.device) if p > 0 else 0
     if get_backend() == "reference":
         check_inputs(x, p)
-        return ref.concat_elu(x, p, seed)
+        return ref.concat_elu(x, p, draw_seed_tensor(generator, x.device) if p > 0 else 0)
     _extension.require()
+    seed = draw_seed(generator, x.device) if p > 0 else 0
     return torch.ops.gen_ext.concat_elu(x, p, seed)
 
 

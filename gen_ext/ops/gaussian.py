@@ -58,12 +58,13 @@ def gaussian_reparameterize_kl(
     if eps is not None and generator is not None:
         raise ValueError("gaussian_reparameterize_kl: pass eps or generator, not both")
     if eps is None:
-        seed = draw_seed(generator, mu.device)
         if get_backend() == "reference":
             check_inputs(mu, logvar, None)
+            seed = draw_seed_tensor(generator, mu.device)
             eps = ref.gaussian_noise(mu.shape, seed, mu.dtype, mu.device)
             return ref.gaussian_reparameterize_kl(mu, logvar, eps)
         _extension.require()
+        seed = draw_seed(generator, mu.device)
         return torch.ops.gen_ext.gaussian_reparameterize_kl_seeded(mu, logvar, seed)
     if get_backend() == "reference":
         check_inputs(mu, logvar, eps)
@@ -72,11 +73,18 @@ def gaussian_reparameterize_kl(
     return torch.ops.gen_ext.gaussian_reparameterize_kl(mu, logvar, eps)
 
 
-def draw_seed(generator: torch.Generator | None, device: torch.device) -> int:
-    """A seed for the kernels' noise stream, drawn from `generator` (or the default generator of
-    `device`), so the generator's state decides the noise as it would for torch.randn."""
+def draw_seed_tensor(generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """A seed for the kernels' noise stream as a 0-d int64 tensor, drawn from `generator` (or the
+    default generator of `device`), so the generator's state decides the noise as it would for
+    torch.randn. The references take it as it is: under torch.compile a Python int would be a
+    new constant, and a recompilation, at every call."""
     where = generator.device if generator is not None else device
-    return int(torch.randint(0, 2**62, (1,), generator=generator, device=where).item())
+    return torch.randint(0, 2**62, (), generator=generator, device=where)
+
+
+def draw_seed(generator: torch.Generator | None, device: torch.device) -> int:
+    """draw_seed_tensor's value, for the kernels' int argument."""
+    return int(draw_seed_tensor(generator, device).item())
 
 
 # ---- registrations (run by gen_ext.ops once gen_ext._C is loaded) ----

@@ -36,9 +36,12 @@ def _shift_right(x: torch.Tensor, k: int) -> torch.Tensor:
     return (x >> k) & ((1 << (64 - k)) - 1)
 
 
-def _splitmix64(seed: int, j: torch.Tensor) -> torch.Tensor:
+def _splitmix64(seed, j: torch.Tensor) -> torch.Tensor:
     """The j-th output of splitmix64 started at `seed`; int64 arithmetic wraps as uint64's does."""
-    z = _as_int64(seed % (1 << 64)) + (j + 1) * _as_int64(0x9E3779B97F4A7C15)
+    # a tensor seed (0-d int64, what torch.compile can trace without a constant per seed) holds
+    # the uint64 bits already
+    start = seed if isinstance(seed, torch.Tensor) else _as_int64(seed % (1 << 64))
+    z = start + (j + 1) * _as_int64(0x9E3779B97F4A7C15)
     z = (z ^ _shift_right(z, 30)) * _as_int64(0xBF58476D1CE4E5B9)
     z = (z ^ _shift_right(z, 27)) * _as_int64(0x94D049BB133111EB)
     return z ^ _shift_right(z, 31)

@@ -62,12 +62,13 @@ def masked_conv2d(
     above = [(di, dj) for di in range(ch) for dj in range(kw)]  # every row above the centre
     left = [(ch, dj) for dj in range(cw)]  # the centre row, left of the centre
     out = sum(_tap(x, weight[:, :, di, dj], di - ch, dj - cw) for di, dj in above + left)
-    # the centre tap: output group g sees input channels [0, seen) (all of them without colours)
-    mask = pixelcnn_mask(out_channels, in_channels, (kh, kw), mask_type, color_channels)
-    group = out_channels // color_channels
+    # the centre tap: output group g sees the input groups before it (mask A) or up to it (B),
+    # input channels [0, seen): pixelcnn_mask's centre, counted from the shapes (not from the
+    # mask tensor, which would break a torch.compile graph at every layer)
+    group, in_group = out_channels // color_channels, in_channels // color_channels
     centre = []
     for g in range(color_channels):
-        seen = int(mask[g * group, :, ch, cw].sum())
+        seen = (g + (mask_type == "B")) * in_group
         w = weight[g * group : (g + 1) * group, :seen, ch, cw]
         centre.append(torch.einsum("oi,bihw->bohw", w, x[:, :seen]))
     out = out + torch.cat(centre, 1)
