@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from gen_ext import ops, reference
-from gen_ext.check import float32_error_budget
+from gen_ext.check import float32_reference_budget
 from gen_ext.nn import MaskedConv2d
 from gen_ext.ops.masked_conv import masked_conv2d_backward_triton, masked_conv2d_triton
 
@@ -115,7 +115,7 @@ def test_float32_within_the_eager_reference_error(cpu_isa, mask_type, kernel):
     exact = value_and_grads(
         reference.masked_conv2d, x.double(), weight.double(), bias.double(), mask_type, 1
     )
-    kernel_error, allowed = float32_error_budget(got, eager, exact)
+    kernel_error, allowed = float32_reference_budget(got, eager, exact)
     assert kernel_error <= allowed
 
 
