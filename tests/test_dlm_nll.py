@@ -420,3 +420,28 @@ def test_torch_compile_traces_the_op():
     p = params.detach().requires_grad_()
     reference.discretized_logistic_mixture_nll(x, p).sum().backward()
     torch.testing.assert_close(params.grad, p.grad, **GRAD_TOL)
+
+
+def test_small_colour_coefficients_keep_their_digits(cpu_isa):
+    """A coefficient of about 1e-3 scales a gradient by its tanh: the kernels' tanh must keep the
+    relative accuracy of a small value (from expm1), as the reference's does. With tanh from
+    1 - exp(-2|c|) (2e-7 absolute) grad x was off by up to 55 float32 ulps, beyond its rounding
+    bound."""
+    C, M = 3, 4
+    x, params = make_inputs(2, C, M, (6, 5), 256, seed=11)
+    g = torch.Generator().manual_seed(3)
+    for c in range(C):
+        first = M + 3 * M * c + 2 * M  # this channel's M coefficients
+        size = torch.rand((2, M, 6, 5), generator=g, dtype=torch.float64) * 2e-3 + 1e-4
+        sign = torch.randint(0, 2, size.shape, generator=g) * 2 - 1
+        params[:, first : first + M] = size * sign
+    x, params = x.float(), params.float()
+    weights = torch.linspace(0.5, 1.5, 60, dtype=torch.float64).view(2, 6, 5)
+    exact = dlm_nll_results(reference.discretized_logistic_mixture_nll, 256)(
+        x.double(), params.double(), weights
+    )
+    bounds = dlm_float32_error_bounds(x, params, weights, 256)
+    got = dlm_nll_results(ops.discretized_logistic_mixture_nll, 256)(x, params, weights)
+    for name, gt, e, b in zip(("nll", "grad x", "grad params"), got, exact, bounds, strict=True):
+        error, allowed = float32_error_budget([gt], [e], [b], dlm_underflow_floor(C))
+        assert error <= allowed, (name, error, allowed)

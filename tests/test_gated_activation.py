@@ -267,3 +267,15 @@ def test_gated_activation_layer():
     layer(leaf, residual=residual).sum().backward()
     assert leaf.grad is not None and leaf.grad.shape == x.shape
     assert list(layer.parameters()) == []
+
+
+def test_small_a_keeps_its_relative_accuracy(cpu_isa):
+    """tanh of a small a from expm1, not 1 - exp(-2|a|): float32 outputs and gradients of the b
+    half (which carry tanh(a)) within a few ulps relative, at a from 1e-7 to 1e-2."""
+    a = torch.logspace(-7, -2, 64, dtype=torch.float64) * torch.tensor([1.0, -1.0]).repeat(32)
+    b = torch.linspace(-3, 3, 64, dtype=torch.float64)
+    x = torch.stack([a, b]).view(1, 2, 64).float()
+    got = value_and_grads(ops.gated_activation, x)
+    want = value_and_grads(reference.gated_activation, x.double())
+    torch.testing.assert_close(got[0].double(), want[0], rtol=1e-6, atol=0)
+    torch.testing.assert_close(got[1][:, 1].double(), want[1][:, 1], rtol=1e-6, atol=0)
