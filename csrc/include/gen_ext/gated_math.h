@@ -6,8 +6,7 @@
 //   d out / d a = (1 - tanh(a)^2) * sigmoid(b)
 //   d out / d b = tanh(a) * sigmoid(b) * (1 - sigmoid(b))
 //
-// Everything is built from ea = exp(-2|a|) (with 1 - ea = -expm1(-2|a|), so a small a keeps its
-// relative accuracy) and eb = exp(-|b|), which lie in [0, 1] for any input,
+// Everything is built from ea = exp(-2|a|) and eb = exp(-|b|), which lie in [0, 1] for any input,
 // so nothing overflows and no branch produces an inf that a select would have to hide:
 //   tanh(|a|) = (1 - ea) / (1 + ea)          1 - tanh(a)^2 = 4 ea / (1 + ea)^2
 //   sigmoid(|b|) = 1 / (1 + eb)              sigmoid(-|b|) = eb / (1 + eb)
@@ -15,6 +14,7 @@
 // The derivative forms avoid 1 - t^2 and 1 - s, which cancel to nothing where t or s nears 1.
 #include "gen_ext/macros.h"
 #include "gen_ext/scalar_ops.h"
+#include "gen_ext/tanh_near_zero.h"
 
 namespace gen_ext {
 namespace gated {
@@ -26,7 +26,7 @@ struct Element {
 
   // ea, eb and 1/(1 + ea), 1/(1 + eb), the two reciprocals from one division.
   struct Parts {
-    V em, ea, eb, inv_a, inv_b;  // em = expm1(-2|a|) = ea - 1
+    V ea, eb, inv_a, inv_b;
     // user-provided so that it carries the kernels' per-ISA target (see Logistic in dlm_math.h)
     GEN_EXT_HOST_DEVICE Parts() {}
   };
@@ -34,14 +34,9 @@ struct Element {
   GEN_EXT_HOST_DEVICE static Parts parts(V a, V b) {
     const V one = Ops::splat(T(1));
     Parts p;
-    // 1 - ea from expm1 rather than by subtraction: tanh of a small a keeps its relative digits
-    // and ea itself from exp: em + 1 would round a tiny ea (|a| large) to 0, and with it
-    // tanh's derivative 4 ea / (1 + ea)^2
-    const V minus_2a = Ops::splat(T(-2)) * Ops::abs(a);
-    p.em = Ops::expm1(minus_2a);
-    p.ea = Ops::exp(minus_2a);
+    p.ea = Ops::exp(Ops::splat(T(-2)) * Ops::abs(a));
     p.eb = Ops::exp(-Ops::abs(b));
-    const V one_ea = Ops::splat(T(2)) + p.em, one_eb = one + p.eb;
+    const V one_ea = one + p.ea, one_eb = one + p.eb;
     const V d = one / (one_ea * one_eb);  // at most 1, at least 1/4
     p.inv_a = one_eb * d;
     p.inv_b = one_ea * d;
@@ -49,8 +44,9 @@ struct Element {
   }
 
   GEN_EXT_HOST_DEVICE static V tanh_of(V a, const Parts& p) {
-    const V t = -p.em * p.inv_a;
-    return Ops::select(Ops::gt(Ops::splat(T(0)), a), -t, t);
+    const V t = (Ops::splat(T(1)) - p.ea) * p.inv_a;
+    // 1 - ea cancels for a small a: a polynomial there (float), so tanh keeps its relative digits
+    return tanh_fix_near_zero<Ops>(a, Ops::select(Ops::gt(Ops::splat(T(0)), a), -t, t));
   }
 
   GEN_EXT_HOST_DEVICE static V sigmoid_of(V b, const Parts& p) {
