@@ -1,0 +1,68 @@
+"""One PixelCNN++ training step (issue 10's size: 3x32x32, 256 levels, 5 blocks per stage, 3
+stages, 80 filters, 10 mixtures, dropout 0.5, batch 8; forward, loss, backward, Adam) on the
+kernels and on the reference backend, interleaved in one process so both see the same load.
+
+    python benchmarks/pixelcnnpp_step.py [steps] [label]
+
+Prints the median seconds per step of each, their ratio and every step's time. `gen-ext bench
+--models pixelcnn++` measures the same step with torch.compile as a third implementation (and
+its peak memory), at the price of a compilation of several minutes.
+"""
+
+import statistics
+import sys
+import time
+
+import torch
+
+from gen_ext import ops
+from gen_ext.models import PixelCNNPlusPlus
+
+
+def make():
+    torch.manual_seed(0)
+    model = PixelCNNPlusPlus(
+        input_shape=(3, 32, 32),
+        levels=256,
+        channels=80,
+        resolutions=3,
+        blocks=5,
+        mixtures=10,
+        dropout=0.5,
+    )
+    return model, torch.optim.Adam(model.parameters(), 1e-4)
+
+
+def main(steps: int, label: str) -> None:
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 256, (8, 3, 32, 32), generator=g).float() / 255
+    runs = {backend: make() for backend in ("kernels", "reference")}
+
+    def step(backend):
+        model, optimizer = runs[backend]
+        with ops.use_backend(backend):
+            optimizer.zero_grad()
+            model.loss(x)[0].backward()
+            optimizer.step()
+
+    for backend in runs:  # warm-up
+        step(backend)
+    times = {backend: [] for backend in runs}
+    for _ in range(steps):
+        for backend in runs:
+            start = time.perf_counter()
+            step(backend)
+            times[backend].append(time.perf_counter() - start)
+    median = {backend: statistics.median(t) for backend, t in times.items()}
+    print(
+        label,
+        {b: round(m, 3) for b, m in median.items()},
+        "ratio",
+        round(median["reference"] / median["kernels"], 3),
+        "steps",
+        {b: [round(t, 2) for t in ts] for b, ts in times.items()},
+    )
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5, sys.argv[2] if len(sys.argv) > 2 else "")
