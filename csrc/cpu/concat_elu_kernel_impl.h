@@ -34,6 +34,15 @@ void dropout_factors(const Dropout& d, int64_t first, int64_t count, T* out) {
   }
 }
 
+// The factors of positions j, ..., j + count - 1 of a row whose output starts at `row`: of their
+// elu(x) values into pos, of their elu(-x) values (N further on) into neg.
+template <typename T>
+void half_factors(const Dropout& d, int64_t row, int64_t N, int64_t j, int64_t count, T* pos,
+                  T* neg) {
+  dropout_factors(d, row + j, count, pos);
+  dropout_factors(d, row + N + j, count, neg);
+}
+
 template <typename T>
 void concat_elu_forward_typed(const T* x, T* out, int64_t B, int64_t N, const Dropout& d) {
   using Vec = concat_elu::Element<VecOps<T>>;
@@ -53,8 +62,7 @@ void concat_elu_forward_typed(const T* x, T* out, int64_t B, int64_t N, const Dr
           V p, q;
           Vec::forward(V::loadu(xr + j), p, q);
           if (d.on) {
-            dropout_factors(d, row + j, W, fp);
-            dropout_factors(d, row + N + j, W, fn);
+            half_factors(d, row, N, j, W, fp, fn);
             p = p * V::loadu(fp);
             q = q * V::loadu(fn);
           }
@@ -65,8 +73,7 @@ void concat_elu_forward_typed(const T* x, T* out, int64_t B, int64_t N, const Dr
             T p, q;
             Tail::forward(xr[k], p, q);
             if (d.on) {
-              dropout_factors(d, row + k, 1, fp);
-              dropout_factors(d, row + N + k, 1, fn);
+              half_factors(d, row, N, k, 1, fp, fn);
               p *= fp[0];
               q *= fn[0];
             }
@@ -99,8 +106,7 @@ void concat_elu_backward_typed(const T* grad, const T* x, T* grad_x, int64_t B, 
         if (n == W) {
           V p = V::loadu(gp + j), q = V::loadu(gn + j);
           if (d.on) {
-            dropout_factors(d, row + j, W, fp);
-            dropout_factors(d, row + N + j, W, fn);
+            half_factors(d, row, N, j, W, fp, fn);
             p = p * V::loadu(fp);
             q = q * V::loadu(fn);
           }
@@ -109,8 +115,7 @@ void concat_elu_backward_typed(const T* grad, const T* x, T* grad_x, int64_t B, 
           for (int64_t k = j; k < j1; ++k) {
             T p = gp[k], q = gn[k];
             if (d.on) {
-              dropout_factors(d, row + k, 1, fp);
-              dropout_factors(d, row + N + k, 1, fn);
+              half_factors(d, row, N, k, 1, fp, fn);
               p *= fp[0];
               q *= fn[0];
             }

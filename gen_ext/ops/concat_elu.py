@@ -13,7 +13,7 @@ import torch
 from gen_ext import _extension
 from gen_ext import reference as ref
 
-from .arg_checks import FLOAT_DTYPES, check_arg
+from .arg_checks import FLOAT_DTYPES, check_arg, check_like_output
 from .backend import get_backend
 from .gaussian import draw_seed, draw_seed_tensor
 from .second_order import backward_of_backward
@@ -34,21 +34,6 @@ def check_inputs(x, p, op="concat_elu"):
         x.dim() >= 2, op, f"x must have at least 2 dimensions [B, C, *spatial], got {x.dim()}-D"
     )
     check_arg(0.0 <= p < 1.0, op, f"p must lie in [0, 1), got {p}")
-
-
-def check_grad(grad, x, op="concat_elu_backward"):
-    want = output_shape(x)
-    check_arg(
-        list(grad.shape) == want,
-        op,
-        f"grad must have the output's shape {want}, got {list(grad.shape)}",
-    )
-    check_arg(
-        grad.dtype == x.dtype and grad.device == x.device,
-        op,
-        f"grad must match x in dtype and device ({x.dtype} on {x.device}), "
-        f"got {grad.dtype} on {grad.device}",
-    )
 
 
 def concat_elu(
@@ -80,7 +65,7 @@ def _fake(x, p, seed):
 def _backward_fake(grad, x, p, seed):
     op = "concat_elu_backward"
     check_inputs(x, p, op)
-    check_grad(grad, x, op)
+    check_like_output(grad, output_shape(x), x, op, "grad")
     return torch.empty_like(x, memory_format=torch.contiguous_format)
 
 

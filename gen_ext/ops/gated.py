@@ -10,7 +10,7 @@ import torch
 from gen_ext import _extension
 from gen_ext import reference as ref
 
-from .arg_checks import FLOAT_DTYPES, check_arg
+from .arg_checks import FLOAT_DTYPES, check_arg, check_like_output
 from .backend import get_backend
 from .second_order import backward_of_backward
 
@@ -34,26 +34,10 @@ def check_x(x, op="gated_activation"):
     )
 
 
-def check_like_output(t, x, op, name):
-    """The conditions and messages of csrc/gated_checks.h for the residual or the gradient."""
-    want = output_shape(x)
-    check_arg(
-        list(t.shape) == want,
-        op,
-        f"{name} must have the output's shape {want}, got {list(t.shape)}",
-    )
-    check_arg(
-        t.dtype == x.dtype and t.device == x.device,
-        op,
-        f"{name} must match x in dtype and device ({x.dtype} on {x.device}), "
-        f"got {t.dtype} on {t.device}",
-    )
-
-
 def check_inputs(x, residual, op="gated_activation"):
     check_x(x, op)
     if residual is not None:
-        check_like_output(residual, x, op, "residual")
+        check_like_output(residual, output_shape(x), x, op, "residual")
 
 
 def gated_activation(x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
@@ -80,7 +64,7 @@ def _fake(x, residual):
 def _backward_fake(grad, x):
     op = "gated_activation_backward"
     check_x(x, op)
-    check_like_output(grad, x, op, "grad")
+    check_like_output(grad, output_shape(x), x, op, "grad")
     return torch.empty_like(x, memory_format=torch.contiguous_format)
 
 

@@ -15,7 +15,7 @@ import torch
 from gen_ext import _extension
 from gen_ext import reference as ref
 
-from .arg_checks import FLOAT_DTYPES, check_arg
+from .arg_checks import FLOAT_DTYPES, check_arg, check_like_output
 from .backend import get_backend
 from .second_order import backward_of_backward
 
@@ -77,17 +77,7 @@ def check_backward_inputs(grad, x, weight, mask_type, color_channels):
     op = "masked_conv2d_backward"
     check_inputs(x, weight, None, mask_type, color_channels, op)
     want = (x.shape[0], weight.shape[0], x.shape[2], x.shape[3])
-    check_arg(
-        tuple(grad.shape) == want,
-        op,
-        f"grad must have the output's shape {list(want)}, got {list(grad.shape)}",
-    )
-    check_arg(
-        grad.dtype == x.dtype and grad.device == x.device,
-        op,
-        f"grad must match x in dtype and device ({x.dtype} on {x.device}), "
-        f"got {grad.dtype} on {grad.device}",
-    )
+    check_like_output(grad, want, x, op, "grad")
 
 
 def masked_conv2d(
