@@ -14,7 +14,7 @@ from gen_ext import reference as ref
 
 from . import dlm_checks as checks
 from .backend import get_backend
-from .second_order import backward_of_backward
+from .second_order import backward_of_backward, register_autograd_pair
 
 NLL_OP = "gen_ext::discretized_logistic_mixture_nll"
 NLL_BACKWARD_OP = "gen_ext::discretized_logistic_mixture_nll_backward"
@@ -203,10 +203,14 @@ def _nll_backward_backward(ctx, gg_x, gg_params):
 def register() -> None:
     torch.library.register_fake(NLL_OP, _nll_fake)
     torch.library.register_fake(NLL_BACKWARD_OP, _nll_backward_fake)
+    register_autograd_pair(
+        NLL_OP,
+        NLL_BACKWARD_OP,
+        backward=_nll_backward,
+        setup_context=_nll_setup_context,
+        backward_backward=_nll_backward_backward,
+        backward_setup_context=_nll_backward_setup_context,
+    )
     torch.library.register_fake(NLL_WITH_GRAD_OP, _nll_with_grad_fake)
     torch.library.register_fake(SAMPLE_OP, _sample_fake)
-    torch.library.register_autograd(NLL_OP, _nll_backward, setup_context=_nll_setup_context)
-    torch.library.register_autograd(
-        NLL_BACKWARD_OP, _nll_backward_backward, setup_context=_nll_backward_setup_context
-    )
     torch.library.register_kernel(SAMPLE_OP, "cuda", _sample_triton)

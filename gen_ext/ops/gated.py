@@ -12,7 +12,7 @@ from gen_ext import reference as ref
 
 from .arg_checks import FLOAT_DTYPES, check_arg, check_like_output
 from .backend import get_backend
-from .second_order import backward_of_backward
+from .second_order import backward_of_backward, register_autograd_pair
 
 OP = "gen_ext::gated_activation"
 BACKWARD_OP = "gen_ext::gated_activation_backward"
@@ -97,7 +97,11 @@ def _backward_backward(ctx, gg_x):
 def register() -> None:
     torch.library.register_fake(OP, _fake)
     torch.library.register_fake(BACKWARD_OP, _backward_fake)
-    torch.library.register_autograd(OP, _backward, setup_context=_setup_context)
-    torch.library.register_autograd(
-        BACKWARD_OP, _backward_backward, setup_context=_backward_setup_context
+    register_autograd_pair(
+        OP,
+        BACKWARD_OP,
+        backward=_backward,
+        setup_context=_setup_context,
+        backward_backward=_backward_backward,
+        backward_setup_context=_backward_setup_context,
     )

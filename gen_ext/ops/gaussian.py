@@ -12,7 +12,7 @@ from gen_ext import reference as ref
 
 from .arg_checks import FLOAT_DTYPES, check_arg
 from .backend import get_backend
-from .second_order import backward_of_backward
+from .second_order import backward_of_backward, register_autograd_pair
 
 OP = "gen_ext::gaussian_reparameterize_kl"
 BACKWARD_OP = "gen_ext::gaussian_reparameterize_kl_backward"
@@ -196,16 +196,22 @@ def _seeded_backward_backward(ctx, gg_mu, gg_logvar):
 def register() -> None:
     torch.library.register_fake(SEEDED_OP, _seeded_fake)
     torch.library.register_fake(SEEDED_BACKWARD_OP, _seeded_backward_fake)
+    register_autograd_pair(
+        SEEDED_OP,
+        SEEDED_BACKWARD_OP,
+        backward=_seeded_backward,
+        setup_context=_seeded_setup_context,
+        backward_backward=_seeded_backward_backward,
+        backward_setup_context=_seeded_backward_setup_context,
+    )
     torch.library.register_fake(NOISE_OP, _noise_fake)
-    torch.library.register_autograd(
-        SEEDED_OP, _seeded_backward, setup_context=_seeded_setup_context
-    )
-    torch.library.register_autograd(
-        SEEDED_BACKWARD_OP, _seeded_backward_backward, setup_context=_seeded_backward_setup_context
-    )
     torch.library.register_fake(OP, _fake)
     torch.library.register_fake(BACKWARD_OP, _backward_fake)
-    torch.library.register_autograd(OP, _backward, setup_context=_setup_context)
-    torch.library.register_autograd(
-        BACKWARD_OP, _backward_backward, setup_context=_backward_setup_context
+    register_autograd_pair(
+        OP,
+        BACKWARD_OP,
+        backward=_backward,
+        setup_context=_setup_context,
+        backward_backward=_backward_backward,
+        backward_setup_context=_backward_setup_context,
     )

@@ -17,7 +17,7 @@ from gen_ext import reference as ref
 
 from .arg_checks import FLOAT_DTYPES, check_arg, check_like_output
 from .backend import get_backend
-from .second_order import backward_of_backward
+from .second_order import backward_of_backward, register_autograd_pair
 
 OP = "gen_ext::masked_conv2d"
 BACKWARD_OP = "gen_ext::masked_conv2d_backward"
@@ -226,9 +226,13 @@ def _backward_backward(ctx, gg_x, gg_weight):
 def register() -> None:
     torch.library.register_fake(OP, _fake)
     torch.library.register_fake(BACKWARD_OP, _backward_fake)
-    torch.library.register_autograd(OP, _backward, setup_context=_setup_context)
-    torch.library.register_autograd(
-        BACKWARD_OP, _backward_backward, setup_context=_backward_setup_context
+    register_autograd_pair(
+        OP,
+        BACKWARD_OP,
+        backward=_backward,
+        setup_context=_setup_context,
+        backward_backward=_backward_backward,
+        backward_setup_context=_backward_setup_context,
     )
     torch.library.register_kernel(OP, "cuda", masked_conv2d_triton)
     torch.library.register_kernel(BACKWARD_OP, "cuda", masked_conv2d_backward_triton)

@@ -38,3 +38,16 @@ def backward_of_backward(reference, primals, cotangents, grads_of_first):
             )
         )
     return [None if c is None else next(second) for c in cs] + list(second)
+
+
+def register_autograd_pair(
+    op, backward_op, *, backward, setup_context, backward_backward, backward_setup_context
+):
+    """The autograd registrations every forward/backward op pair shares: on the forward op, one
+    that calls the backward op; on the backward op, its own (the second derivative, usually
+    through backward_of_backward). The fake kernels are registered by each op's module itself:
+    torch checks that they come from the module the schema names."""
+    torch.library.register_autograd(op, backward, setup_context=setup_context)
+    torch.library.register_autograd(
+        backward_op, backward_backward, setup_context=backward_setup_context
+    )
