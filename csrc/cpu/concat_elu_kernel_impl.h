@@ -56,31 +56,28 @@ void concat_elu_forward_typed(const T* x, T* out, int64_t B, int64_t N, const Dr
       T* pos = out + b * 2 * N;
       T* neg = pos + N;
       const int64_t row = b * 2 * N;
-      for (int64_t j = j0; j < j1; j += W) {
-        const int64_t n = std::min<int64_t>(W, j1 - j);
-        if (n == W) {
-          V p, q;
-          Vec::forward(V::loadu(xr + j), p, q);
-          if (d.on) {
-            half_factors(d, row, N, j, W, fp, fn);
-            p = p * V::loadu(fp);
-            q = q * V::loadu(fn);
-          }
-          p.store(pos + j);
-          q.store(neg + j);
-        } else {
-          for (int64_t k = j; k < j1; ++k) {
-            T p, q;
-            Tail::forward(xr[k], p, q);
-            if (d.on) {
-              half_factors(d, row, N, k, 1, fp, fn);
-              p *= fp[0];
-              q *= fn[0];
-            }
-            pos[k] = p;
-            neg[k] = q;
-          }
+      int64_t j = j0;
+      for (; j + W <= j1; j += W) {
+        V p, q;
+        Vec::forward(V::loadu(xr + j), p, q);
+        if (d.on) {
+          half_factors(d, row, N, j, W, fp, fn);
+          p = p * V::loadu(fp);
+          q = q * V::loadu(fn);
         }
+        p.store(pos + j);
+        q.store(neg + j);
+      }
+      for (; j < j1; ++j) {
+        T p, q;
+        Tail::forward(xr[j], p, q);
+        if (d.on) {
+          half_factors(d, row, N, j, 1, fp, fn);
+          p *= fp[0];
+          q *= fn[0];
+        }
+        pos[j] = p;
+        neg[j] = q;
       }
     });
   });
@@ -101,27 +98,24 @@ void concat_elu_backward_typed(const T* grad, const T* x, T* grad_x, int64_t B, 
       const T* gn = gp + N;
       T* gx = grad_x + b * N;
       const int64_t row = b * 2 * N;
-      for (int64_t j = j0; j < j1; j += W) {
-        const int64_t n = std::min<int64_t>(W, j1 - j);
-        if (n == W) {
-          V p = V::loadu(gp + j), q = V::loadu(gn + j);
-          if (d.on) {
-            half_factors(d, row, N, j, W, fp, fn);
-            p = p * V::loadu(fp);
-            q = q * V::loadu(fn);
-          }
-          Vec::backward(p, q, V::loadu(xr + j)).store(gx + j);
-        } else {
-          for (int64_t k = j; k < j1; ++k) {
-            T p = gp[k], q = gn[k];
-            if (d.on) {
-              half_factors(d, row, N, k, 1, fp, fn);
-              p *= fp[0];
-              q *= fn[0];
-            }
-            gx[k] = Tail::backward(p, q, xr[k]);
-          }
+      int64_t j = j0;
+      for (; j + W <= j1; j += W) {
+        V p = V::loadu(gp + j), q = V::loadu(gn + j);
+        if (d.on) {
+          half_factors(d, row, N, j, W, fp, fn);
+          p = p * V::loadu(fp);
+          q = q * V::loadu(fn);
         }
+        Vec::backward(p, q, V::loadu(xr + j)).store(gx + j);
+      }
+      for (; j < j1; ++j) {
+        T p = gp[j], q = gn[j];
+        if (d.on) {
+          half_factors(d, row, N, j, 1, fp, fn);
+          p *= fp[0];
+          q *= fn[0];
+        }
+        gx[j] = Tail::backward(p, q, xr[j]);
       }
     });
   });

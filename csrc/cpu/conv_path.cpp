@@ -59,10 +59,12 @@ std::string set_conv_path_policy(const std::string& policy) {
   return previous;
 }
 
-ConvPath choose_conv_path(const std::string& key, const std::function<void()>& run_kernel,
+ConvPath choose_conv_path(const std::function<std::string()>& make_key,
+                          const std::function<void()>& run_kernel,
                           const std::function<void()>& run_dense) {
   const std::string policy = conv_path_policy();
   if (policy != "auto") return policy == "kernel" ? ConvPath::kKernel : ConvPath::kDense;
+  const std::string key = make_key();
   {
     std::lock_guard<std::mutex> guard(lock());
     const auto found = choices().find(key);

@@ -22,9 +22,11 @@ std::string set_conv_path_policy(const std::string& policy);
 // The policy in force: the one set, else GEN_EXT_CONV_PATH's, else "auto".
 std::string conv_path_policy();
 
-// The path for shape `key`: the policy's, or under "auto" the faster of the two (each run twice,
-// the second run timed, the first time `key` is seen).
-ConvPath choose_conv_path(const std::string& key, const std::function<void()>& run_kernel,
+// The path for the call's shape: the policy's, or under "auto" the faster of the two (each run
+// twice, the second run timed, the first time the shape is seen). key() names the shape; it is
+// called only under "auto", so a forced policy costs no string per call.
+ConvPath choose_conv_path(const std::function<std::string()>& key,
+                          const std::function<void()>& run_kernel,
                           const std::function<void()>& run_dense);
 
 // The choices made so far, as "key=kernel" / "key=dense" lines, and the way back.

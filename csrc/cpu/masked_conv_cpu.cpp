@@ -126,7 +126,7 @@ at::Tensor forward(const at::Tensor& x, const at::Tensor& weight,
     return bias.defined() ? out.add_(bias.view({1, -1, 1, 1})) : out;
   }
   const auto path = choose_conv_path(
-      path_key("masked_conv2d", x, mask, bias.defined()),
+      [&] { return path_key("masked_conv2d", x, mask, bias.defined()); },
       [&] { kernel_forward(x, weight, bias, mask); },
       [&] { dense_forward(x, weight, bias, mask); });
   if (path == ConvPath::kDense) {
@@ -190,7 +190,7 @@ std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Te
     return {at::zeros(x.sizes(), x.options()), at::zeros(weight.sizes(), weight.options())};
   }
   const auto path = choose_conv_path(
-      path_key("masked_conv2d_backward", x, mask, false),
+      [&] { return path_key("masked_conv2d_backward", x, mask, false); },
       [&] { kernel_backward(grad, x, weight, mask); },
       [&] { dense_backward(grad, x, weight, mask); });
   if (path == ConvPath::kDense) {

@@ -172,10 +172,9 @@ def training_step(model, batch: torch.Tensor, impl: str) -> Callable[[], torch.T
 
 def _loss_function(model, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
     """x -> the model's training loss. A loss that draws its noise from a generator it is given
-    (the VAE's) gets one reseeded before every step: the fused op then draws its noise from the
-    same seed each step, and the reference's counter-based noise (which torch.compile cannot take
-    a varying seed into: a new seed is a new constant, so a recompilation every step) from the same
-    constant. The noise costs the same whatever its values."""
+    (the VAE's) gets one reseeded before every step, so every implementation draws the same noise
+    each step and fused and eager compute the same loss (tests/test_bench_models.py checks it).
+    The noise costs the same whatever its values."""
     if "generator" not in inspect.signature(model.loss).parameters:
         return lambda x: model.loss(x)[0]
     generator = torch.Generator(device=device)

@@ -254,57 +254,67 @@ def summary(rows) -> list[dict]:
     return out
 
 
+def _table(rows, header: list[str], line) -> list[str]:
+    """header, then line(op, impl, row or None, the op's fused row) for every implementation of
+    every op in order, where it returns a line."""
+    lines = list(header)
+    for op, impls in _by_op(rows).items():
+        for impl in IMPLEMENTATIONS:
+            text = line(op, impl, impls.get(impl), impls["fused"])
+            if text is not None:
+                lines.append(text)
+    return lines
+
+
+def _op_line(op, impl, r, fused) -> str | None:
+    if r is None:
+        return None
+    faster = "" if impl == "fused" else f"{r.full_ms / fused.full_ms:.1f}"
+    return (
+        f"| {op} | {impl} | {r.full_ms:.2f} ± {r.full_iqr_ms:.2f} | "
+        f"{r.forward_ms:.2f} | {r.peak_mib:.1f} | {r.workspace_mib:.1f} | {faster} |"
+    )
+
+
 def _op_table(rows) -> list[str]:
-    lines = [
+    header = [
         "| op | implementation | fwd+bwd ms (median ± IQR) | forward ms | peak extra MiB "
         "| workspace MiB | fused is x faster |",
         "|---|---|---|---|---|---|---|",
     ]
-    for op, impls in _by_op(rows).items():
-        fused = impls["fused"]
-        for impl in IMPLEMENTATIONS:
-            r = impls.get(impl)
-            if r is None:
-                continue
-            faster = "" if impl == "fused" else f"{r.full_ms / fused.full_ms:.1f}"
-            lines.append(
-                f"| {op} | {impl} | {r.full_ms:.2f} ± {r.full_iqr_ms:.2f} | "
-                f"{r.forward_ms:.2f} | {r.peak_mib:.1f} | {r.workspace_mib:.1f} | {faster} |"
-            )
-    return lines
+    return _table(rows, header, _op_line)
 
 
 def _ratio(other: float | None, fused: float | None) -> str:
     return "–" if other is None or fused is None else f"{other / fused:.2f}"
 
 
+def _model_line(op, impl, r, fused) -> str | None:
+    if r is None:
+        if impl == "compiled" and op in NOT_COMPILED:
+            return f"| {op} | {impl} | not run: {NOT_COMPILED[op]} | | | | |"
+        return None
+    sampling = "–" if r.forward_ms is None else f"{r.forward_ms:.2f}"
+    first_sampling = "–" if r.first_forward_s is None else f"{r.first_forward_s:.1f}"
+    training, sampling_ratio = (
+        _ratio(r.full_ms, fused.full_ms),
+        _ratio(r.forward_ms, fused.forward_ms),
+    )
+    faster = "" if impl == "fused" else f"{training} / {sampling_ratio}"
+    return (
+        f"| {op} | {impl} | {r.full_ms:.2f} ± {r.full_iqr_ms:.2f} | {sampling} "
+        f"| {r.peak_mib:.1f} | {r.first_call_s:.1f} / {first_sampling} | {faster} |"
+    )
+
+
 def _model_table(rows) -> list[str]:
-    lines = [
+    header = [
         "| model | implementation | training step ms (median ± IQR) | sampling step ms "
         "| peak extra MiB (training) | first call s (training / sampling) "
         "| fused is x faster (training / sampling) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for op, impls in _by_op(rows).items():
-        fused = impls["fused"]
-        for impl in IMPLEMENTATIONS:
-            r = impls.get(impl)
-            if r is None:
-                if impl == "compiled" and op in NOT_COMPILED:
-                    lines.append(f"| {op} | {impl} | not run: {NOT_COMPILED[op]} | | | | |")
-                continue
-            sampling = "–" if r.forward_ms is None else f"{r.forward_ms:.2f}"
-            first_sampling = "–" if r.first_forward_s is None else f"{r.first_forward_s:.1f}"
-            training, sampling_ratio = (
-                _ratio(r.full_ms, fused.full_ms),
-                _ratio(r.forward_ms, fused.forward_ms),
-            )
-            faster = "" if impl == "fused" else f"{training} / {sampling_ratio}"
-            lines.append(
-                f"| {op} | {impl} | {r.full_ms:.2f} ± {r.full_iqr_ms:.2f} | {sampling} "
-                f"| {r.peak_mib:.1f} | {r.first_call_s:.1f} / {first_sampling} | {faster} |"
-            )
-    return lines
+    return _table(rows, header, _model_line)
 
 
 OP_NOTES = (
