@@ -9,6 +9,7 @@
 
 #include <limits>
 
+#include "gen_ext/expm1_float.h"
 #include "gen_ext/scalar_ops.h"
 #include "gen_ext/tanh_near_zero.h"
 
@@ -38,8 +39,15 @@ struct VecOps {
     const V special = (v > V(kLogMax)) | (v != v);
     return V::blendv(v.exp_u20(), v + V(std::numeric_limits<T>::infinity()), special);
   }
-  // Sleef's (1 ulp): exp(v) - 1 would lose every digit of a small result
-  static V expm1(V v) { return v.expm1(); }
+  // float: exp above and a polynomial near zero (gen_ext/expm1_float.h), several times cheaper
+  // than Sleef's expm1f; double: Sleef's (1 ulp)
+  static V expm1(V v) {
+    if constexpr (sizeof(T) == 4) {
+      return expm1_from_exp<VecOps>(v);
+    } else {
+      return v.expm1();
+    }
+  }
   static V log(V v) { return v.log(); }
   // Through one exp, like the rest, several times cheaper than Sleef's tanh or expm1; below
   // |v| = 0.4 a polynomial instead, where 1 - e would cancel (gen_ext/tanh_near_zero.h).
