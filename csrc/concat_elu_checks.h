@@ -17,15 +17,32 @@ inline void check_concat_elu_inputs(const at::Tensor& x, double p, const char* o
   TORCH_CHECK(p >= 0.0 && p < 1.0, op, ": p must lie in [0, 1), got ", p);
 }
 
-// x's shape with the channels doubled: [B, 2C, *spatial].
-inline std::vector<int64_t> concat_elu_output_shape(const at::Tensor& x) {
+// pad: empty, or (left, right, top, bottom) >= 0 for a 4-D x.
+inline void check_concat_elu_pad(const at::Tensor& x, at::IntArrayRef pad, const char* op) {
+  if (pad.empty()) return;
+  TORCH_CHECK(pad.size() == 4, op, ": pad must be empty or (left, right, top, bottom), got ",
+              pad.size(), " values");
+  TORCH_CHECK(x.dim() == 4, op, ": pad needs x of shape [B, C, H, W], got ", x.dim(), "-D");
+  for (const int64_t v : pad) {
+    TORCH_CHECK(v >= 0, op, ": pad must be non-negative, got ", pad);
+  }
+}
+
+// x's shape with the channels doubled, and the border added: [B, 2C, *spatial].
+inline std::vector<int64_t> concat_elu_output_shape(const at::Tensor& x,
+                                                    at::IntArrayRef pad = {}) {
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape[1] *= 2;
+  if (!pad.empty()) {
+    shape[2] += pad[2] + pad[3];
+    shape[3] += pad[0] + pad[1];
+  }
   return shape;
 }
 
-inline void check_concat_elu_grad(const at::Tensor& grad, const at::Tensor& x, const char* op) {
-  const auto want = concat_elu_output_shape(x);
+inline void check_concat_elu_grad(const at::Tensor& grad, const at::Tensor& x,
+                                  at::IntArrayRef pad, const char* op) {
+  const auto want = concat_elu_output_shape(x, pad);
   TORCH_CHECK(grad.sizes() == at::IntArrayRef(want), op, ": grad must have the output's shape ",
               at::IntArrayRef(want), ", got ", grad.sizes());
   TORCH_CHECK(grad.scalar_type() == x.scalar_type() && grad.device() == x.device(), op,

@@ -65,9 +65,12 @@ TORCH_LIBRARY(gen_ext, m) {
   m.set_python_module("gen_ext.ops.concat_elu");
   // Concat-ELU with dropout: x [B, C, *spatial] -> dropout(cat(elu(x), elu(-x))) [B, 2C, ...],
   // the dropout factors drawn from the counter-based stream `seed` (p = 0: none); the backward
-  // draws them again (gen_ext/concat_elu_math.h).
-  m.def("concat_elu(Tensor x, float p, int seed) -> Tensor");
-  m.def("concat_elu_backward(Tensor grad, Tensor x, float p, int seed) -> Tensor");
+  // draws them again (gen_ext/concat_elu_math.h). pad (left, right, top, bottom), for 4-D x
+  // only, writes the output inside a zero border, so a shifted convolution needs no padded copy;
+  // the dropout stream counts the unpadded output's elements either way.
+  m.def("concat_elu(Tensor x, float p, int seed, int[] pad=[]) -> Tensor");
+  m.def(
+      "concat_elu_backward(Tensor grad, Tensor x, float p, int seed, int[] pad=[]) -> Tensor");
 
   m.set_python_module("gen_ext.ops.gated");
   // Gated activation: x [B, 2C, *spatial] split along dim 1 into halves a, b;

@@ -396,23 +396,24 @@ def check_concat_elu(device: torch.device) -> list[CheckRow]:
     g = torch.Generator(device=device).manual_seed(0)
     # odd sizes leave row tails; values float32 holds, so both runs see the same inputs
     x = (torch.randn((8, 24, 13, 11), generator=g, device=device) * 3).double()
-    weights = torch.randn((8, 48, 13, 11), generator=g, device=device).double()
     seed = 20261203
 
-    def run(fn, dtype, p):
+    def run(fn, dtype, p, pad):
         leaf = x.to(dtype).requires_grad_()
-        out = fn(leaf, p, seed)
+        out = fn(leaf, p, seed, pad)
+        weights = torch.randn(out.shape, generator=g.manual_seed(1), device=device).double()
         return out, torch.autograd.grad((out * weights.to(dtype)).sum(), leaf)[0]
 
-    for p in (0.0, 0.5):
-        exact = run(reference.concat_elu, torch.float64, p)
+    # pad: the zero border a down-shifted 2x3 convolution reads (the padded kernels)
+    for p, pad in ((0.0, []), (0.5, []), (0.5, [1, 1, 1, 0])):
+        exact = run(reference.concat_elu, torch.float64, p, pad)
         # float32: expm1 and a multiply or two, each a float32 ulp (6e-8) or so
         for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-6)):
-            got = run(torch.ops.gen_ext.concat_elu, dtype, p)
+            got = run(torch.ops.gen_ext.concat_elu, dtype, p, pad)
             rows.append(
                 CheckRow(
                     op,
-                    f"p={p} {str(dtype).removeprefix('torch.')} fwd+bwd",
+                    f"p={p}{' pad' if pad else ''} {str(dtype).removeprefix('torch.')} fwd+bwd",
                     _relative_error(got, exact),
                     tol,
                     "out, grad x vs float64 reference, same dropout stream (relative)",

@@ -42,8 +42,9 @@ def test_matches_reference_float64(cpu_isa, shape, p):
 
 @pytest.mark.parametrize("p", [0.0, 0.5])
 def test_float32_close_to_reference(cpu_isa, p):
-    """expm1 (about 1 ulp), one multiply by the dropout factor and a few in the backward: a few float32
-    ulps (6e-8) relative to max(1, |value|); a wrong branch or factor is off by far more."""
+    """expm1 (about 1 ulp), one multiply by the dropout factor and a few in the backward: a few
+    float32 ulps (6e-8) relative to max(1, |value|); a wrong branch or factor is off by far
+    more."""
     x = data((16, 40, 37), torch.float32, seed=2)
     got = value_and_grad(lambda t: OP(t, p, SEED), x)
     want = value_and_grad(lambda t: reference.concat_elu(t, p, SEED), x.double())
@@ -184,3 +185,83 @@ def test_bit_identical_across_threads():
         torch.set_num_threads(threads)
     for a, b in zip(first, single, strict=True):
         assert torch.equal(a, b)
+
+
+# ---- the zero border (pad = (left, right, top, bottom)) that shifted convolutions read ----
+
+PADS = [(1, 1, 1, 0), (1, 0, 1, 0), (0, 0, 0, 0), (2, 3, 1, 2), (0, 5, 0, 0), (0, 0, 3, 0)]
+PADDED_SHAPES = [(2, 3, 5, 7), (1, 2, 1, 1), (2, 4, 8, 37), (1, 1, 3, 16)]
+
+
+@pytest.mark.parametrize("shape", PADDED_SHAPES)
+@pytest.mark.parametrize("pad", PADS)
+@pytest.mark.parametrize("p", [0.0, 0.5])
+def test_padded_matches_reference_float64(cpu_isa, shape, pad, p):
+    """Rows shorter than, equal to and longer than a vector (partial last vectors), borders on
+    any side; the dropout stream counts the unpadded elements, so the interior equals the
+    unpadded output (checked against the reference, which pads after)."""
+    x = data(shape, seed=sum(pad))
+    got = value_and_grad(lambda t: OP(t, p, SEED, list(pad)), x)
+    want = value_and_grad(lambda t: reference.concat_elu(t, p, SEED, pad), x)
+    for name, g, w in zip(("out", "grad x"), got, want, strict=True):
+        torch.testing.assert_close(g, w, **EXACT, msg=lambda m, name=name: f"{name}: {m}")
+    left, right, top, bottom = pad
+    H, W = shape[2:]
+    interior = got[0][:, :, top : top + H, left : left + W]
+    torch.testing.assert_close(interior, OP(x, p, SEED), **EXACT)
+    border = got[0].clone()
+    border[:, :, top : top + H, left : left + W] = 0
+    assert torch.equal(border, torch.zeros_like(border))
+
+
+def test_padded_border_is_written_over_garbage():
+    """The border is written by the kernel, not left from the allocation: a fresh output over
+    memory just freed from a tensor of NaNs still has exact zeros there."""
+    x = data((2, 3, 6, 9), torch.float32, seed=11)
+    for _ in range(3):
+        torch.full((2, 6, 7, 11), float("nan")).sum()
+        out = OP(x, 0.0, 0, [1, 1, 1, 0])
+        assert torch.equal(out[:, :, 0], torch.zeros_like(out[:, :, 0]))
+        assert torch.equal(out[..., 0], torch.zeros_like(out[..., 0]))
+        assert torch.equal(out[..., -1], torch.zeros_like(out[..., -1]))
+
+
+@pytest.mark.parametrize("p", [0.0, 0.4])
+def test_padded_gradcheck_and_gradgradcheck(p):
+    x = data((2, 2, 3, 4), seed=3).requires_grad_()
+    fn = lambda t: OP(t, p, SEED, [1, 1, 1, 0])  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x,))
+    assert torch.autograd.gradgradcheck(fn, (x,))
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_padded_opcheck(requires_grad):
+    x = data((2, 3, 4, 5), seed=4).requires_grad_(requires_grad)
+    pad = [1, 0, 1, 0]
+    torch.library.opcheck(OP, (x, 0.25, SEED, pad))
+    grad = torch.rand(output_shape(x, pad), dtype=x.dtype)
+    torch.library.opcheck(BACKWARD_OP, (grad, x.detach(), 0.25, SEED, pad))
+
+
+def test_padded_empty_input_is_all_border():
+    x = torch.empty((2, 3, 0, 4), dtype=torch.float64, requires_grad=True)
+    out = ops.concat_elu(x, 0.5, pad=(1, 1, 2, 0))
+    assert list(out.shape) == [2, 6, 2, 6] and torch.equal(out, torch.zeros_like(out))
+    out.sum().backward()
+    assert x.grad.shape == x.shape
+
+
+def test_bad_pad_names_the_argument():
+    x = torch.ones(2, 3, 4, 5)
+    with pytest.raises(RuntimeError, match=r"pad must be empty or \(left, right, top, bottom\)"):
+        OP(x, 0.0, 0, [1, 1, 1])
+    with pytest.raises(RuntimeError, match="pad must be non-negative"):
+        OP(x, 0.0, 0, [1, -1, 1, 0])
+    with pytest.raises(RuntimeError, match=r"pad needs x of shape \[B, C, H, W\], got 3-D"):
+        OP(torch.ones(2, 3, 4), 0.0, 0, [1, 1, 1, 0])
+    with pytest.raises(RuntimeError, match="grad must have the output's shape"):
+        BACKWARD_OP(torch.ones(2, 6, 4, 5), x, 0.0, 0, [1, 1, 1, 0])
+    with pytest.raises(TypeError, match="pad must hold ints"):
+        ops.concat_elu(x, pad=(1.0, 1, 1, 0))
+    with FakeTensorMode(), pytest.raises(RuntimeError, match="pad must be non-negative"):
+        OP(torch.ones(2, 3, 4, 5), 0.0, 0, [0, 0, -2, 0])

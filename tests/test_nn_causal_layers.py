@@ -4,6 +4,7 @@ PixelCNN++'s gated residual block."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gen_ext.nn import GatedResidualBlock, GatedStackLayer, MaskedConv2d
 from gen_ext.nn.gated_stack import colour_thirds_to_gate_halves
@@ -110,3 +111,24 @@ def test_gated_residual_block_streams(stream, cols, aux_cols):
     seen = input_dependence(lambda z: block(z[:, :F_], aux=z[:, F_:]), z)
     assert torch.equal(seen[..., :F_, :, :], window((-2, 0), cols, F_))
     assert torch.equal(seen[..., F_:, :, :], window((-1, 0), aux_cols, F_))
+
+
+@pytest.mark.parametrize("stream", ["down", "down_right"])
+def test_gated_residual_block_equals_its_formula(stream):
+    """The block with the padding written by concat-ELU equals the plain composition (F.pad
+    then convolution), in float64: a border on the wrong side or a missing one changes it."""
+    torch.manual_seed(1)
+    block = GatedResidualBlock(4, stream, aux_channels=2).double().eval()
+    x = torch.randn(2, 4, 5, 7, dtype=torch.float64)
+    aux = torch.randn(2, 2, 5, 7, dtype=torch.float64)
+
+    def celu(t):
+        return F.elu(torch.cat([t, -t], 1))
+
+    def conv(layer, t):
+        return F.conv2d(F.pad(t, layer.causal_padding), layer.weight, layer.bias)
+
+    h = conv(block.conv_in, celu(x)) + block.aux(celu(aux))
+    a, b = conv(block.conv_gate, celu(h)).chunk(2, 1)
+    want = x + torch.tanh(a) * torch.sigmoid(b)
+    torch.testing.assert_close(block(x, aux=aux), want, rtol=1e-12, atol=1e-12)

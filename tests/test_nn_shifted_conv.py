@@ -116,3 +116,14 @@ def test_errors_name_the_argument():
         DownRightShiftedConvTranspose2d(1, 1, (1, 2), stride=2)
     with pytest.raises(ValueError, match="kernel_size must have an odd width"):
         DownShiftedConvTranspose2d(1, 1, (2, 1), stride=2)
+
+
+def test_forward_padded_reads_a_bordered_input():
+    """forward_padded of the input inside its causal border is forward: the layers that receive
+    the border from concat-ELU compute the same convolution."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 6, 5, dtype=torch.float64)
+    for layer in (DownShiftedConv2d(3, 4, (2, 3)), DownRightShiftedConv2d(3, 4, (2, 2))):
+        layer = layer.double()
+        padded = torch.nn.functional.pad(x, layer.causal_padding)
+        torch.testing.assert_close(layer.forward_padded(padded), layer(x), rtol=0, atol=0)

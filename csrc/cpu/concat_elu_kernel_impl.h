@@ -121,26 +121,140 @@ void concat_elu_backward_typed(const T* grad, const T* x, T* grad_x, int64_t B, 
   });
 }
 
-// x, grad_x: contiguous [B, N]; out, grad: contiguous [B, 2N]. Non-empty; checks are the
-// caller's.
-void concat_elu_forward(const at::Tensor& x, double p, int64_t seed, at::Tensor& out) {
-  const Dropout d{p > 0, static_cast<uint64_t>(seed), concat_elu::dropout_threshold(p),
-                   concat_elu::dropout_keep_scale(p)};
+// ---- the padded layout: out [B, 2C, top + H + bottom, left + W + right], zeros in the border ----
+// Work is split over the input's rows (b, c, h): each writes its elu(x) row into output channel
+// c and its elu(-x) row into channel C + c, and the border columns beside them; the first and
+// last row of a plane also write the border rows above and below. The dropout stream counts the
+// unpadded output's elements, so a padded output holds the same values as an unpadded one.
+
+struct Padding {
+  int64_t left, right, top, bottom;
+};
+
+inline Padding padding_of(at::IntArrayRef pad) { return {pad[0], pad[1], pad[2], pad[3]}; }
+
+// The n values of one input row into its two output rows; pos_index, neg_index: the dropout
+// stream positions of their first elements. The last vector is a partial one (masked load and
+// store), so every element goes through the same vector math wherever a row starts or ends.
+template <typename T>
+void forward_row(const T* xr, T* pos, T* neg, int64_t n, int64_t pos_index, int64_t neg_index,
+                 const Dropout& d) {
+  using Vec = concat_elu::Element<VecOps<T>>;
+  using V = at::vec::Vectorized<T>;
+  constexpr int64_t W = V::size();
+  T fp[W], fn[W];
+  for (int64_t j = 0; j < n; j += W) {
+    const int64_t count = std::min<int64_t>(W, n - j);
+    V p, q;
+    Vec::forward(V::loadu(xr + j, count), p, q);
+    if (d.on) {
+      dropout_factors(d, pos_index + j, count, fp);
+      dropout_factors(d, neg_index + j, count, fn);
+      p = p * V::loadu(fp, count);
+      q = q * V::loadu(fn, count);
+    }
+    p.store(pos + j, count);
+    q.store(neg + j, count);
+  }
+}
+
+template <typename T>
+void backward_row(const T* gp, const T* gn, const T* xr, T* gx, int64_t n, int64_t pos_index,
+                  int64_t neg_index, const Dropout& d) {
+  using Vec = concat_elu::Element<VecOps<T>>;
+  using V = at::vec::Vectorized<T>;
+  constexpr int64_t W = V::size();
+  T fp[W], fn[W];
+  for (int64_t j = 0; j < n; j += W) {
+    const int64_t count = std::min<int64_t>(W, n - j);
+    V p = V::loadu(gp + j, count), q = V::loadu(gn + j, count);
+    if (d.on) {
+      dropout_factors(d, pos_index + j, count, fp);
+      dropout_factors(d, neg_index + j, count, fn);
+      p = p * V::loadu(fp, count);
+      q = q * V::loadu(fn, count);
+    }
+    Vec::backward(p, q, V::loadu(xr + j, count)).store(gx + j, count);
+  }
+}
+
+// Rows per parallel task: about kGatedGrain elements.
+inline int64_t row_grain(int64_t W) { return std::max<int64_t>(1, kGatedGrain / std::max<int64_t>(W, 1)); }
+
+template <typename T>
+void concat_elu_forward_padded(const T* x, T* out, int64_t B, int64_t C, int64_t H, int64_t W,
+                               const Padding& pad, const Dropout& d) {
+  const int64_t Hp = pad.top + H + pad.bottom, Wp = pad.left + W + pad.right;
+  at::parallel_for(0, B * C * H, row_grain(W), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t h = r % H, c = (r / H) % C, b = r / (H * C);
+      T* pos_plane = out + (b * 2 * C + c) * Hp * Wp;
+      T* neg_plane = pos_plane + C * Hp * Wp;
+      for (T* plane : {pos_plane, neg_plane}) {
+        if (h == 0) std::fill(plane, plane + pad.top * Wp, T(0));
+        if (h == H - 1) std::fill(plane + (pad.top + H) * Wp, plane + Hp * Wp, T(0));
+        T* row = plane + (pad.top + h) * Wp;
+        std::fill(row, row + pad.left, T(0));
+        std::fill(row + pad.left + W, row + Wp, T(0));
+      }
+      const int64_t pos_index = ((b * 2 * C + c) * H + h) * W;
+      forward_row(x + r * W, pos_plane + (pad.top + h) * Wp + pad.left,
+                  neg_plane + (pad.top + h) * Wp + pad.left, W, pos_index,
+                  pos_index + C * H * W, d);
+    }
+  });
+}
+
+template <typename T>
+void concat_elu_backward_padded(const T* grad, const T* x, T* grad_x, int64_t B, int64_t C,
+                                int64_t H, int64_t W, const Padding& pad, const Dropout& d) {
+  const int64_t Hp = pad.top + H + pad.bottom, Wp = pad.left + W + pad.right;
+  at::parallel_for(0, B * C * H, row_grain(W), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t h = r % H, c = (r / H) % C, b = r / (H * C);
+      const T* gp = grad + ((b * 2 * C + c) * Hp + pad.top + h) * Wp + pad.left;
+      const int64_t pos_index = ((b * 2 * C + c) * H + h) * W;
+      backward_row(gp, gp + C * Hp * Wp, x + r * W, grad_x + r * W, W, pos_index,
+                   pos_index + C * H * W, d);
+    }
+  });
+}
+
+inline Dropout dropout_of(double p, int64_t seed) {
+  return {p > 0, static_cast<uint64_t>(seed), concat_elu::dropout_threshold(p),
+          concat_elu::dropout_keep_scale(p)};
+}
+
+// x, grad_x: contiguous, seen as [B, N]; out, grad: contiguous, [B, 2N] (pad empty) or
+// [B, 2C, Hp, Wp] (pad given; x then [B, C, H, W]). Non-empty; checks are the caller's.
+void concat_elu_forward(const at::Tensor& x, double p, int64_t seed, at::IntArrayRef pad,
+                        at::Tensor& out) {
+  const Dropout d = dropout_of(p, seed);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "concat_elu", [&] {
-    concat_elu_forward_typed<scalar_t>(x.const_data_ptr<scalar_t>(),
-                                       out.mutable_data_ptr<scalar_t>(), x.size(0), x.size(1), d);
+    const scalar_t* xp = x.const_data_ptr<scalar_t>();
+    scalar_t* op = out.mutable_data_ptr<scalar_t>();
+    if (pad.empty()) {
+      concat_elu_forward_typed<scalar_t>(xp, op, x.size(0), x.numel() / x.size(0), d);
+    } else {
+      concat_elu_forward_padded<scalar_t>(xp, op, x.size(0), x.size(1), x.size(2), x.size(3),
+                                          padding_of(pad), d);
+    }
   });
 }
 
 void concat_elu_backward(const at::Tensor& grad, const at::Tensor& x, double p, int64_t seed,
-                         at::Tensor& grad_x) {
-  const Dropout d{p > 0, static_cast<uint64_t>(seed), concat_elu::dropout_threshold(p),
-                   concat_elu::dropout_keep_scale(p)};
+                         at::IntArrayRef pad, at::Tensor& grad_x) {
+  const Dropout d = dropout_of(p, seed);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "concat_elu_backward", [&] {
-    concat_elu_backward_typed<scalar_t>(grad.const_data_ptr<scalar_t>(),
-                                        x.const_data_ptr<scalar_t>(),
-                                        grad_x.mutable_data_ptr<scalar_t>(), x.size(0), x.size(1),
-                                        d);
+    const scalar_t* gp = grad.const_data_ptr<scalar_t>();
+    const scalar_t* xp = x.const_data_ptr<scalar_t>();
+    scalar_t* gx = grad_x.mutable_data_ptr<scalar_t>();
+    if (pad.empty()) {
+      concat_elu_backward_typed<scalar_t>(gp, xp, gx, x.size(0), x.numel() / x.size(0), d);
+    } else {
+      concat_elu_backward_padded<scalar_t>(gp, xp, gx, x.size(0), x.size(1), x.size(2),
+                                           x.size(3), padding_of(pad), d);
+    }
   });
 }
 

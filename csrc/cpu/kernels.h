@@ -37,9 +37,10 @@ namespace cpu {
   void to_channels_last(const at::Tensor& src, at::Tensor& dst);                               \
   void gated_forward(const at::Tensor& x, const at::Tensor& residual, at::Tensor& out);        \
   void gated_backward(const at::Tensor& grad, const at::Tensor& x, at::Tensor& grad_x);        \
-  void concat_elu_forward(const at::Tensor& x, double p, int64_t seed, at::Tensor& out);       \
+  void concat_elu_forward(const at::Tensor& x, double p, int64_t seed, at::IntArrayRef pad,     \
+                          at::Tensor& out);                                                    \
   void concat_elu_backward(const at::Tensor& grad, const at::Tensor& x, double p, int64_t seed, \
-                           at::Tensor& grad_x);                                                \
+                           at::IntArrayRef pad, at::Tensor& grad_x);                           \
   }
 GEN_EXT_DECLARE_KERNELS(DEFAULT)
 #if GEN_EXT_BUILD_AVX2

@@ -1,7 +1,8 @@
 // CUDA kernels of the fused concat-ELU with dropout over the shared per-element math
 // (gen_ext/concat_elu_math.h): grid-stride loops over the input's elements. x is seen as [B, N]
 // rows (N = C * spatial) and the output as [B, 2N], elu(x) in a row's first N values and elu(-x)
-// in the next N.
+// in the next N. With a pad (left, right, top, bottom) the output is [B, 2C, Hp, Wp] with a zero
+// border: one thread per output element, the dropout stream still counting unpadded elements.
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -63,13 +64,71 @@ __global__ void backward_kernel(const T* __restrict__ grad, const T* __restrict_
   }
 }
 
-at::Tensor forward(const at::Tensor& x, double p, int64_t seed) {
-  check_concat_elu_inputs(x, p, "concat_elu");
+struct Padded {
+  int64_t C, H, W, left, top, Hp, Wp;
+};
+
+Padded padded_of(const at::Tensor& x, at::IntArrayRef pad) {
+  const int64_t H = x.size(2), W = x.size(3);
+  return {x.size(1), H, W, pad[0], pad[2], pad[2] + H + pad[3], pad[0] + W + pad[1]};
+}
+
+// Output element k of [B, 2C, Hp, Wp]: zero in the border, else one half of its input's value.
+template <typename T>
+__global__ void forward_padded_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t n,
+                                      Padded s, Dropout d) {
+  for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < n;
+       k += int64_t(blockDim.x) * gridDim.x) {
+    const int64_t w = k % s.Wp - s.left, h = (k / s.Wp) % s.Hp - s.top;
+    if (w < 0 || w >= s.W || h < 0 || h >= s.H) {
+      out[k] = T(0);
+      continue;
+    }
+    const int64_t c2 = (k / (s.Wp * s.Hp)) % (2 * s.C), b = k / (s.Wp * s.Hp * 2 * s.C);
+    const int64_t c = c2 < s.C ? c2 : c2 - s.C;
+    T pos, neg;
+    concat_elu::Element<ScalarOps<T>>::forward(x[((b * s.C + c) * s.H + h) * s.W + w], pos, neg);
+    const int64_t index = ((b * 2 * s.C + c2) * s.H + h) * s.W + w;  // unpadded
+    out[k] = (c2 < s.C ? pos : neg) * factor<T>(d, index);
+  }
+}
+
+// Input element i of [B, C, H, W], its gradients read from the padded output's interior.
+template <typename T>
+__global__ void backward_padded_kernel(const T* __restrict__ grad, const T* __restrict__ x,
+                                       T* __restrict__ grad_x, int64_t n, Padded s, Dropout d) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(blockDim.x) * gridDim.x) {
+    const int64_t w = i % s.W, h = (i / s.W) % s.H, c = (i / (s.W * s.H)) % s.C;
+    const int64_t b = i / (s.W * s.H * s.C);
+    const int64_t gk = ((b * 2 * s.C + c) * s.Hp + h + s.top) * s.Wp + w + s.left;
+    const int64_t k = ((b * 2 * s.C + c) * s.H + h) * s.W + w;  // unpadded
+    const int64_t plane = s.C * s.Hp * s.Wp, unpadded_plane = s.C * s.H * s.W;
+    grad_x[i] = concat_elu::Element<ScalarOps<T>>::backward(
+        grad[gk] * factor<T>(d, k), grad[gk + plane] * factor<T>(d, k + unpadded_plane), x[i]);
+  }
+}
+
+at::Tensor forward(const at::Tensor& x, double p, int64_t seed, at::IntArrayRef pad) {
+  constexpr const char* op = "concat_elu";
+  check_concat_elu_inputs(x, p, op);
+  check_concat_elu_pad(x, pad, op);
   const c10::cuda::CUDAGuard guard(x.device());
-  auto out = at::empty(concat_elu_output_shape(x), x.options());
+  auto out = at::empty(concat_elu_output_shape(x, pad), x.options());
   const int64_t n = x.numel();
-  if (n == 0) return out;
+  if (n == 0) return out.zero_();  // an empty x may still have a border
   const auto xc = x.contiguous();
+  if (!pad.empty()) {
+    const int64_t n_out = out.numel();
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "concat_elu", [&] {
+      forward_padded_kernel<scalar_t>
+          <<<blocks_for(n_out), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
+              xc.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), n_out,
+              padded_of(x, pad), dropout_of(p, seed));
+    });
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return out;
+  }
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "concat_elu", [&] {
     forward_kernel<scalar_t><<<blocks_for(n), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
         xc.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), n, n / x.size(0),
@@ -79,15 +138,27 @@ at::Tensor forward(const at::Tensor& x, double p, int64_t seed) {
   return out;
 }
 
-at::Tensor backward(const at::Tensor& grad, const at::Tensor& x, double p, int64_t seed) {
+at::Tensor backward(const at::Tensor& grad, const at::Tensor& x, double p, int64_t seed,
+                    at::IntArrayRef pad) {
   constexpr const char* op = "concat_elu_backward";
   check_concat_elu_inputs(x, p, op);
-  check_concat_elu_grad(grad, x, op);
+  check_concat_elu_pad(x, pad, op);
+  check_concat_elu_grad(grad, x, pad, op);
   const c10::cuda::CUDAGuard guard(x.device());
   auto grad_x = at::empty(x.sizes(), x.options());
   const int64_t n = x.numel();
   if (n == 0) return grad_x;
   const auto g = grad.contiguous(), xc = x.contiguous();
+  if (!pad.empty()) {
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "concat_elu_backward", [&] {
+      backward_padded_kernel<scalar_t>
+          <<<blocks_for(n), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
+              g.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>(),
+              grad_x.mutable_data_ptr<scalar_t>(), n, padded_of(x, pad), dropout_of(p, seed));
+    });
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return grad_x;
+  }
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "concat_elu_backward", [&] {
     backward_kernel<scalar_t><<<blocks_for(n), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
         g.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>(),

@@ -10,25 +10,28 @@ from .shifted_conv import DownRightShiftedConv2d, DownShiftedConv2d
 
 class ConcatELU(nn.Module):
     """dropout(cat(elu(x), elu(-x))) along the channels, fused (gen_ext.ops.concat_elu):
-    [B, C, *spatial] -> [B, 2C, *spatial]. Dropout (rate p) applies in training mode only."""
+    [B, C, *spatial] -> [B, 2C, *spatial]. Dropout (rate p) applies in training mode only.
+    pad (left, right, top, bottom) writes the result inside a zero border, for a shifted
+    convolution's forward_padded."""
 
-    def __init__(self, p: float = 0.0):
+    def __init__(self, p: float = 0.0, pad: tuple[int, int, int, int] | None = None):
         super().__init__()
         if not 0 <= p < 1:
             raise ValueError(f"ConcatELU: p must lie in [0, 1), got {p}")
         self.p = p
+        self.pad = None if pad is None else tuple(pad)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return ops.concat_elu(x, self.p if self.training else 0.0)
+        return ops.concat_elu(x, self.p if self.training else 0.0, pad=self.pad)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}" + (f", pad={self.pad}" if self.pad else "")
 
 
-def concat_elu(x: torch.Tensor) -> torch.Tensor:
+def concat_elu(x: torch.Tensor, pad: tuple[int, int, int, int] | None = None) -> torch.Tensor:
     """ELU of x and of -x, concatenated along the channels: [B, C, ...] -> [B, 2C, ...]. Unlike a
     ReLU it passes information on both signs. (gen_ext.ops.concat_elu, without dropout.)"""
-    return ops.concat_elu(x)
+    return ops.concat_elu(x, pad=pad)
 
 
 STREAMS = ("down", "down_right")
@@ -36,7 +39,8 @@ STREAMS = ("down", "down_right")
 
 class GatedResidualBlock(nn.Module):
     """x + gate(conv(dropout(concat_elu(conv(concat_elu(x)) + nin(concat_elu(aux)))))),
-    concat-ELU and dropout fused into one op (gen_ext.ops.concat_elu),
+    concat-ELU and dropout fused into one op (gen_ext.ops.concat_elu), which also writes each
+    shifted convolution's zero border (no padded copy),
     the gate being tanh(a) * sigmoid(b) with the residual fused (gen_ext.ops.gated_activation;
     the paper gates with a * sigmoid(b)).
 
@@ -65,16 +69,17 @@ class GatedResidualBlock(nn.Module):
         )
         self.conv_in = conv(2 * channels, channels, kernel)
         self.aux = nn.Conv2d(2 * aux_channels, channels, 1) if aux_channels else None
-        self.dropout = ConcatELU(dropout)  # the nonlinearity before conv_gate, with dropout
         self.conv_gate = conv(2 * channels, 2 * channels, kernel)
+        # the nonlinearity before conv_gate, with dropout and conv_gate's border
+        self.dropout = ConcatELU(dropout, pad=self.conv_gate.causal_padding)
 
     def forward(self, x: torch.Tensor, aux: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.conv_in(concat_elu(x))
+        h = self.conv_in.forward_padded(concat_elu(x, pad=self.conv_in.causal_padding))
         if (aux is None) != (self.aux is None):
             raise ValueError(
                 "GatedResidualBlock: pass aux exactly when the block was built with aux_channels"
             )
         if aux is not None:
             h = h + self.aux(concat_elu(aux))
-        h = self.conv_gate(self.dropout(h))
+        h = self.conv_gate.forward_padded(self.dropout(h))
         return ops.gated_activation(h, residual=x)

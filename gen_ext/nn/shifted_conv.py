@@ -67,7 +67,13 @@ class DownShiftedConv2d(nn.Conv2d):
         self.causal_padding = ((kw - 1) // 2, (kw - 1) // 2, kh - 1, 0)  # left, right, top, bottom
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(F.pad(x, self.causal_padding))
+        return self.forward_padded(F.pad(x, self.causal_padding))
+
+    def forward_padded(self, x_padded: torch.Tensor) -> torch.Tensor:
+        """The convolution of an input already inside its zero border (`causal_padding`, as
+        F.pad orders it), such as gen_ext.ops.concat_elu(x, pad=conv.causal_padding) writes:
+        no padded copy."""
+        return super().forward(x_padded)
 
 
 class DownRightShiftedConv2d(nn.Conv2d):
@@ -92,7 +98,11 @@ class DownRightShiftedConv2d(nn.Conv2d):
         self.causal_padding = (kw - 1, 0, kh - 1, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(F.pad(x, self.causal_padding))
+        return self.forward_padded(F.pad(x, self.causal_padding))
+
+    def forward_padded(self, x_padded: torch.Tensor) -> torch.Tensor:
+        """As DownShiftedConv2d.forward_padded."""
+        return super().forward(x_padded)
 
 
 class DownShiftedConvTranspose2d(nn.ConvTranspose2d):
