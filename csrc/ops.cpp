@@ -72,6 +72,16 @@ TORCH_LIBRARY(gen_ext, m) {
   m.def(
       "concat_elu_backward(Tensor grad, Tensor x, float p, int seed, int[] pad=[]) -> Tensor");
 
+  m.set_python_module("gen_ext.ops.diagonal_lstm");
+  // PixelRNN's diagonal LSTM over a skewed image: i2s [B, 4h, H, Ws] (gates o, f, i, g), the
+  // state-to-state 2x1 convolution weight [4h, h, 2] (tap 0 the row above, 1 the same row) ->
+  // (h, c) [B, h, H, Ws], zero outside the image (gen_ext/reference/diagonal_lstm.py). The
+  // backward is a reverse scan; grad_c may be absent.
+  m.def("diagonal_lstm_scan(Tensor i2s, Tensor weight) -> (Tensor, Tensor)");
+  m.def(
+      "diagonal_lstm_scan_backward(Tensor grad_h, Tensor? grad_c, Tensor i2s, Tensor weight, "
+      "Tensor h, Tensor c) -> (Tensor, Tensor)");
+
   m.set_python_module("gen_ext.ops.gated");
   // Gated activation: x [B, 2C, *spatial] split along dim 1 into halves a, b;
   // tanh(a) * sigmoid(b) (+ residual, shaped like the output) -> [B, C, *spatial].

@@ -1,7 +1,7 @@
 #pragma once
 // The per-instruction-set builds of the CPU kernels (kernels_<isa>.cpp), declared for the
 // entry points (dlm_cpu.cpp, gaussian_cpu.cpp, masked_conv_cpu.cpp, gated_cpu.cpp,
-// concat_elu_cpu.cpp).
+// concat_elu_cpu.cpp, diagonal_lstm_cpu.cpp).
 #include <ATen/core/Tensor.h>
 
 #include <string>
@@ -41,6 +41,12 @@ namespace cpu {
                           at::Tensor& out);                                                    \
   void concat_elu_backward(const at::Tensor& grad, const at::Tensor& x, double p, int64_t seed, \
                            at::IntArrayRef pad, at::Tensor& grad_x);                           \
+  void diagonal_lstm_forward(const at::Tensor& i2s_pm, const at::Tensor& wt, at::Tensor& h_pm,   \
+                             at::Tensor& c_pm);                                                \
+  void diagonal_lstm_backward(const at::Tensor& grad_h_pm, const at::Tensor& grad_c_pm,         \
+                              const at::Tensor& i2s_pm, const at::Tensor& wt,                  \
+                              const at::Tensor& wn, const at::Tensor& h_pm,                    \
+                              const at::Tensor& c_pm, at::Tensor& d_i2s_pm, at::Tensor& dwt);  \
   }
 GEN_EXT_DECLARE_KERNELS(DEFAULT)
 #if GEN_EXT_BUILD_AVX2

@@ -12,12 +12,14 @@ from .conv_path import (
     set_conv_path_policy,
     use_conv_path,
 )
+from .diagonal_lstm import diagonal_lstm_scan
 from .dlm import discretized_logistic_mixture_nll, sample_discretized_logistic_mixture
 from .gated import gated_activation
 from .gaussian import gaussian_reparameterize_kl
 from .masked_conv import masked_conv2d
 
 if _extension.available():
+    from . import diagonal_lstm as _diagonal_lstm
     from . import dlm as _dlm
     from . import gated as _gated
     from . import gaussian as _gaussian
@@ -25,6 +27,7 @@ if _extension.available():
     from .concat_elu import register as _register_concat_elu
 
     _register_concat_elu()
+    _diagonal_lstm.register()
     _dlm.register()
     _gated.register()
     _gaussian.register()
@@ -32,6 +35,7 @@ if _extension.available():
 
 __all__ = [
     "concat_elu",
+    "diagonal_lstm_scan",
     "discretized_logistic_mixture_nll",
     "sample_discretized_logistic_mixture",
     "gaussian_reparameterize_kl",

@@ -3,6 +3,7 @@ fused kernels are tested against. Also the backend behind
 ``gen_ext.ops.use_backend("reference")``."""
 
 from .concat_elu import concat_elu, dropout_factors
+from .diagonal_lstm import diagonal_lstm_scan
 from .dlm import (
     discretized_logistic_mixture_nll,
     discretized_logistic_mixture_sample,
@@ -15,6 +16,7 @@ from .masked_conv import masked_conv2d, masked_conv2d_dense, pixelcnn_mask
 __all__ = [
     "concat_elu",
     "dropout_factors",
+    "diagonal_lstm_scan",
     "discretized_logistic_mixture_nll",
     "discretized_logistic_mixture_sample",
     "sample_discretized_logistic_mixture",

@@ -1,0 +1,75 @@
+// CPU entry points of the diagonal LSTM scan: checks, the channels-last layout the kernels scan
+// in ([B, H, Ws, channels]; free for channels-last tensors, which the results are too), dispatch
+// to the instruction-set build.
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
+#include <tuple>
+
+#include "../diagonal_lstm_checks.h"
+#include "kernels.h"
+
+namespace gen_ext {
+namespace cpu {
+namespace {
+
+// [B, C, H, Ws] -> [B, H, Ws, C] contiguous: no copy for a channels-last tensor
+at::Tensor position_major(const at::Tensor& t) { return t.permute({0, 2, 3, 1}).contiguous(); }
+// [B, H, Ws, C] contiguous -> [B, C, H, Ws] with channels-last strides (a view)
+at::Tensor channel_major(const at::Tensor& t) { return t.permute({0, 3, 1, 2}); }
+
+// weight [4h, h, 2] -> [2, h, 4h]: each tap transposed, so a state value scales a gate row
+at::Tensor taps_transposed(const at::Tensor& weight) {
+  return weight.permute({2, 1, 0}).contiguous();
+}
+
+std::tuple<at::Tensor, at::Tensor> forward(const at::Tensor& i2s, const at::Tensor& weight) {
+  check_diagonal_lstm_inputs(i2s, weight, "diagonal_lstm_scan");
+  const int64_t B = i2s.size(0), hid = i2s.size(1) / 4, H = i2s.size(2), Ws = i2s.size(3);
+  auto h_pm = at::empty({B, H, Ws, hid}, i2s.options());
+  auto c_pm = at::empty({B, H, Ws, hid}, i2s.options());
+  if (h_pm.numel() > 0) {
+    GEN_EXT_DISPATCH_ISA(
+        diagonal_lstm_forward(position_major(i2s), taps_transposed(weight), h_pm, c_pm));
+  }
+  return {channel_major(h_pm), channel_major(c_pm)};
+}
+
+std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad_h,
+                                            const std::optional<at::Tensor>& grad_c,
+                                            const at::Tensor& i2s, const at::Tensor& weight,
+                                            const at::Tensor& h, const at::Tensor& c) {
+  constexpr const char* op = "diagonal_lstm_scan_backward";
+  check_diagonal_lstm_inputs(i2s, weight, op);
+  check_diagonal_lstm_state(grad_h, i2s, "grad_h", op);
+  if (grad_c.has_value()) check_diagonal_lstm_state(*grad_c, i2s, "grad_c", op);
+  check_diagonal_lstm_state(h, i2s, "h", op);
+  check_diagonal_lstm_state(c, i2s, "c", op);
+  const int64_t B = i2s.size(0), G = i2s.size(1), H = i2s.size(2), Ws = i2s.size(3);
+  const int64_t hid = G / 4;
+  auto d_i2s_pm = at::empty({B, H, Ws, G}, i2s.options());
+  auto dwt = at::empty({B, 2, hid, G}, i2s.options());  // each image fills its own
+  if (d_i2s_pm.numel() > 0) {
+    const at::Tensor grad_c_pm = grad_c.has_value() ? position_major(*grad_c) : at::Tensor();
+    GEN_EXT_DISPATCH_ISA(diagonal_lstm_backward(
+        position_major(grad_h), grad_c_pm, position_major(i2s), taps_transposed(weight),
+        weight.permute({2, 0, 1}).contiguous(), position_major(h), position_major(c), d_i2s_pm,
+        dwt));
+  } else {
+    dwt.zero_();
+  }
+  // the images' weight gradients summed in a fixed order (bit-identical for any thread count),
+  // [2, h, 4h] -> [4h, h, 2]
+  return {channel_major(d_i2s_pm), dwt.sum(0).permute({2, 1, 0}).contiguous()};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(gen_ext, CPU, m) {
+  m.impl("diagonal_lstm_scan", &forward);
+  m.impl("diagonal_lstm_scan_backward", &backward);
+}
+
+}  // namespace cpu
+}  // namespace gen_ext
