@@ -1,6 +1,5 @@
-// CPU entry points of the diagonal LSTM scan: checks, the channels-last layout the kernels scan
-// in ([B, H, Ws, channels]; free for channels-last tensors, which the results are too), dispatch
-// to the instruction-set build.
+// CPU entry points of the diagonal LSTM scan: checks, the kernels' layout
+// (diagonal_lstm_layout.h), dispatch to the instruction-set build.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
@@ -8,21 +7,12 @@
 #include <tuple>
 
 #include "../diagonal_lstm_checks.h"
+#include "../diagonal_lstm_layout.h"
 #include "kernels.h"
 
 namespace gen_ext {
 namespace cpu {
 namespace {
-
-// [B, C, H, Ws] -> [B, H, Ws, C] contiguous: no copy for a channels-last tensor
-at::Tensor position_major(const at::Tensor& t) { return t.permute({0, 2, 3, 1}).contiguous(); }
-// [B, H, Ws, C] contiguous -> [B, C, H, Ws] with channels-last strides (a view)
-at::Tensor channel_major(const at::Tensor& t) { return t.permute({0, 3, 1, 2}); }
-
-// weight [4h, h, 2] -> [2, h, 4h]: each tap transposed, so a state value scales a gate row
-at::Tensor taps_transposed(const at::Tensor& weight) {
-  return weight.permute({2, 1, 0}).contiguous();
-}
 
 std::tuple<at::Tensor, at::Tensor> forward(const at::Tensor& i2s, const at::Tensor& weight) {
   check_diagonal_lstm_inputs(i2s, weight, "diagonal_lstm_scan");
@@ -54,14 +44,12 @@ std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad_h,
     const at::Tensor grad_c_pm = grad_c.has_value() ? position_major(*grad_c) : at::Tensor();
     GEN_EXT_DISPATCH_ISA(diagonal_lstm_backward(
         position_major(grad_h), grad_c_pm, position_major(i2s), taps_transposed(weight),
-        weight.permute({2, 0, 1}).contiguous(), position_major(h), position_major(c), d_i2s_pm,
+        taps(weight), position_major(h), position_major(c), d_i2s_pm,
         dwt));
   } else {
     dwt.zero_();
   }
-  // the images' weight gradients summed in a fixed order (bit-identical for any thread count),
-  // [2, h, 4h] -> [4h, h, 2]
-  return {channel_major(d_i2s_pm), dwt.sum(0).permute({2, 1, 0}).contiguous()};
+  return {channel_major(d_i2s_pm), weight_grad(dwt)};
 }
 
 }  // namespace
