@@ -425,6 +425,42 @@ def check_concat_elu(device: torch.device) -> list[CheckRow]:
     return rows
 
 
+def check_diagonal_lstm(device: torch.device) -> list[CheckRow]:
+    rows = []
+    op = "diagonal_lstm_scan"
+    g = torch.Generator(device=device).manual_seed(0)
+    # 19 hidden units fill no whole vector; a 9 x 14 image skewed to 22 columns
+    hidden, H, W = 19, 9, 14
+    i2s = torch.randn((3, 4 * hidden, H, W + H - 1), generator=g, device=device).double()
+    weight = (torch.randn((4 * hidden, hidden, 2), generator=g, device=device) / 6).double()
+    weights = [torch.randn((3, hidden, H, W + H - 1), generator=g, device=device).double()] * 2
+
+    def run(fn, dtype):
+        leaves = [t.to(dtype).requires_grad_() for t in (i2s, weight)]
+        h, c = fn(*leaves)
+        loss = (h * weights[0].to(dtype)).sum() + (c * weights[1].to(dtype)).sum()
+        return (h, c, *torch.autograd.grad(loss, leaves))
+
+    exact = run(reference.diagonal_lstm_scan, torch.float64)
+    # float32: sums of 2h products per gate, carried over 22 columns
+    for dtype, tol in ((torch.float64, 1e-11), (torch.float32, 2e-5)):
+        rows.append(
+            CheckRow(
+                op,
+                f"{str(dtype).removeprefix('torch.')} fwd+bwd",
+                _relative_error(run(ops.diagonal_lstm_scan, dtype), exact),
+                tol,
+                "h, c, grads of i2s and weight vs float64 reference (relative)",
+            )
+        )
+    small = [
+        i2s[:2, :8, :3, :4].clone().requires_grad_(),
+        weight[:8, :2].clone().requires_grad_(),
+    ]
+    rows.append(_second_order_row(op, ops.diagonal_lstm_scan, small))
+    return rows
+
+
 CHECKS = {
     "discretized_logistic_mixture_nll": check_dlm_nll,
     "discretized_logistic_mixture_sample": check_dlm_sample,
@@ -432,6 +468,7 @@ CHECKS = {
     "masked_conv2d": check_masked_conv,
     "gated_activation": check_gated,
     "concat_elu": check_concat_elu,
+    "diagonal_lstm_scan": check_diagonal_lstm,
 }
 
 

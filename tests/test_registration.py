@@ -20,6 +20,18 @@ KERNEL_OPS = [
     "masked_conv2d_backward",
     "gated_activation",
     "gated_activation_backward",
+    "concat_elu",
+    "concat_elu_backward",
+    "diagonal_lstm_scan",
+    "diagonal_lstm_scan_backward",
+]
+# ops that set or report the library's state rather than compute on tensors
+STATE_OPS = [
+    "conv_path_choices",
+    "conv_path_policy",
+    "cpu_capability",
+    "set_conv_path_choices",
+    "set_conv_path_policy",
 ]
 # the sampler and the noise have no gradient; the NLL with its gradients is the forward of the
 # public function's autograd.Function, which supplies the backward
@@ -53,3 +65,13 @@ def test_cuda_kernel_when_built_with_cuda(op):
 @pytest.mark.parametrize("op", DIFFERENTIABLE)
 def test_autograd_registered(op):
     assert has_kernel(op, "Autograd") or has_kernel(op, "AutogradCPU")
+
+
+def test_every_op_is_listed():
+    """A new op must be added above, so the checks of its registrations run."""
+    names = {
+        n.removeprefix("gen_ext::")
+        for n in torch._C._dispatch_get_all_op_names()
+        if n.startswith("gen_ext::")
+    }
+    assert names == set(KERNEL_OPS) | set(STATE_OPS)

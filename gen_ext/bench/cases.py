@@ -262,6 +262,41 @@ def concat_elu_case(
     )
 
 
+def diagonal_lstm_case(
+    device: torch.device, batch: int = 16, hidden: int = 32, size: int = 32
+) -> BenchCase:
+    """The diagonal LSTM scan of one PixelRNN direction (issue size: B=16, 32x32, 32 hidden
+    units) against the reference's per-column loop (batched over images and rows), eager and
+    compiled. i2s comes channels-last, as the layer's 1x1 convolution gives it."""
+    g = torch.Generator(device=device).manual_seed(0)
+    shape = (batch, 4 * hidden, size, 2 * size - 1)
+    i2s = torch.randn(shape, generator=g, device=device).contiguous(
+        memory_format=torch.channels_last
+    )
+    weight = torch.randn((4 * hidden, hidden, 2), generator=g, device=device) / (2 * hidden) ** 0.5
+    i2s.requires_grad_()
+    weight.requires_grad_()
+    impls = _implementations(ops.diagonal_lstm_scan, reference.diagonal_lstm_scan)
+
+    def full(fn):
+        def step():
+            i2s.grad = weight.grad = None
+            fn(i2s, weight)[0].sum().backward()
+
+        return step
+
+    state_numel = batch * hidden * size * (2 * size - 1)
+    return BenchCase(
+        "diagonal_lstm_scan",
+        f"B={batch}, {hidden} hidden, {size}x{size} skewed to {size}x{2 * size - 1}, "
+        f"float32, {device.type}",
+        make=_builders(impls, full),
+        forward_only=_builders(impls, lambda fn: _no_grad(lambda: fn(i2s, weight))),
+        # h and c, the gradient of i2s (4x a state) and of the weight
+        result_bytes=(6 * state_numel + weight.numel()) * 4,
+    )
+
+
 CASES = {
     "discretized_logistic_mixture_nll": dlm_nll_case,
     "discretized_logistic_mixture_sample": dlm_sample_case,
@@ -271,4 +306,5 @@ CASES = {
     "masked_conv2d 3x3 B": lambda device: masked_conv_case(device, 3, "B"),
     "gated_activation": gated_case,
     "concat_elu (dropout)": concat_elu_case,
+    "diagonal_lstm_scan": diagonal_lstm_case,
 }

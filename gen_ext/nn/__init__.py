@@ -1,5 +1,6 @@
 """Drop-in layers built on gen_ext.ops."""
 
+from .diagonal_lstm import DiagonalBiLSTM, DiagonalLSTM, skew, unskew
 from .dlm import DiscretizedLogisticMixture
 from .gated import GatedActivation
 from .gated_resnet import ConcatELU, GatedResidualBlock, concat_elu
@@ -30,4 +31,8 @@ __all__ = [
     "GatedResidualBlock",
     "concat_elu",
     "ConcatELU",
+    "DiagonalLSTM",
+    "DiagonalBiLSTM",
+    "skew",
+    "unskew",
 ]
