@@ -112,16 +112,19 @@ def test_one_registry_serves_checkpoints_and_cli_names():
         "pixelcnn",
         "gated-pixelcnn",
         "pixelcnn++",
+        "pixelrnn",
     }
     for name, cls in MODELS.items():
         assert cls.cli_name == name
         assert base.REGISTRY[cls.__name__] is cls
+
+    named = len(MODELS)
 
     class UnnamedVariant(Autoencoder):
         pass
 
     try:
         assert base.REGISTRY["UnnamedVariant"] is UnnamedVariant
-        assert UnnamedVariant not in MODELS.values() and len(MODELS) == 7
+        assert UnnamedVariant not in MODELS.values() and len(MODELS) == named
     finally:
         del base.REGISTRY["UnnamedVariant"]

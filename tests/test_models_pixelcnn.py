@@ -1,5 +1,6 @@
-"""gen_ext.models: PixelCNN, Gated PixelCNN and PixelCNN++ — causality (exact, float64), exact
-normalisation, the naive samplers against the models' own conditionals, checkpoints, training."""
+"""gen_ext.models: PixelCNN, Gated PixelCNN, PixelCNN++ and PixelRNN — causality (exact,
+float64), exact normalisation, the naive samplers against the models' own conditionals,
+checkpoints, training."""
 
 import itertools
 import json
@@ -10,12 +11,12 @@ import torch
 
 from gen_ext.cli import main
 from gen_ext.data import digits
-from gen_ext.models import MODELS, GatedPixelCNN, PixelCNN, PixelCNNPlusPlus
+from gen_ext.models import MODELS, GatedPixelCNN, PixelCNN, PixelCNNPlusPlus, PixelRNN
 from gen_ext.models.autoregressive import categorical_by_inversion
 from gen_ext.models.base import GenerativeModel
 from gen_ext.testing import input_dependence, raster_order_allowed
 
-NAMES = ["pixelcnn", "gated-pixelcnn", "pixelcnn++"]
+NAMES = ["pixelcnn", "gated-pixelcnn", "pixelcnn++", "pixelrnn"]
 
 # small enough to be quick, deep enough that the gated and ++ models see every earlier pixel of
 # a 5x5 image
@@ -23,8 +24,10 @@ SMALL = {
     PixelCNN: dict(hidden=3, blocks=2, head=6),
     GatedPixelCNN: dict(channels=12, layers=3, kernel_size=5, head=24),
     PixelCNNPlusPlus: dict(channels=4, resolutions=2, blocks=2, mixtures=2, dropout=0.0),
+    PixelRNN: dict(hidden=3, layers=1, head=6),
 }
-SOFTMAX = (PixelCNN, GatedPixelCNN)
+SOFTMAX = (PixelCNN, GatedPixelCNN, PixelRNN)
+FAMILIES = [PixelCNN, GatedPixelCNN, PixelCNNPlusPlus, PixelRNN]
 
 
 def small(cls, shape, levels=4, seed=0, **kw):
@@ -53,13 +56,14 @@ def allowed(model, shape):
     return raster_order_allowed(H, W, C, 1, "none")
 
 
-CASES = [(cls, C) for cls in (PixelCNN, GatedPixelCNN, PixelCNNPlusPlus) for C in (1, 3)]
+CASES = [(cls, C) for cls in FAMILIES for C in (1, 3)]
 
 
 @pytest.mark.parametrize("cls,C", CASES, ids=lambda v: getattr(v, "__name__", str(v)))
 def test_outputs_see_only_earlier_pixels_and_colours(cls, C):
     """The gradient of every output with respect to every input it may not see is exactly zero;
-    the gated and ++ models (no blind spot) see everything they may, PixelCNN does not. (Seen by
+    the gated, ++ and recurrent models (no blind spot) see everything they may, PixelCNN does
+    not. (Seen by
     any of three images: a ReLU that is off at one image hides a dependence there.)"""
     shape = (C, 5, 5)
     model = small(cls, shape)
@@ -67,7 +71,8 @@ def test_outputs_see_only_earlier_pixels_and_colours(cls, C):
     seen = torch.stack(
         [
             input_dependence(lambda x: outputs(model, x), x, groups)
-            for x in random_images(shape, 4, n=3).split(1)
+            # PixelRNN's one unit per colour goes through more ReLUs: more images
+            for x in random_images(shape, 4, n=6 if cls is PixelRNN else 3).split(1)
         ]
     ).any(0)
     may = allowed(model, shape)
@@ -75,8 +80,23 @@ def test_outputs_see_only_earlier_pixels_and_colours(cls, C):
     if cls is PixelCNN:
         # the blind spot: (4, 0) never sees (3, 4), above and to the right
         assert may[:, 4, 0, :, 3, 4].all() and not seen[:, 4, 0, :, 3, 4].any()
+    elif cls is PixelRNN:
+        assert torch.equal(seen, may & ~pixelrnn_unseen(shape, may.shape[0]))
     else:
         assert torch.equal(seen, may)
+
+
+def pixelrnn_unseen(shape, groups):
+    """What PixelRNN may see but does not, whatever its depth: the last colour (the only one in
+    greyscale) of the last pixel of the row above, (i - 1, W - 1), for outputs (i, j) with
+    j < W - 4. Every feature at a position leaves out that position's last colour (mask A, then
+    mask B), so the right-to-left direction of row i - 1 never carries it; only the 7x7 mask-A
+    input convolution, reaching 3 columns right, brings it to (i, j >= W - 4)."""
+    C, H, W = shape
+    unseen = torch.zeros((groups, H, W, C, H, W), dtype=torch.bool)
+    for i in range(1, H):
+        unseen[:, i, : max(W - 4, 0), C - 1, i - 1, W - 1] = True
+    return unseen
 
 
 @pytest.mark.parametrize("cls,C", CASES, ids=lambda v: getattr(v, "__name__", str(v)))
@@ -119,7 +139,7 @@ def test_conditional_gated_pixelcnn_is_causal_and_uses_its_labels():
     assert s.shape == (4, *shape)
 
 
-@pytest.mark.parametrize("cls", [PixelCNN, GatedPixelCNN, PixelCNNPlusPlus])
+@pytest.mark.parametrize("cls", FAMILIES)
 @pytest.mark.parametrize("shape,levels", [((1, 2, 2), 3), ((3, 1, 2), 2)])
 def test_probabilities_of_all_images_sum_to_one(cls, shape, levels):
     """Exact normalisation over every possible image: what a model whose conditionals leaked the
@@ -151,7 +171,7 @@ def test_default_construction_loss_and_bits_per_dim(name):
     assert metrics["nll_nats"] == pytest.approx(-log_p.mean().item(), rel=1e-5)
 
 
-@pytest.mark.parametrize("cls", [PixelCNN, GatedPixelCNN, PixelCNNPlusPlus])
+@pytest.mark.parametrize("cls", FAMILIES)
 def test_softmax_log_prob_is_the_sum_of_the_conditionals(cls):
     shape = (3, 3, 3)
     model = small(cls, shape, levels=5)
@@ -205,7 +225,7 @@ def test_categorical_by_inversion():
     assert categorical_by_inversion(logits, u).tolist() == [0, 1, 1, 2]
 
 
-@pytest.mark.parametrize("cls", [PixelCNN, GatedPixelCNN, PixelCNNPlusPlus])
+@pytest.mark.parametrize("cls", FAMILIES)
 def test_checkpoint_round_trip(cls, tmp_path):
     model = small(cls, (3, 4, 4), levels=6).float()
     model.save(tmp_path / "m.pt")

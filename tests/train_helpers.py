@@ -13,6 +13,7 @@ TINY = {
     "pixelcnn": {"hidden": 3, "blocks": 1, "head": 6},
     "gated-pixelcnn": {"channels": 3, "layers": 1, "head": 6},
     "pixelcnn++": {"channels": 4, "resolutions": 1, "blocks": 1, "mixtures": 1},
+    "pixelrnn": {"hidden": 3, "layers": 1, "head": 6},
 }
 
 

@@ -104,6 +104,12 @@ SIZES = {
         8,
         "3x32x32, 256 levels, 5 blocks per stage, 3 stages, 80 filters, 10 mixtures, dropout 0.5",
     ),
+    # the PixelRNN issue's layer size: 32x32, 32 hidden units per direction, batch 16
+    "pixelrnn": ModelSize(
+        dict(input_shape=(1, 32, 32), levels=256, hidden=32, layers=7, head=128),
+        16,
+        "1x32x32, 256 levels, 7x7 A + 7 diagonal BiLSTM layers of 32 units per direction, head 128",
+    ),
 }
 
 # Sizes at which every case builds and runs in well under a second (the tests).
@@ -130,6 +136,9 @@ TINY_SIZES = {
         dict(input_shape=(3, 6, 6), levels=17, channels=4, resolutions=2, blocks=1, mixtures=2),
         2,
         "tiny",
+    ),
+    "pixelrnn": ModelSize(
+        dict(input_shape=(3, 5, 5), levels=5, hidden=3, layers=1, head=6), 2, "tiny"
     ),
 }
 

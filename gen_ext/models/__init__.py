@@ -7,6 +7,7 @@ from .base import ByCliName, GenerativeModel
 from .gated_pixelcnn import GatedPixelCNN
 from .pixelcnn import PixelCNN
 from .pixelcnn_pp import PixelCNNPlusPlus
+from .pixelrnn import PixelRNN
 
 # the names `gen-ext train MODEL` takes: each model class's `cli_name`, read from the one registry
 # (gen_ext.models.base.REGISTRY) that checkpoints are loaded through
@@ -22,6 +23,7 @@ __all__ = [
     "PixelCNN",
     "GatedPixelCNN",
     "PixelCNNPlusPlus",
+    "PixelRNN",
     "MODELS",
     "corrupt",
 ]
