@@ -5,6 +5,8 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
 
+#include <optional>
+
 namespace gen_ext {
 
 // i2s [B, 4h, H, Ws] with Ws >= H - 1 (a skewed image of width Ws - H + 1 >= 0),
@@ -41,6 +43,19 @@ inline void check_diagonal_lstm_state(const at::Tensor& t, const at::Tensor& i2s
   TORCH_CHECK(t.scalar_type() == i2s.scalar_type() && t.device() == i2s.device(), op, ": ",
               name, " must match i2s in dtype and device (", i2s.scalar_type(), " on ",
               i2s.device(), "), got ", t.scalar_type(), " on ", t.device());
+}
+
+// Everything the backward op takes; grad_c may be absent.
+inline void check_diagonal_lstm_backward_inputs(const at::Tensor& grad_h,
+                                                const std::optional<at::Tensor>& grad_c,
+                                                const at::Tensor& i2s, const at::Tensor& weight,
+                                                const at::Tensor& h, const at::Tensor& c) {
+  constexpr const char* op = "diagonal_lstm_scan_backward";
+  check_diagonal_lstm_inputs(i2s, weight, op);
+  check_diagonal_lstm_state(grad_h, i2s, "grad_h", op);
+  if (grad_c.has_value()) check_diagonal_lstm_state(*grad_c, i2s, "grad_c", op);
+  check_diagonal_lstm_state(h, i2s, "h", op);
+  check_diagonal_lstm_state(c, i2s, "c", op);
 }
 
 }  // namespace gen_ext

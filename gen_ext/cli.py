@@ -396,6 +396,44 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_receptive_field(args) -> int:
+    from gen_ext.models import MODELS
+    from gen_ext.receptive_field import (
+        draw_receptive_field,
+        earlier_sub_pixels,
+        receptive_field,
+    )
+
+    size, C = args.size, args.channels
+    pixel = tuple(args.pixel) if args.pixel is not None else (size // 2, size // 2)
+    if not all(0 <= v < size for v in pixel):
+        args.parser.error(f"--pixel {pixel[0]} {pixel[1]}: must lie in the {size}x{size} image")
+    torch.manual_seed(args.seed)
+    try:
+        model = MODELS[args.model](input_shape=(C, size, size), levels=17)
+    except ValueError as err:  # a colour image needs channel counts the default config lacks
+        raise GenExtError(f"{args.model} at --channels {C}: {err}") from err
+    field = receptive_field(model, pixel, seed=args.seed)
+    groups = field.shape[0]
+    allowed = earlier_sub_pixels((C, size, size), groups, pixel)
+    seen, may = int(field.sum()), int(allowed.sum())
+    missed = int((allowed & ~field).sum())
+    per = f" (summed over its {groups} output colours)" if groups > 1 else ""
+    title = (
+        f"{args.model}, untrained, {C}x{size}x{size}: output pixel {pixel} sees {seen} of "
+        f"the {may} earlier sub-pixel inputs{per}"
+    )
+    try:
+        path = draw_receptive_field(field, pixel, args.out, title)
+    except OSError as err:
+        raise GenExtError(f"--out {args.out}: cannot write ({err.strerror or err})") from err
+    print(title + (f"; blind spot: {missed} it may see but does not" if missed else ""))
+    if (field & ~allowed).any():  # never expected: every model is causal by construction
+        raise GenExtError(f"{args.model}: output {pixel} depends on inputs it may not see")
+    print(f"written: {path}")
+    return 0
+
+
 # --- the parser ----------------------------------------------------------------------------
 
 DEVICE_HELP = "cpu, cuda, cuda:N or mps; refused if this machine lacks it"
@@ -526,6 +564,30 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", type=png_file, default="samples.png", help="the PNG grid")
     sample.add_argument("--device", type=device_type, default="cpu", help=DEVICE_HELP)
     sample.add_argument("--seed", type=int, default=0, help="seed of the sampler's generator")
+
+    from gen_ext.receptive_field import has_receptive_field
+
+    autoregressive = [n for n, c in MODELS.items() if has_receptive_field(c)]
+    field = _subcommand(
+        sub,
+        "receptive-field",
+        "draw which inputs one output pixel of an untrained model depends on (exact gradients)",
+        cmd_receptive_field,
+    )
+    field.add_argument("model", choices=sorted(autoregressive), help="the model")
+    field.add_argument(
+        "--pixel",
+        nargs=2,
+        type=int,
+        metavar=("I", "J"),
+        help="row and column of the output pixel (default: the centre)",
+    )
+    field.add_argument("--size", type=positive_int, default=12, help="side of the square image")
+    field.add_argument("--channels", type=int, choices=(1, 3), default=1, help="colour channels")
+    field.add_argument(
+        "--out", type=png_file, default="receptive_field.png", help="the PNG picture"
+    )
+    field.add_argument("--seed", type=int, default=0, help="seed of the weights and images")
     return parser
 
 

@@ -422,3 +422,61 @@ def test_dlm_sample_never_picks_a_switched_off_component(cpu_isa, C):
     for kernel in kernels:
         got = SAMPLERS[kernel](params, noise_mixture, noise_logistic, C, NUM_BINS)
         assert torch.equal(got, want), kernel
+
+
+# ---- concat_elu (with dropout, with and without the zero border) ----
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pad", [(), (1, 1, 1, 0)])
+@pytest.mark.parametrize("value", sorted(VALUES))
+def test_concat_elu(cpu_isa, dtype, pad, value):
+    g = torch.Generator().manual_seed(3)
+    x = one_per_row(torch.randn(1, 1, 1, ROW, generator=g, dtype=dtype) * 3, VALUES[value])
+    seed = 1234
+    got = value_and_grads(
+        lambda t: torch.ops.gen_ext.concat_elu(t, 0.5, seed, list(pad)), (x,), (0,)
+    )
+    want = value_and_grads(lambda t: reference.concat_elu(t, 0.5, seed, pad), (x,), (0,))
+    assert_all_same(got, want, ("out", "grad x"))
+
+
+# ---- diagonal_lstm_scan ----
+
+HIDDEN = ROW  # the cell update's vectors run along the hidden units: full vectors and a tail
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("value", sorted(VALUES))
+def test_diagonal_lstm_scan_i2s(cpu_isa, dtype, value):
+    """The value at each of the 4 * HIDDEN gate channels of image pixel (1, 0) (skewed column
+    1), one image per channel: it reaches that pixel and the pixels after it that read its state,
+    as in the reference; NaN stays NaN, and the positions before it stay as they were."""
+    g = torch.Generator().manual_seed(4)
+    i2s = torch.randn(1, 4 * HIDDEN, 2, 3, generator=g, dtype=dtype)
+    weight = torch.randn(4 * HIDDEN, HIDDEN, 2, generator=g, dtype=dtype) / HIDDEN
+    poisoned = i2s.expand(4 * HIDDEN, -1, -1, -1).clone()
+    poisoned[torch.arange(4 * HIDDEN), torch.arange(4 * HIDDEN), 1, 1] = VALUES[value]
+    args = (poisoned, weight)
+    got = value_and_grads(ops.diagonal_lstm_scan, args, (0, 1))
+    want = value_and_grads(reference.diagonal_lstm_scan, args, (0, 1))
+    assert_all_same(got, want, ("h", "c", "grad i2s", "grad weight"))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("value", sorted(VALUES))
+@pytest.mark.parametrize(
+    "entry", [(0, 0, 0), (4 * HIDDEN - 1, HIDDEN - 1, 1), (3 * HIDDEN + 5, 17, 0)]
+)
+def test_diagonal_lstm_scan_weight(cpu_isa, dtype, value, entry):
+    """A non-finite state-to-state weight reaches the positions whose neighbour it multiplies,
+    and only those: never through the zero state above the first row or outside the image (the
+    reference sums the taps apart, each where its neighbour lies inside)."""
+    g = torch.Generator().manual_seed(5)
+    i2s = torch.randn(2, 4 * HIDDEN, 3, 4, generator=g, dtype=dtype)
+    weight = torch.randn(4 * HIDDEN, HIDDEN, 2, generator=g, dtype=dtype) / HIDDEN
+    weight[entry] = VALUES[value]
+    args = (i2s, weight)
+    got = value_and_grads(ops.diagonal_lstm_scan, args, (0, 1))
+    want = value_and_grads(reference.diagonal_lstm_scan, args, (0, 1))
+    assert_all_same(got, want, ("h", "c", "grad i2s", "grad weight"))

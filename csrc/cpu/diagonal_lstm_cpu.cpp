@@ -30,12 +30,7 @@ std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad_h,
                                             const std::optional<at::Tensor>& grad_c,
                                             const at::Tensor& i2s, const at::Tensor& weight,
                                             const at::Tensor& h, const at::Tensor& c) {
-  constexpr const char* op = "diagonal_lstm_scan_backward";
-  check_diagonal_lstm_inputs(i2s, weight, op);
-  check_diagonal_lstm_state(grad_h, i2s, "grad_h", op);
-  if (grad_c.has_value()) check_diagonal_lstm_state(*grad_c, i2s, "grad_c", op);
-  check_diagonal_lstm_state(h, i2s, "h", op);
-  check_diagonal_lstm_state(c, i2s, "c", op);
+  check_diagonal_lstm_backward_inputs(grad_h, grad_c, i2s, weight, h, c);
   const int64_t B = i2s.size(0), G = i2s.size(1), H = i2s.size(2), Ws = i2s.size(3);
   const int64_t hid = G / 4;
   auto d_i2s_pm = at::empty({B, H, Ws, G}, i2s.options());

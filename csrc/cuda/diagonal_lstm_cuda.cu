@@ -193,12 +193,7 @@ std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad_h,
                                             const std::optional<at::Tensor>& grad_c,
                                             const at::Tensor& i2s, const at::Tensor& weight,
                                             const at::Tensor& h, const at::Tensor& c) {
-  constexpr const char* op = "diagonal_lstm_scan_backward";
-  check_diagonal_lstm_inputs(i2s, weight, op);
-  check_diagonal_lstm_state(grad_h, i2s, "grad_h", op);
-  if (grad_c.has_value()) check_diagonal_lstm_state(*grad_c, i2s, "grad_c", op);
-  check_diagonal_lstm_state(h, i2s, "h", op);
-  check_diagonal_lstm_state(c, i2s, "c", op);
+  check_diagonal_lstm_backward_inputs(grad_h, grad_c, i2s, weight, h, c);
   const c10::cuda::CUDAGuard guard(i2s.device());
   const Shape s = shape_of(i2s);
   const int64_t B = i2s.size(0);

@@ -2,6 +2,8 @@
 eager reference, torch.compile of the reference) doing one forward (+ backward where the op is
 differentiable) on the same inputs."""
 
+import copy
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -9,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from gen_ext import ops, reference
+from gen_ext.reference.diagonal_lstm import inside_mask
 from gen_ext.testing import make_dlm_inputs
 
 IMPLEMENTATIONS = ("fused", "eager", "compiled")
@@ -262,12 +265,36 @@ def concat_elu_case(
     )
 
 
+def plain_diagonal_lstm_scan(i2s, weight):
+    """The scan as a user would write it in plain PyTorch: a per-column loop, batched over
+    images and rows, the state-to-state 2x1 convolution as one conv1d over the whole column and
+    the positions off the image zeroed with torch.where. The same values as the reference on
+    finite inputs; the reference instead computes only the rows inside the image, tap by tap,
+    so a non-finite weight never meets the zero state (exact, and slower)."""
+    B, G, H, Ws = i2s.shape
+    inside = inside_mask(H, Ws, i2s.device)
+    h = i2s.new_zeros(B, G // 4, H)
+    c = torch.zeros_like(h)
+    hs, cs = [], []
+    for j in range(Ws):
+        a = i2s[..., j] + F.conv1d(h, weight, padding=1)[..., :H]
+        a_o, a_f, a_i, a_g = a.chunk(4, dim=1)
+        c = torch.where(
+            inside[:, j], torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g), 0.0
+        )
+        h = torch.where(inside[:, j], torch.sigmoid(a_o) * torch.tanh(c), 0.0)
+        hs.append(h)
+        cs.append(c)
+    return torch.stack(hs, -1), torch.stack(cs, -1)
+
+
 def diagonal_lstm_case(
     device: torch.device, batch: int = 16, hidden: int = 32, size: int = 32
 ) -> BenchCase:
     """The diagonal LSTM scan of one PixelRNN direction (issue size: B=16, 32x32, 32 hidden
-    units) against the reference's per-column loop (batched over images and rows), eager and
-    compiled. i2s comes channels-last, as the layer's 1x1 convolution gives it."""
+    units) against a per-column loop of plain ops batched over images and rows
+    (plain_diagonal_lstm_scan), eager and compiled. i2s comes channels-last, as the layer's 1x1
+    convolution gives it."""
     g = torch.Generator(device=device).manual_seed(0)
     shape = (batch, 4 * hidden, size, 2 * size - 1)
     i2s = torch.randn(shape, generator=g, device=device).contiguous(
@@ -276,7 +303,7 @@ def diagonal_lstm_case(
     weight = torch.randn((4 * hidden, hidden, 2), generator=g, device=device) / (2 * hidden) ** 0.5
     i2s.requires_grad_()
     weight.requires_grad_()
-    impls = _implementations(ops.diagonal_lstm_scan, reference.diagonal_lstm_scan)
+    impls = _implementations(ops.diagonal_lstm_scan, plain_diagonal_lstm_scan)
 
     def full(fn):
         def step():
@@ -297,6 +324,49 @@ def diagonal_lstm_case(
     )
 
 
+def diagonal_bilstm_layer_case(
+    device: torch.device, batch: int = 16, hidden: int = 32, size: int = 32
+) -> BenchCase:
+    """The whole DiagonalBiLSTM layer (1x1 convolutions, skews, both scans, the shift): fused,
+    against the same layer and weights with plain_diagonal_lstm_scan as its scans, eager and
+    compiled. The PixelRNN issue's size: B=16, 32x32, 32 hidden units per direction, 2 * 32
+    input channels."""
+    from gen_ext.nn import DiagonalBiLSTM
+
+    torch.manual_seed(0)
+    layer = DiagonalBiLSTM(2 * hidden, hidden).to(device)
+    plain = copy.deepcopy(layer)
+    for direction in (plain.left_to_right, plain.right_to_left):
+        direction.scan = functools.partial(plain_scan_of, direction)
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn((batch, 2 * hidden, size, size), generator=g, device=device)
+    x.requires_grad_()
+    impls = _implementations(layer, plain)
+
+    def full(fn):
+        def step():
+            x.grad = None
+            fn.zero_grad(set_to_none=True)
+            fn(x).sum().backward()
+
+        return step
+
+    return BenchCase(
+        "DiagonalBiLSTM layer",
+        f"B={batch}, {2 * hidden}->{hidden} ch per direction, {size}x{size}, float32, "
+        f"{device.type}",
+        make=_builders(impls, full),
+        forward_only=_builders(impls, lambda fn: _no_grad(lambda: fn(x))),
+        # the output and the gradients of x and of the parameters
+        result_bytes=(batch * hidden * size * size + x.numel()) * 4
+        + sum(p.numel() for p in layer.parameters()) * 4,
+    )
+
+
+def plain_scan_of(direction, i2s_skewed):
+    return plain_diagonal_lstm_scan(i2s_skewed, direction.state_to_state)
+
+
 CASES = {
     "discretized_logistic_mixture_nll": dlm_nll_case,
     "discretized_logistic_mixture_sample": dlm_sample_case,
@@ -307,4 +377,5 @@ CASES = {
     "gated_activation": gated_case,
     "concat_elu (dropout)": concat_elu_case,
     "diagonal_lstm_scan": diagonal_lstm_case,
+    "DiagonalBiLSTM layer": diagonal_bilstm_layer_case,
 }

@@ -43,16 +43,9 @@ class GatedPixelCNN(SoftmaxPixelModel):
             num_classes=num_classes,
         )
         C = self.input_shape[0]
-        if layers < 1 or channels < 1 or head < 1:
-            raise ValueError(
-                f"GatedPixelCNN: layers, channels and head must be positive, got "
-                f"layers={layers}, channels={channels}, head={head}"
-            )
-        if C == 3 and (channels % 3 or head % 3):
-            raise ValueError(
-                f"GatedPixelCNN: with 3 colour channels channels and head must be "
-                f"multiples of 3, got channels={channels}, head={head}"
-            )
+        self.check_sizes(
+            dict(layers=layers, channels=channels, head=head), per_colour=("channels", "head")
+        )
         if not isinstance(num_classes, int) or num_classes < 0:
             raise ValueError(f"GatedPixelCNN: num_classes must be an int >= 0, got {num_classes!r}")
         self.num_classes = num_classes

@@ -62,16 +62,7 @@ class PixelCNN(SoftmaxPixelModel):
             head=head,
         )
         C = self.input_shape[0]
-        if hidden < 1 or head < 1 or blocks < 0:
-            raise ValueError(
-                f"PixelCNN: hidden and head must be positive and blocks non-negative, "
-                f"got hidden={hidden}, head={head}, blocks={blocks}"
-            )
-        if C == 3 and (hidden % 3 or head % 3):
-            raise ValueError(
-                f"PixelCNN: with 3 colour channels hidden and head must be multiples "
-                f"of 3, got hidden={hidden}, head={head}"
-            )
+        self.check_sizes(dict(hidden=hidden, head=head), dict(blocks=blocks), ("hidden", "head"))
         self.net = nn.Sequential(
             MaskedConv2d(C, 2 * hidden, first_kernel_size, "A", C),
             *[MaskedResidualBlock(hidden, kernel_size, C) for _ in range(blocks)],

@@ -43,16 +43,7 @@ class PixelRNN(SoftmaxPixelModel):
     ):
         super().__init__(input_shape, levels, hidden=hidden, layers=layers, head=head)
         C = self.input_shape[0]
-        if hidden < 1 or head < 1 or layers < 0:
-            raise ValueError(
-                f"PixelRNN: hidden and head must be positive and layers non-negative, "
-                f"got hidden={hidden}, head={head}, layers={layers}"
-            )
-        if C == 3 and (hidden % 3 or head % 3):
-            raise ValueError(
-                f"PixelRNN: with 3 colour channels hidden and head must be multiples of 3, "
-                f"got hidden={hidden}, head={head}"
-            )
+        self.check_sizes(dict(hidden=hidden, head=head), dict(layers=layers), ("hidden", "head"))
         self.net = nn.Sequential(
             MaskedConv2d(C, 2 * hidden, 7, "A", C),
             *[DiagonalBiLSTMResidual(hidden, C) for _ in range(layers)],

@@ -19,6 +19,25 @@ class SoftmaxPixelModel(AutoregressiveImageModel):
     def logits(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
+    def check_sizes(self, positive: dict, non_negative: dict | None = None, per_colour=()):
+        """Raises a ValueError naming the model and the arguments unless the `positive` sizes are
+        at least 1 and the `non_negative` ones at least 0, and, for a colour image, the sizes
+        named in `per_colour` are multiples of 3 (one third per colour)."""
+        name = type(self).__name__
+        non_negative = non_negative or {}
+        if any(v < 1 for v in positive.values()) or any(v < 0 for v in non_negative.values()):
+            rule = f"{_names(positive)} must be positive"
+            if non_negative:
+                rule += f" and {_names(non_negative)} non-negative"
+            raise ValueError(f"{name}: {rule}, got {_values({**positive, **non_negative})}")
+        sizes = {**positive, **non_negative}
+        split = {k: sizes[k] for k in per_colour}
+        if self.input_shape[0] == 3 and any(v % 3 for v in split.values()):
+            raise ValueError(
+                f"{name}: with 3 colour channels {_names(split)} must be multiples of 3, "
+                f"got {_values(split)}"
+            )
+
     def _nll(self, x, labels):
         target = self.check_images(x)
         logits = self.logits(x, self.check_labels(labels, x.shape[0]))
@@ -47,3 +66,12 @@ class SoftmaxPixelModel(AutoregressiveImageModel):
             k = categorical_by_inversion(logits, noise[:, c, i, j])
             x[:, c, i, j] = k.to(dtype) / (self.levels - 1)
         return x
+
+
+def _names(sizes: dict) -> str:
+    names = list(sizes)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _values(sizes: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sizes.items())

@@ -91,8 +91,12 @@ class DiagonalLSTM(nn.Module):
         # channels-last, so the 1x1 convolution, the skew and the scan need no transposing copy
         x = x.contiguous(memory_format=torch.channels_last)
         i2s = F.conv2d(x, self.input_to_state.weight * self.i2s_mask, self.input_to_state.bias)
-        h, _ = ops.diagonal_lstm_scan(skew(i2s), self.state_to_state)
+        h, _ = self.scan(skew(i2s))
         return unskew(h, W)
+
+    def scan(self, i2s_skewed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(h, c) of the skewed map: the fused op (a benchmark swaps in a plain loop here)."""
+        return ops.diagonal_lstm_scan(i2s_skewed, self.state_to_state)
 
 
 class DiagonalBiLSTM(nn.Module):

@@ -3,7 +3,9 @@
 On a skewed image (row r moved right by r, so the W + H - 1 columns are the image's diagonals)
 the LSTM runs column by column. Column j's gate pre-activations are the input-to-state ones
 given for it, plus the state-to-state 2x1 convolution of the previous column's hidden state:
-row r reads rows r - 1 (weight tap 0) and r (tap 1) of column j - 1. Gates [o, f, i, g] along
+row r reads rows r - 1 (weight tap 0) and r (tap 1) of column j - 1, each only where it lies
+inside the image (a weight never multiplies the zero state outside it, so a NaN or infinite
+weight reaches only the positions that use it). Gates [o, f, i, g] along
 the 4h channels: o, f, i = sigmoid, g = tanh; c = f * c_prev + i * g, h = o * tanh(c).
 
 Only the image's own positions are computed: row r's pixels lie at columns r .. r + W - 1
@@ -28,24 +30,45 @@ def inside_mask(H: int, Ws: int, device=None) -> torch.Tensor:
     return (j >= r) & (j <= r + Ws - H)
 
 
+def _tap_term(weight_tap, h_prev, lo: int, hi: int, shift: int, r0: int, r1: int):
+    """One tap's term for rows lo .. hi of a column, which read rows lo - shift .. hi - shift of
+    the previous column's state (all inside the image), aligned to the column's rows r0 .. r1;
+    0 when no row reads through this tap."""
+    if hi < lo:
+        return 0.0
+    term = F.conv1d(h_prev[..., lo - shift : hi - shift + 1], weight_tap.unsqueeze(-1))
+    return F.pad(term, (lo - r0, r1 - hi))
+
+
 def diagonal_lstm_scan(
     i2s: torch.Tensor, weight: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     B, G, H, Ws = i2s.shape
-    hidden = G // 4
-    inside = inside_mask(H, Ws, i2s.device)
+    hidden, W = G // 4, Ws - H + 1
     h = i2s.new_zeros(B, hidden, H)
     c = i2s.new_zeros(B, hidden, H)
     hs, cs = [], []
+    columns = i2s.unbind(-1)  # one view per column (a single backward, not one per column)
     for j in range(Ws):
-        # output row r of a 2-tap convolution padded by one above reads rows r - 1 and r
-        a = i2s[..., j] + F.conv1d(h, weight, padding=1)[..., :H]
+        # the rows of column j inside the image, r0 .. r1; only they are computed, so nothing
+        # outside (i2s there, the zero state there times a weight) reaches a value or gradient
+        r0, r1 = max(0, j - W + 1), min(H - 1, j)
+        if r1 < r0:  # an image of width 0
+            hs.append(h)
+            cs.append(c)
+            continue
+
+        # tap 1 reads (r, j - 1), inside for r <= j - 1; tap 0 reads (r - 1, j - 1), for r >= 1
+        a = (
+            columns[j][..., r0 : r1 + 1]
+            + _tap_term(weight[..., 1], h, r0, min(r1, j - 1), 0, r0, r1)
+            + _tap_term(weight[..., 0], h, max(r0, 1), r1, 1, r0, r1)
+        )
         a_o, a_f, a_i, a_g = a.chunk(4, dim=1)
-        c_new = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)
-        h_new = torch.sigmoid(a_o) * torch.tanh(c_new)
-        # where, not a product: a NaN outside the image must not reach the state
-        c = torch.where(inside[:, j], c_new, 0.0)
-        h = torch.where(inside[:, j], h_new, 0.0)
+        c_rows = torch.sigmoid(a_f) * c[..., r0 : r1 + 1] + torch.sigmoid(a_i) * torch.tanh(a_g)
+        h_rows = torch.sigmoid(a_o) * torch.tanh(c_rows)
+        c = F.pad(c_rows, (r0, H - 1 - r1))
+        h = F.pad(h_rows, (r0, H - 1 - r1))
         hs.append(h)
         cs.append(c)
     if Ws == 0:
