@@ -6,7 +6,7 @@ from torch import nn
 
 from gen_ext.nn import MaskedConv2d
 
-from .softmax_pixel import SoftmaxPixelModel
+from .softmax_pixel import StackedSoftmaxPixelModel, softmax_head
 
 
 class MaskedResidualBlock(nn.Module):
@@ -28,7 +28,7 @@ class MaskedResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-class PixelCNN(SoftmaxPixelModel):
+class PixelCNN(StackedSoftmaxPixelModel):
     """A 7x7 mask-A convolution (the only layer that hides the current sub-pixel), residual
     blocks of mask-B convolutions, and two 1x1 mask-B layers to `levels` logits per channel. With 3
     channels every layer uses the R -> G -> B colour mask, so channel c's distribution depends on
@@ -66,13 +66,5 @@ class PixelCNN(SoftmaxPixelModel):
         self.net = nn.Sequential(
             MaskedConv2d(C, 2 * hidden, first_kernel_size, "A", C),
             *[MaskedResidualBlock(hidden, kernel_size, C) for _ in range(blocks)],
-            nn.ReLU(),
-            MaskedConv2d(2 * hidden, head, 1, "B", C),
-            nn.ReLU(),
-            MaskedConv2d(head, C * levels, 1, "B", C),
+            *softmax_head(2 * hidden, head, C, levels),
         )
-
-    def logits(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        self.check_labels(labels, x.shape[0])
-        out = self.net(x * 2 - 1)  # channel groups R, G, B of `levels` logits each
-        return out.view(x.shape[0], self.input_shape[0], self.levels, *x.shape[2:])

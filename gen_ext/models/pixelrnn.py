@@ -7,7 +7,7 @@ from torch import nn
 
 from gen_ext.nn import DiagonalBiLSTM, MaskedConv2d
 
-from .softmax_pixel import SoftmaxPixelModel
+from .softmax_pixel import StackedSoftmaxPixelModel, softmax_head
 
 
 class DiagonalBiLSTMResidual(nn.Module):
@@ -23,7 +23,7 @@ class DiagonalBiLSTMResidual(nn.Module):
         return x + self.out(self.lstm(x))
 
 
-class PixelRNN(SoftmaxPixelModel):
+class PixelRNN(StackedSoftmaxPixelModel):
     """A 7x7 mask-A convolution (the only layer that hides the current sub-pixel), `layers`
     residual diagonal BiLSTM layers of `hidden` units per direction, and two 1x1 mask-B layers
     to `levels` logits per channel. Each BiLSTM sees every pixel above and to the left, so
@@ -47,13 +47,5 @@ class PixelRNN(SoftmaxPixelModel):
         self.net = nn.Sequential(
             MaskedConv2d(C, 2 * hidden, 7, "A", C),
             *[DiagonalBiLSTMResidual(hidden, C) for _ in range(layers)],
-            nn.ReLU(),
-            MaskedConv2d(2 * hidden, head, 1, "B", C),
-            nn.ReLU(),
-            MaskedConv2d(head, C * levels, 1, "B", C),
+            *softmax_head(2 * hidden, head, C, levels),
         )
-
-    def logits(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        self.check_labels(labels, x.shape[0])
-        out = self.net(x * 2 - 1)  # channel groups R, G, B of `levels` logits each
-        return out.view(x.shape[0], self.input_shape[0], self.levels, *x.shape[2:])

@@ -3,6 +3,9 @@ Gated PixelCNN), and their naive sampler."""
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from gen_ext.nn import MaskedConv2d
 
 from .autoregressive import (
     AutoregressiveImageModel,
@@ -66,6 +69,28 @@ class SoftmaxPixelModel(AutoregressiveImageModel):
             k = categorical_by_inversion(logits, noise[:, c, i, j])
             x[:, c, i, j] = k.to(dtype) / (self.levels - 1)
         return x
+
+
+class StackedSoftmaxPixelModel(SoftmaxPixelModel):
+    """A SoftmaxPixelModel whose `self.net` maps the image, scaled to [-1, 1], to C * levels
+    logit channels (colour groups R, G, B of `levels` each), with no labels: PixelCNN and
+    PixelRNN, which differ only in the layers before softmax_head."""
+
+    def logits(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_labels(labels, x.shape[0])
+        out = self.net(x * 2 - 1)
+        return out.view(x.shape[0], self.input_shape[0], self.levels, *x.shape[2:])
+
+
+def softmax_head(in_channels: int, head: int, color_channels: int, levels: int) -> list:
+    """ReLU, a 1x1 mask-B layer to `head` channels, ReLU, a 1x1 mask-B layer to `levels` logits
+    per colour: the output layers of PixelCNN and PixelRNN."""
+    return [
+        nn.ReLU(),
+        MaskedConv2d(in_channels, head, 1, "B", color_channels),
+        nn.ReLU(),
+        MaskedConv2d(head, color_channels * levels, 1, "B", color_channels),
+    ]
 
 
 def _names(sizes: dict) -> str:
