@@ -71,7 +71,7 @@ OMP_NUM_THREADS=$(TRAIN_THREADS) (about 35 s)" env OMP_NUM_THREADS=$(TRAIN_THREA
  results/bench/bench.png"
 
 test: $(VENV)/.built
-	$(STAGE) "pytest with Triton interpreted (about 70 s on a quiet 2-core CPU)" \
+	$(STAGE) "pytest with Triton interpreted (about 2.5 min on a quiet 2-core CPU)" \
 	  env TRITON_INTERPRET=1 $(BIN)/pytest
 
 check: $(VENV)/.built
