@@ -401,7 +401,9 @@ def check_concat_elu(device: torch.device) -> list[CheckRow]:
     def run(fn, dtype, p, pad):
         leaf = x.to(dtype).requires_grad_()
         out = fn(leaf, p, seed, pad)
-        weights = torch.randn(out.shape, generator=g.manual_seed(1), device=device).double()
+        # the same weights for every run of an output shape, drawn apart from g's stream
+        weights_g = torch.Generator(device=device).manual_seed(1)
+        weights = torch.randn(out.shape, generator=weights_g, device=device).double()
         return out, torch.autograd.grad((out * weights.to(dtype)).sum(), leaf)[0]
 
     # pad: the zero border a down-shifted 2x3 convolution reads (the padded kernels)

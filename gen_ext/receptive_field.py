@@ -8,6 +8,7 @@ hides only behind an exact cancellation or a ReLU that is off at every one of th
 position may not see always has an exactly zero gradient (masked taps, padding).
 """
 
+import copy
 from pathlib import Path
 
 import torch
@@ -45,7 +46,7 @@ def receptive_field(model, pixel: tuple[int, int], images: int = 8, seed: int = 
     i, j = pixel
     if not (0 <= i < H and 0 <= j < W):
         raise ValueError(f"receptive_field: pixel must lie in the {H}x{W} image, got {pixel}")
-    model = model.double().eval()
+    model = copy.deepcopy(model).double().eval()  # the caller's model keeps its dtype and mode
     g = torch.Generator().manual_seed(seed)
     levels = model.levels
     field = None

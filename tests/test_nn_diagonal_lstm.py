@@ -80,7 +80,7 @@ def test_fused_layer_matches_the_reference_backend():
 
 
 def test_bad_channel_counts_are_named():
-    with pytest.raises(ValueError, match="multiples of 3"):
+    with pytest.raises(ValueError, match="divisible by 3"):
         DiagonalBiLSTM(4, 3, color_channels=3)
     with pytest.raises(ValueError, match="color_channels must be 1 or 3"):
         DiagonalLSTM(3, 3, color_channels=2)

@@ -101,3 +101,9 @@ def test_cli_refuses_what_it_cannot_draw(tmp_path, capsys):
     with pytest.raises(SystemExit) as err:
         main(["receptive-field", "autoencoder"])
     assert err.value.code == 2
+
+
+def test_the_callers_model_keeps_its_dtype_and_mode():
+    m = model(PixelCNN, 1).train()
+    receptive_field(m, (2, 2), images=1)
+    assert next(m.parameters()).dtype == torch.float32 and m.training

@@ -1,7 +1,9 @@
 #pragma once
 // CPU kernels of the fused concat-ELU with dropout, compiled once per instruction set (see
-// vec_ops.h). x is seen as [B, N] rows (N = C * spatial) and the output as [B, 2N]: a row's first
-// N values are elu(x), the next N elu(-x), so both halves are contiguous runs that vectorize.
+// vec_ops.h). Without a border x is seen as [B, N] rows (N = C * spatial) and the output as
+// [B, 2N]: a row's first N values are elu(x), the next N elu(-x), so both halves are contiguous
+// runs that vectorize; with one, each image row is such a run. One routine per direction
+// processes a run, for both layouts.
 // The dropout factors (concat_elu_math.h) of a vector are drawn lane by lane into a small buffer:
 // splitmix64 is a few integer operations, far cheaper than the memory traffic around it.
 
@@ -34,51 +36,85 @@ void dropout_factors(const Dropout& d, int64_t first, int64_t count, T* out) {
   }
 }
 
-// The factors of positions j, ..., j + count - 1 of a row whose output starts at `row`: of their
-// elu(x) values into pos, of their elu(-x) values (N further on) into neg.
+// The n values of one run of input into its two output runs; pos_index, neg_index: the dropout
+// stream positions of their first elements. Whole vectors, then the tail one element at a time
+// on the scalar policy the CUDA kernels use (so the CPU tests run that math too).
 template <typename T>
-void half_factors(const Dropout& d, int64_t row, int64_t N, int64_t j, int64_t count, T* pos,
-                  T* neg) {
-  dropout_factors(d, row + j, count, pos);
-  dropout_factors(d, row + N + j, count, neg);
-}
-
-template <typename T>
-void concat_elu_forward_typed(const T* x, T* out, int64_t B, int64_t N, const Dropout& d) {
+void forward_row(const T* xr, T* pos, T* neg, int64_t n, int64_t pos_index, int64_t neg_index,
+                 const Dropout& d) {
   using Vec = concat_elu::Element<VecOps<T>>;
   using Tail = concat_elu::Element<TailOps<T>>;
   using V = at::vec::Vectorized<T>;
   constexpr int64_t W = V::size();
+  T fp[W], fn[W];
+  int64_t j = 0;
+  for (; j + W <= n; j += W) {
+    V p, q;
+    Vec::forward(V::loadu(xr + j), p, q);
+    if (d.on) {
+      dropout_factors(d, pos_index + j, W, fp);
+      dropout_factors(d, neg_index + j, W, fn);
+      p = p * V::loadu(fp);
+      q = q * V::loadu(fn);
+    }
+    p.store(pos + j);
+    q.store(neg + j);
+  }
+  for (; j < n; ++j) {
+    T p, q;
+    Tail::forward(xr[j], p, q);
+    if (d.on) {
+      dropout_factors(d, pos_index + j, 1, fp);
+      dropout_factors(d, neg_index + j, 1, fn);
+      p *= fp[0];
+      q *= fn[0];
+    }
+    pos[j] = p;
+    neg[j] = q;
+  }
+}
+
+template <typename T>
+void backward_row(const T* gp, const T* gn, const T* xr, T* gx, int64_t n, int64_t pos_index,
+                  int64_t neg_index, const Dropout& d) {
+  using Vec = concat_elu::Element<VecOps<T>>;
+  using Tail = concat_elu::Element<TailOps<T>>;
+  using V = at::vec::Vectorized<T>;
+  constexpr int64_t W = V::size();
+  T fp[W], fn[W];
+  int64_t j = 0;
+  for (; j + W <= n; j += W) {
+    V p = V::loadu(gp + j), q = V::loadu(gn + j);
+    if (d.on) {
+      dropout_factors(d, pos_index + j, W, fp);
+      dropout_factors(d, neg_index + j, W, fn);
+      p = p * V::loadu(fp);
+      q = q * V::loadu(fn);
+    }
+    Vec::backward(p, q, V::loadu(xr + j)).store(gx + j);
+  }
+  for (; j < n; ++j) {
+    T p = gp[j], q = gn[j];
+    if (d.on) {
+      dropout_factors(d, pos_index + j, 1, fp);
+      dropout_factors(d, neg_index + j, 1, fn);
+      p *= fp[0];
+      q *= fn[0];
+    }
+    gx[j] = Tail::backward(p, q, xr[j]);
+  }
+}
+
+// ---- the dense layout: x [B, N] rows (N = C * spatial), out [B, 2N] ----
+// Spans of each row, split over B * N elements, go through the run routines above.
+
+template <typename T>
+void concat_elu_forward_typed(const T* x, T* out, int64_t B, int64_t N, const Dropout& d) {
   at::parallel_for(0, B * N, kGatedGrain, [&](int64_t begin, int64_t end) {
-    T fp[W], fn[W];
     for_each_row_span(begin, end, N, [&](int64_t b, int64_t j0, int64_t j1) {
-      const T* xr = x + b * N;
-      T* pos = out + b * 2 * N;
-      T* neg = pos + N;
-      const int64_t row = b * 2 * N;
-      int64_t j = j0;
-      for (; j + W <= j1; j += W) {
-        V p, q;
-        Vec::forward(V::loadu(xr + j), p, q);
-        if (d.on) {
-          half_factors(d, row, N, j, W, fp, fn);
-          p = p * V::loadu(fp);
-          q = q * V::loadu(fn);
-        }
-        p.store(pos + j);
-        q.store(neg + j);
-      }
-      for (; j < j1; ++j) {
-        T p, q;
-        Tail::forward(xr[j], p, q);
-        if (d.on) {
-          half_factors(d, row, N, j, 1, fp, fn);
-          p *= fp[0];
-          q *= fn[0];
-        }
-        pos[j] = p;
-        neg[j] = q;
-      }
+      const int64_t row = b * 2 * N;  // the output row's first element
+      forward_row(x + b * N + j0, out + row + j0, out + row + N + j0, j1 - j0, row + j0,
+                  row + N + j0, d);
     });
   });
 }
@@ -86,37 +122,11 @@ void concat_elu_forward_typed(const T* x, T* out, int64_t B, int64_t N, const Dr
 template <typename T>
 void concat_elu_backward_typed(const T* grad, const T* x, T* grad_x, int64_t B, int64_t N,
                                const Dropout& d) {
-  using Vec = concat_elu::Element<VecOps<T>>;
-  using Tail = concat_elu::Element<TailOps<T>>;
-  using V = at::vec::Vectorized<T>;
-  constexpr int64_t W = V::size();
   at::parallel_for(0, B * N, kGatedGrain, [&](int64_t begin, int64_t end) {
-    T fp[W], fn[W];
     for_each_row_span(begin, end, N, [&](int64_t b, int64_t j0, int64_t j1) {
-      const T* xr = x + b * N;
-      const T* gp = grad + b * 2 * N;
-      const T* gn = gp + N;
-      T* gx = grad_x + b * N;
       const int64_t row = b * 2 * N;
-      int64_t j = j0;
-      for (; j + W <= j1; j += W) {
-        V p = V::loadu(gp + j), q = V::loadu(gn + j);
-        if (d.on) {
-          half_factors(d, row, N, j, W, fp, fn);
-          p = p * V::loadu(fp);
-          q = q * V::loadu(fn);
-        }
-        Vec::backward(p, q, V::loadu(xr + j)).store(gx + j);
-      }
-      for (; j < j1; ++j) {
-        T p = gp[j], q = gn[j];
-        if (d.on) {
-          half_factors(d, row, N, j, 1, fp, fn);
-          p *= fp[0];
-          q *= fn[0];
-        }
-        gx[j] = Tail::backward(p, q, xr[j]);
-      }
+      backward_row(grad + row + j0, grad + row + N + j0, x + b * N + j0, grad_x + b * N + j0,
+                   j1 - j0, row + j0, row + N + j0, d);
     });
   });
 }
@@ -133,53 +143,10 @@ struct Padding {
 
 inline Padding padding_of(at::IntArrayRef pad) { return {pad[0], pad[1], pad[2], pad[3]}; }
 
-// The n values of one input row into its two output rows; pos_index, neg_index: the dropout
-// stream positions of their first elements. The last vector is a partial one (masked load and
-// store), so every element goes through the same vector math wherever a row starts or ends.
-template <typename T>
-void forward_row(const T* xr, T* pos, T* neg, int64_t n, int64_t pos_index, int64_t neg_index,
-                 const Dropout& d) {
-  using Vec = concat_elu::Element<VecOps<T>>;
-  using V = at::vec::Vectorized<T>;
-  constexpr int64_t W = V::size();
-  T fp[W], fn[W];
-  for (int64_t j = 0; j < n; j += W) {
-    const int64_t count = std::min<int64_t>(W, n - j);
-    V p, q;
-    Vec::forward(V::loadu(xr + j, count), p, q);
-    if (d.on) {
-      dropout_factors(d, pos_index + j, count, fp);
-      dropout_factors(d, neg_index + j, count, fn);
-      p = p * V::loadu(fp, count);
-      q = q * V::loadu(fn, count);
-    }
-    p.store(pos + j, count);
-    q.store(neg + j, count);
-  }
-}
-
-template <typename T>
-void backward_row(const T* gp, const T* gn, const T* xr, T* gx, int64_t n, int64_t pos_index,
-                  int64_t neg_index, const Dropout& d) {
-  using Vec = concat_elu::Element<VecOps<T>>;
-  using V = at::vec::Vectorized<T>;
-  constexpr int64_t W = V::size();
-  T fp[W], fn[W];
-  for (int64_t j = 0; j < n; j += W) {
-    const int64_t count = std::min<int64_t>(W, n - j);
-    V p = V::loadu(gp + j, count), q = V::loadu(gn + j, count);
-    if (d.on) {
-      dropout_factors(d, pos_index + j, count, fp);
-      dropout_factors(d, neg_index + j, count, fn);
-      p = p * V::loadu(fp, count);
-      q = q * V::loadu(fn, count);
-    }
-    Vec::backward(p, q, V::loadu(xr + j, count)).store(gx + j, count);
-  }
-}
-
 // Rows per parallel task: about kGatedGrain elements.
-inline int64_t row_grain(int64_t W) { return std::max<int64_t>(1, kGatedGrain / std::max<int64_t>(W, 1)); }
+inline int64_t row_grain(int64_t W) {
+  return std::max<int64_t>(1, kGatedGrain / std::max<int64_t>(W, 1));
+}
 
 template <typename T>
 void concat_elu_forward_padded(const T* x, T* out, int64_t B, int64_t C, int64_t H, int64_t W,

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gen_ext/lstm_math.h"
+#include "gen_ext/skewed_image.h"
 #include "vec_ops.h"
 
 namespace gen_ext {
@@ -22,38 +23,29 @@ namespace cpu {
 namespace CPU_CAPABILITY {
 namespace diagonal_lstm {
 
-struct Shape {
-  int64_t B, Ws, H, hid, G, W;  // G = 4 * hid gate channels; W = Ws - H + 1, the image's width
-  bool inside(int64_t r, int64_t j) const { return r >= 0 && j >= r && j - r < W; }
-  int64_t first_row(int64_t j) const { return std::max<int64_t>(0, j - W + 1); }
-  int64_t last_row(int64_t j) const { return std::min<int64_t>(H - 1, j); }
-  int64_t position(int64_t b, int64_t r, int64_t j) const { return (b * H + r) * Ws + j; }
-};
+using Shape = ::gen_ext::diagonal_lstm::SkewedImage;
 
-// out[n] = init[n] + sum_k s0[k] M0[k, n] + sum_k s1[k] M1[k, n] for n < N, with M: [K, N]
-// row-major; a null s leaves its term out. Blocks of four vectors are summed in registers over
-// all k (independent sums hide the FMA latency), so out is written once.
-template <typename T>
-void matvec2(const T* init, const T* s0, const T* M0, const T* s1, const T* M1, int64_t K,
-             int64_t N, T* out) {
+// out[n] = init[n] + sum_{k < K} scale(k) * row(k)[n] for n < N (init may be out). Blocks of four
+// vectors are summed in registers over all k (independent sums hide the FMA latency), so out
+// is written once. It serves the gates (rows of a weight matrix scaled by a state), the
+// previous column's state gradient, and the weight gradient's rank update (rows of gate
+// gradients scaled by a state value).
+template <typename T, typename Scale, typename Row>
+void add_scaled_rows(const T* init, int64_t K, const Scale& scale, const Row& row, int64_t N,
+                     T* out) {
   using V = at::vec::Vectorized<T>;
   constexpr int64_t L = V::size();
   int64_t n = 0;
   for (; n + 4 * L <= N; n += 4 * L) {
     V a0 = V::loadu(init + n), a1 = V::loadu(init + n + L), a2 = V::loadu(init + n + 2 * L),
       a3 = V::loadu(init + n + 3 * L);
-    for (int term = 0; term < 2; ++term) {
-      const T* s = term == 0 ? s0 : s1;
-      const T* M = term == 0 ? M0 : M1;
-      if (s == nullptr) continue;
-      for (int64_t k = 0; k < K; ++k) {
-        const V sk(s[k]);
-        const T* m = M + k * N + n;
-        a0 = at::vec::fmadd(sk, V::loadu(m), a0);
-        a1 = at::vec::fmadd(sk, V::loadu(m + L), a1);
-        a2 = at::vec::fmadd(sk, V::loadu(m + 2 * L), a2);
-        a3 = at::vec::fmadd(sk, V::loadu(m + 3 * L), a3);
-      }
+    for (int64_t k = 0; k < K; ++k) {
+      const V sk(scale(k));
+      const T* m = row(k) + n;
+      a0 = at::vec::fmadd(sk, V::loadu(m), a0);
+      a1 = at::vec::fmadd(sk, V::loadu(m + L), a1);
+      a2 = at::vec::fmadd(sk, V::loadu(m + 2 * L), a2);
+      a3 = at::vec::fmadd(sk, V::loadu(m + 3 * L), a3);
     }
     a0.store(out + n);
     a1.store(out + n + L);
@@ -63,52 +55,39 @@ void matvec2(const T* init, const T* s0, const T* M0, const T* s1, const T* M1, 
   for (; n < N; n += L) {
     const int64_t m = std::min<int64_t>(L, N - n);
     V a = V::loadu(init + n, m);
-    for (int term = 0; term < 2; ++term) {
-      const T* s = term == 0 ? s0 : s1;
-      const T* M = term == 0 ? M0 : M1;
-      if (s == nullptr) continue;
-      for (int64_t k = 0; k < K; ++k) a = at::vec::fmadd(V(s[k]), V::loadu(M + k * N + n, m), a);
-    }
+    for (int64_t k = 0; k < K; ++k) a = at::vec::fmadd(V(scale(k)), V::loadu(row(k) + n, m), a);
     a.store(out + n, m);
   }
 }
 
+// out[n] += sum_k s[k] M[k, n], M: [K, N] row-major.
+template <typename T>
+void add_matvec(const T* s, const T* M, int64_t K, int64_t N, T* out) {
+  add_scaled_rows(
+      out, K, [&](int64_t k) { return s[k]; }, [&](int64_t k) { return M + k * N; }, N, out);
+}
+
+// The gate pre-activations of a position into acc [G]: its i2s values plus the state-to-state
+// taps of the neighbours inside the image (above, same: null where outside).
+template <typename T>
+void gate_preactivations(const T* a, const T* above, const T* same, const T* wt0, const T* wt1,
+                         int64_t hid, int64_t G, T* acc) {
+  std::copy(a, a + G, acc);
+  if (above != nullptr) add_matvec(above, wt0, hid, G, acc);
+  if (same != nullptr) add_matvec(same, wt1, hid, G, acc);
+}
+
 // dw[k, n] += sum_p states[p][k] * grads[p][n] (k < K, n < N): the rank-P update of a column's
-// positions, each dw block loaded and stored once per column rather than once per position.
+// positions, each dw row loaded and stored once per column rather than once per position.
 template <typename T>
 void rank_update(const std::vector<const T*>& states, const std::vector<const T*>& grads,
                  int64_t K, int64_t N, T* dw) {
-  using V = at::vec::Vectorized<T>;
-  constexpr int64_t L = V::size();
-  const size_t P = states.size();
-  if (P == 0) return;
-  for (int64_t k = 0; k < K; ++k) {
+  const int64_t P = static_cast<int64_t>(states.size());
+  for (int64_t k = 0; k < K && P > 0; ++k) {
     T* row = dw + k * N;
-    int64_t n = 0;
-    for (; n + 4 * L <= N; n += 4 * L) {
-      V a0 = V::loadu(row + n), a1 = V::loadu(row + n + L), a2 = V::loadu(row + n + 2 * L),
-        a3 = V::loadu(row + n + 3 * L);
-      for (size_t p = 0; p < P; ++p) {
-        const V sk(states[p][k]);
-        const T* g = grads[p] + n;
-        a0 = at::vec::fmadd(sk, V::loadu(g), a0);
-        a1 = at::vec::fmadd(sk, V::loadu(g + L), a1);
-        a2 = at::vec::fmadd(sk, V::loadu(g + 2 * L), a2);
-        a3 = at::vec::fmadd(sk, V::loadu(g + 3 * L), a3);
-      }
-      a0.store(row + n);
-      a1.store(row + n + L);
-      a2.store(row + n + 2 * L);
-      a3.store(row + n + 3 * L);
-    }
-    for (; n < N; n += L) {
-      const int64_t m = std::min<int64_t>(L, N - n);
-      V a = V::loadu(row + n, m);
-      for (size_t p = 0; p < P; ++p) {
-        a = at::vec::fmadd(V(states[p][k]), V::loadu(grads[p] + n, m), a);
-      }
-      a.store(row + n, m);
-    }
+    add_scaled_rows(
+        row, P, [&](int64_t p) { return states[p][k]; }, [&](int64_t p) { return grads[p]; }, N,
+        row);
   }
 }
 
@@ -138,7 +117,7 @@ void forward_typed(const Shape& s, const T* a, const T* wt0, const T* wt1, T* hs
           const int64_t pos = s.position(b, r, j), prev = pos - 1;  // (r, j) and (r, j - 1)
           const T* same = s.inside(r, j - 1) ? hs + prev * hid : nullptr;
           const T* above = s.inside(r - 1, j - 1) ? hs + (prev - s.Ws) * hid : nullptr;
-          matvec2(a + pos * G, above, wt0, same, wt1, hid, G, acc.data());
+          gate_preactivations(a + pos * G, above, same, wt0, wt1, hid, G, acc.data());
           for (int64_t u = 0; u < hid; u += L) {
             const int64_t n = std::min<int64_t>(L, hid - u);
             const V c_prev = same != nullptr ? V::loadu(cs + prev * hid + u, n) : V(T(0));
@@ -189,7 +168,7 @@ void backward_typed(const Shape& s, const T* grad_h, const T* grad_c, const T* a
           const int64_t pos = s.position(b, r, j), prev = pos - 1;
           const T* same = s.inside(r, j - 1) ? hs + prev * hid : nullptr;
           const T* above = s.inside(r - 1, j - 1) ? hs + (prev - s.Ws) * hid : nullptr;
-          matvec2(a + pos * G, above, wt0, same, wt1, hid, G, acc.data());
+          gate_preactivations(a + pos * G, above, same, wt0, wt1, hid, G, acc.data());
           T* da = d_a + pos * G;
           for (int64_t u = 0; u < hid; u += L) {
             const int64_t n = std::min<int64_t>(L, hid - u);
@@ -210,14 +189,12 @@ void backward_typed(const Shape& s, const T* grad_h, const T* grad_c, const T* a
           }
           // the previous column's hidden-state gradient: rows r (tap 1) and r - 1 (tap 0)
           if (same != nullptr) {
-            T* out = &next_h[r * hid];
-            matvec2<T>(out, da, wn1, nullptr, nullptr, G, hid, out);
+            add_matvec(da, wn1, G, hid, &next_h[r * hid]);
             states[1].push_back(same);
             grads[1].push_back(da);
           }
           if (above != nullptr) {
-            T* out = &next_h[(r - 1) * hid];
-            matvec2<T>(out, da, wn0, nullptr, nullptr, G, hid, out);
+            add_matvec(da, wn0, G, hid, &next_h[(r - 1) * hid]);
             states[0].push_back(above);
             grads[0].push_back(da);
           }
@@ -232,13 +209,16 @@ void backward_typed(const Shape& s, const T* grad_h, const T* grad_c, const T* a
 
 }  // namespace diagonal_lstm
 
+using diagonal_lstm::Shape;
+
 // i2s_pm: [B, H, Ws, 4h] contiguous (channels-last); wt: [2, h, 4h] (the taps transposed);
 // h_pm, c_pm: [B, H, Ws, h] outputs. Checks and layouts are the caller's.
-void diagonal_lstm_forward(const at::Tensor& i2s_pm, const at::Tensor& wt,
-                                  at::Tensor& h_pm, at::Tensor& c_pm) {
-  const int64_t B = i2s_pm.size(0), H = i2s_pm.size(1), Ws = i2s_pm.size(2);
-  const int64_t G = i2s_pm.size(3), hid = G / 4;
-  const diagonal_lstm::Shape s{B, Ws, H, hid, G, Ws - H + 1};
+void diagonal_lstm_forward(const at::Tensor& i2s_pm, const at::Tensor& wt, at::Tensor& h_pm,
+                           at::Tensor& c_pm) {
+  // i2s_pm is [B, H, Ws, G]
+  const Shape s = ::gen_ext::diagonal_lstm::skewed_image(i2s_pm.size(0), i2s_pm.size(3),
+                                                         i2s_pm.size(1), i2s_pm.size(2));
+  const int64_t hid = s.hid, G = s.G;
   AT_DISPATCH_FLOATING_TYPES(i2s_pm.scalar_type(), "diagonal_lstm_scan", [&] {
     const scalar_t* w = wt.const_data_ptr<scalar_t>();
     diagonal_lstm::forward_typed<scalar_t>(s, i2s_pm.const_data_ptr<scalar_t>(), w,
@@ -250,13 +230,13 @@ void diagonal_lstm_forward(const at::Tensor& i2s_pm, const at::Tensor& wt,
 // grad_h_pm, grad_c_pm (undefined: none), h_pm, c_pm: [B, H, Ws, h]; wn: [2, 4h, h] (the taps);
 // d_i2s_pm: [B, H, Ws, 4h] and dwt: [B, 2, h, 4h] outputs.
 void diagonal_lstm_backward(const at::Tensor& grad_h_pm, const at::Tensor& grad_c_pm,
-                                   const at::Tensor& i2s_pm, const at::Tensor& wt,
-                                   const at::Tensor& wn, const at::Tensor& h_pm,
-                                   const at::Tensor& c_pm, at::Tensor& d_i2s_pm,
-                                   at::Tensor& dwt) {
-  const int64_t B = i2s_pm.size(0), H = i2s_pm.size(1), Ws = i2s_pm.size(2);
-  const int64_t G = i2s_pm.size(3), hid = G / 4;
-  const diagonal_lstm::Shape s{B, Ws, H, hid, G, Ws - H + 1};
+                            const at::Tensor& i2s_pm, const at::Tensor& wt, const at::Tensor& wn,
+                            const at::Tensor& h_pm, const at::Tensor& c_pm, at::Tensor& d_i2s_pm,
+                            at::Tensor& dwt) {
+  // i2s_pm is [B, H, Ws, G]
+  const Shape s = ::gen_ext::diagonal_lstm::skewed_image(i2s_pm.size(0), i2s_pm.size(3),
+                                                         i2s_pm.size(1), i2s_pm.size(2));
+  const int64_t hid = s.hid, G = s.G;
   AT_DISPATCH_FLOATING_TYPES(i2s_pm.scalar_type(), "diagonal_lstm_scan_backward", [&] {
     const scalar_t* t = wt.const_data_ptr<scalar_t>();
     const scalar_t* n = wn.const_data_ptr<scalar_t>();

@@ -2,7 +2,8 @@
 // (gen_ext/concat_elu_math.h): grid-stride loops over the input's elements. x is seen as [B, N]
 // rows (N = C * spatial) and the output as [B, 2N], elu(x) in a row's first N values and elu(-x)
 // in the next N. With a pad (left, right, top, bottom) the output is [B, 2C, Hp, Wp] with a zero
-// border: one thread per output element, the dropout stream still counting unpadded elements.
+// border: its forward runs one thread per output element, the dropout stream still counting
+// unpadded elements. One backward kernel serves both layouts (the dense one is a border of 0).
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -53,22 +54,17 @@ __global__ void forward_kernel(const T* __restrict__ x, T* __restrict__ out, int
   }
 }
 
-template <typename T>
-__global__ void backward_kernel(const T* __restrict__ grad, const T* __restrict__ x,
-                                T* __restrict__ grad_x, int64_t n, int64_t N, Dropout d) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(blockDim.x) * gridDim.x) {
-    const int64_t k = pos_offset(i, N);
-    grad_x[i] = concat_elu::Element<ScalarOps<T>>::backward(
-        grad[k] * factor<T>(d, k), grad[k + N] * factor<T>(d, k + N), x[i]);
-  }
-}
-
 struct Padded {
   int64_t C, H, W, left, top, Hp, Wp;
 };
 
+// x as [B, C, H, W] in an output of [B, 2C, Hp, Wp]; without a pad, x as [B, 1, 1, N] (N its
+// elements per batch row), whose output [B, 2, 1, N] is the dense layout [B, 2N].
 Padded padded_of(const at::Tensor& x, at::IntArrayRef pad) {
+  if (pad.empty()) {
+    const int64_t N = x.numel() / x.size(0);
+    return {1, 1, N, 0, 0, 1, N};
+  }
   const int64_t H = x.size(2), W = x.size(3);
   return {x.size(1), H, W, pad[0], pad[2], pad[2] + H + pad[3], pad[0] + W + pad[1]};
 }
@@ -93,7 +89,8 @@ __global__ void forward_padded_kernel(const T* __restrict__ x, T* __restrict__ o
   }
 }
 
-// Input element i of [B, C, H, W], its gradients read from the padded output's interior.
+// Input element i of [B, C, H, W], its gradients read from the padded output's interior (both
+// layouts: see padded_of).
 template <typename T>
 __global__ void backward_padded_kernel(const T* __restrict__ grad, const T* __restrict__ x,
                                        T* __restrict__ grad_x, int64_t n, Padded s, Dropout d) {
@@ -149,20 +146,11 @@ at::Tensor backward(const at::Tensor& grad, const at::Tensor& x, double p, int64
   const int64_t n = x.numel();
   if (n == 0) return grad_x;
   const auto g = grad.contiguous(), xc = x.contiguous();
-  if (!pad.empty()) {
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "concat_elu_backward", [&] {
-      backward_padded_kernel<scalar_t>
-          <<<blocks_for(n), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
-              g.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>(),
-              grad_x.mutable_data_ptr<scalar_t>(), n, padded_of(x, pad), dropout_of(p, seed));
-    });
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-    return grad_x;
-  }
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "concat_elu_backward", [&] {
-    backward_kernel<scalar_t><<<blocks_for(n), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
-        g.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>(),
-        grad_x.mutable_data_ptr<scalar_t>(), n, n / x.size(0), dropout_of(p, seed));
+    backward_padded_kernel<scalar_t>
+        <<<blocks_for(n), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
+            g.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>(),
+            grad_x.mutable_data_ptr<scalar_t>(), n, padded_of(x, pad), dropout_of(p, seed));
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return grad_x;

@@ -17,19 +17,14 @@
 #include "../diagonal_lstm_checks.h"
 #include "../diagonal_lstm_layout.h"
 #include "gen_ext/lstm_math.h"
+#include "gen_ext/skewed_image.h"
 #include "launch.h"
 
 namespace gen_ext {
 namespace cuda {
 namespace {
 
-struct Shape {
-  int64_t Ws, H, hid, G, W;  // W = Ws - H + 1, the image's width
-  __device__ bool inside(int64_t r, int64_t j) const { return r >= 0 && j >= r && j - r < W; }
-  __device__ int64_t position(int64_t b, int64_t r, int64_t j) const {
-    return (b * H + r) * Ws + j;
-  }
-};
+using Shape = diagonal_lstm::SkewedImage;
 
 // Column j's gate pre-activations of every row inside the image into gates [H, G]:
 // a + wt0^T h(r - 1, j - 1) + wt1^T h(r, j - 1), wt: [hid, G]; h_prev: column j - 1's hidden
@@ -200,15 +195,14 @@ size_t shared_bytes_for(Kernel kernel, int64_t elements, const char* op, const S
 }
 
 Shape shape_of(const at::Tensor& i2s) {
-  const int64_t H = i2s.size(2), Ws = i2s.size(3), G = i2s.size(1);
-  return {Ws, H, G / 4, G, Ws - H + 1};
+  return diagonal_lstm::skewed_image(i2s.size(0), i2s.size(1), i2s.size(2), i2s.size(3));
 }
 
 std::tuple<at::Tensor, at::Tensor> forward(const at::Tensor& i2s, const at::Tensor& weight) {
   check_diagonal_lstm_inputs(i2s, weight, "diagonal_lstm_scan");
   const c10::cuda::CUDAGuard guard(i2s.device());
   const Shape s = shape_of(i2s);
-  const int64_t B = i2s.size(0);
+  const int64_t B = s.B;
   auto h_pm = at::empty({B, s.H, s.Ws, s.hid}, i2s.options());
   auto c_pm = at::empty({B, s.H, s.Ws, s.hid}, i2s.options());
   if (h_pm.numel() > 0) {
@@ -233,7 +227,7 @@ std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad_h,
   check_diagonal_lstm_backward_inputs(grad_h, grad_c, i2s, weight, h, c);
   const c10::cuda::CUDAGuard guard(i2s.device());
   const Shape s = shape_of(i2s);
-  const int64_t B = i2s.size(0);
+  const int64_t B = s.B;
   auto d_i2s_pm = at::empty({B, s.H, s.Ws, s.G}, i2s.options());
   auto dwt = at::empty({B, 2, s.hid, s.G}, i2s.options());  // each image fills its own
   if (d_i2s_pm.numel() == 0) {

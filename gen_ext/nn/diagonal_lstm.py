@@ -14,6 +14,7 @@ from torch import nn
 from gen_ext import ops
 from gen_ext.reference.masked_conv import pixelcnn_mask
 
+from .masked_conv import check_channel_counts
 from .shifted_conv import shift_down
 
 
@@ -46,21 +47,6 @@ def unskew(y: torch.Tensor, width: int) -> torch.Tensor:
     return out.view(B, H, width, C).permute(0, 3, 1, 2)
 
 
-def _check_channels(cls: str, in_channels: int, hidden_channels: int, color_channels: int):
-    if color_channels not in (1, 3):
-        raise ValueError(f"{cls}: color_channels must be 1 or 3, got {color_channels}")
-    if in_channels < 1 or hidden_channels < 1:
-        raise ValueError(
-            f"{cls}: in_channels and hidden_channels must be positive, got {in_channels} and "
-            f"{hidden_channels}"
-        )
-    if color_channels == 3 and (in_channels % 3 or hidden_channels % 3):
-        raise ValueError(
-            f"{cls}: with 3 colour channels in_channels and hidden_channels must be multiples "
-            f"of 3 (one third per colour), got {in_channels} and {hidden_channels}"
-        )
-
-
 class DiagonalLSTM(nn.Module):
     """One direction (left to right) of the diagonal LSTM: [B, in, H, W] -> [B, hidden, H, W].
 
@@ -75,7 +61,12 @@ class DiagonalLSTM(nn.Module):
 
     def __init__(self, in_channels: int, hidden_channels: int, color_channels: int = 1):
         super().__init__()
-        _check_channels(type(self).__name__, in_channels, hidden_channels, color_channels)
+        check_channel_counts(
+            type(self).__name__,
+            color_channels,
+            in_channels=in_channels,
+            hidden_channels=hidden_channels,
+        )
         self.hidden_channels = hidden_channels
         self.input_to_state = nn.Conv2d(in_channels, 4 * hidden_channels, 1)
         # each gate block uses the hidden units' colour groups: unit u's four gates share its mask
@@ -110,7 +101,12 @@ class DiagonalBiLSTM(nn.Module):
 
     def __init__(self, in_channels: int, hidden_channels: int, color_channels: int = 1):
         super().__init__()
-        _check_channels(type(self).__name__, in_channels, hidden_channels, color_channels)
+        check_channel_counts(
+            type(self).__name__,
+            color_channels,
+            in_channels=in_channels,
+            hidden_channels=hidden_channels,
+        )
         self.left_to_right = DiagonalLSTM(in_channels, hidden_channels, color_channels)
         self.right_to_left = DiagonalLSTM(in_channels, hidden_channels, color_channels)
 

@@ -18,6 +18,22 @@ def _pair(value, name: str) -> tuple[int, int]:
     return pair
 
 
+def check_channel_counts(layer: str, color_channels: int, **counts: int) -> None:
+    """The channel checks of every layer with colour groups: color_channels 1 or 3, every count
+    positive, and with 3 colours every count divisible by 3 (one third per colour). Raises a
+    ValueError naming the layer and the counts."""
+    if color_channels not in (1, 3):
+        raise ValueError(f"{layer}: color_channels must be 1 or 3, got {color_channels}")
+    given = ", ".join(f"{name}={value}" for name, value in counts.items())
+    if any(value < 1 for value in counts.values()):
+        raise ValueError(f"{layer}: channel counts must be positive, got {given}")
+    if color_channels == 3 and any(value % 3 for value in counts.values()):
+        raise ValueError(
+            f"{layer}: with color_channels=3, {' and '.join(counts)} must be divisible by 3 "
+            f"(one third per colour), got {given}"
+        )
+
+
 class MaskedConv2d(nn.Module):
     """A stride-1, 'same'-padded convolution whose output at a pixel depends only on the pixels
     above it and to its left (mask 'A', the first layer) or also on the pixel itself (mask 'B').
@@ -43,18 +59,9 @@ class MaskedConv2d(nn.Module):
         super().__init__()
         if mask_type not in MASK_TYPES:
             raise ValueError(f"MaskedConv2d: mask_type must be 'A' or 'B', got {mask_type!r}")
-        if color_channels not in (1, 3):
-            raise ValueError(f"MaskedConv2d: color_channels must be 1 or 3, got {color_channels}")
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(
-                f"MaskedConv2d: channel counts must be positive, got in_channels="
-                f"{in_channels}, out_channels={out_channels}"
-            )
-        if color_channels == 3 and (in_channels % 3 or out_channels % 3):
-            raise ValueError(
-                "MaskedConv2d: with color_channels=3, in_channels and out_channels "
-                f"must be divisible by 3, got {in_channels} and {out_channels}"
-            )
+        check_channel_counts(
+            "MaskedConv2d", color_channels, in_channels=in_channels, out_channels=out_channels
+        )
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.mask_type, self.color_channels = mask_type, color_channels

@@ -39,7 +39,22 @@ def _stride(value, cls: str) -> int:
     return value
 
 
-class DownShiftedConv2d(nn.Conv2d):
+class _CausallyPaddedConv2d(nn.Conv2d):
+    """A convolution whose input gets the zero border `causal_padding` (left, right, top, bottom,
+    as F.pad orders it; set by the subclass) before it is read."""
+
+    causal_padding: tuple[int, int, int, int]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_padded(F.pad(x, self.causal_padding))
+
+    def forward_padded(self, x_padded: torch.Tensor) -> torch.Tensor:
+        """The convolution of an input already inside its zero border, such as
+        gen_ext.ops.concat_elu(x, pad=conv.causal_padding) writes: no padded copy."""
+        return super().forward(x_padded)
+
+
+class DownShiftedConv2d(_CausallyPaddedConv2d):
     """Output (i, j) sees input rows s*i-kh+1 .. s*i and columns s*j-(kw-1)/2 .. s*j+(kw-1)/2 (s the
     stride): its own row and the rows above, never a row below. kw must be odd (centred).
     An H x W input gives ceil(H/s) x ceil(W/s).
@@ -66,17 +81,8 @@ class DownShiftedConv2d(nn.Conv2d):
         )
         self.causal_padding = ((kw - 1) // 2, (kw - 1) // 2, kh - 1, 0)  # left, right, top, bottom
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_padded(F.pad(x, self.causal_padding))
 
-    def forward_padded(self, x_padded: torch.Tensor) -> torch.Tensor:
-        """The convolution of an input already inside its zero border (`causal_padding`, as
-        F.pad orders it), such as gen_ext.ops.concat_elu(x, pad=conv.causal_padding) writes:
-        no padded copy."""
-        return super().forward(x_padded)
-
-
-class DownRightShiftedConv2d(nn.Conv2d):
+class DownRightShiftedConv2d(_CausallyPaddedConv2d):
     """Output (i, j) sees input rows s*i-kh+1 .. s*i and columns s*j-kw+1 .. s*j: the pixels above
     and to the left, and its own. An H x W input gives ceil(H/s) x ceil(W/s).
 
@@ -96,13 +102,6 @@ class DownRightShiftedConv2d(nn.Conv2d):
             in_channels, out_channels, (kh, kw), _stride(stride, type(self).__name__), bias=bias
         )
         self.causal_padding = (kw - 1, 0, kh - 1, 0)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_padded(F.pad(x, self.causal_padding))
-
-    def forward_padded(self, x_padded: torch.Tensor) -> torch.Tensor:
-        """As DownShiftedConv2d.forward_padded."""
-        return super().forward(x_padded)
 
 
 class DownShiftedConvTranspose2d(nn.ConvTranspose2d):
