@@ -98,6 +98,19 @@ def _take(labels: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | No
     return None if labels is None else labels[index]
 
 
+def split_order(n: int, source: str, what: str = "images") -> tuple[torch.Tensor, torch.Tensor]:
+    """The train and test indices of `n` items: a fixed shuffle (SPLIT_SEED), TEST_FRACTION of
+    it (at least one) held out. Every dataset, of images or of sound clips, is split by this."""
+    if n < MIN_IMAGES:
+        raise DataError(
+            f"{source}: need at least {MIN_IMAGES} {what} (a held-out test set "
+            f"and a training batch), got {n}"
+        )
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    n_test = max(1, round(n * TEST_FRACTION))
+    return order[n_test:], order[:n_test]
+
+
 def _split(
     images: torch.Tensor,
     labels: torch.Tensor | None,
@@ -105,15 +118,7 @@ def _split(
     levels: int,
     source: str | None = None,
 ) -> ImageData:
-    n = images.shape[0]
-    if n < MIN_IMAGES:
-        raise DataError(
-            f"{source or name}: need at least {MIN_IMAGES} images (a held-out test set "
-            f"and a training batch), got {n}"
-        )
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
-    n_test = max(1, round(n * TEST_FRACTION))
-    test, train = order[:n_test], order[n_test:]
+    train, test = split_order(images.shape[0], source or name)
     return ImageData(
         name,
         images[train].contiguous(),
