@@ -1,5 +1,5 @@
-"""PNG output: image grids (with row labels where rows differ in kind) and loss curves. Files are
-written atomically: a failed write leaves no partial PNG."""
+"""PNG output: image grids (with row labels where rows differ in kind), loss curves and waveforms.
+Files are written atomically: a failed write leaves no partial PNG."""
 
 import io
 import math
@@ -116,5 +116,55 @@ def save_curves(
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def save_waveforms(
+    waveforms: torch.Tensor,
+    path,
+    sample_rate: int,
+    titles: list[str] | None = None,
+) -> Path:
+    """Waveforms [N, T] (or [N, 1, T]) in [-1, 1], one row each against time in seconds, all on
+    the y range [-1, 1]; `titles`, one per waveform, above the rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    waveforms = torch.as_tensor(waveforms).detach().cpu()
+    if waveforms.dim() == 3 and waveforms.shape[1] == 1:
+        waveforms = waveforms[:, 0]
+    if waveforms.dim() != 2 or waveforms.shape[0] < 1 or waveforms.shape[1] < 1:
+        raise ValueError(
+            f"save_waveforms: waveforms must have shape [N, T] or [N, 1, T] with N, T >= 1, "
+            f"got {tuple(waveforms.shape)}"
+        )
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1:
+        raise ValueError(
+            f"save_waveforms: sample_rate must be a positive integer, got {sample_rate!r}"
+        )
+    n, length = waveforms.shape
+    if titles is not None and len(titles) != n:
+        raise ValueError(
+            f"save_waveforms: titles must give one title per waveform ({n}), got {len(titles)}"
+        )
+    seconds = np.arange(length) / sample_rate
+    fig, axes = plt.subplots(
+        n, 1, figsize=(8, 0.6 + 1.3 * n), sharex=True, sharey=True, squeeze=False
+    )
+    for i, ax in enumerate(axes[:, 0]):
+        ax.plot(seconds, waveforms[i].float().numpy(), linewidth=0.6)
+        ax.set_ylim(-1, 1)
+        ax.set_xlim(0, seconds[-1] if length > 1 else 1 / sample_rate)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=8)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=9)
+    axes[-1, 0].set_xlabel("time (s)", fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     return atomic_write_bytes(path, buffer.getvalue())
