@@ -88,6 +88,7 @@ def mu_law_decode(k, levels: int = MU_LAW_LEVELS) -> torch.Tensor:
     k = torch.as_tensor(k)
     if k.dtype.is_floating_point or k.is_complex() or k.dtype == torch.bool:
         raise ValueError(f"k must be an integer tensor, got dtype {k.dtype}")
+    k = k.long()  # compared as int64: `levels` may not fit k's own type (uint8 and 256)
     if k.numel() and (k.min() < 0 or k.max() >= levels):
         raise ValueError(
             f"k must lie in [0, {levels}) for levels={levels}, got values in "
