@@ -345,6 +345,7 @@ def cmd_train(args) -> int:
         out=out,
         seed=args.seed,
         image_size=args.image_size,
+        clip_length=args.clip_length,
         model_args=args.model_args,
     )
     try:
@@ -356,8 +357,9 @@ def cmd_train(args) -> int:
             file=sys.stderr,
         )
         return 130
+    unit = "clips" if model_data_kind(args.model) == "audio" else "images"
     print(
-        f"held-out on {metrics['data']} ({metrics['test_images']} images): "
+        f"held-out on {metrics['data']} ({metrics['test_images']} {unit}): "
         + ", ".join(
             f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
             for k, v in metrics["test"].items()
@@ -371,28 +373,45 @@ def cmd_train(args) -> int:
             f"baselines: uniform {b['uniform_bits_per_dim']:.4f} bits/dim, per-pixel histogram "
             f"{b['histogram_bits_per_dim']:.4f} bits/dim"
         )
+    if "histogram_bits_per_sample" in b:
+        print(
+            f"baselines: uniform {b['uniform_bits_per_sample']:.4f} bits/sample, histogram "
+            f"of the levels {b['histogram_bits_per_sample']:.4f} bits/sample"
+        )
     print(f"written: {out}/metrics.json, " + ", ".join(metrics["pictures"].values()))
     return 0
 
 
+def model_data_kind(name: str) -> str:
+    from gen_ext.models import MODELS
+
+    return MODELS[name].data_kind
+
+
 def cmd_sample(args) -> int:
     from gen_ext.models import GenerativeModel
-    from gen_ext.viz import save_grid
 
     # a file that is no usable checkpoint raises CheckpointError, printed as one line by main()
     model = GenerativeModel.load(args.checkpoint, map_location=args.device)
+    name = type(model).__name__
     if not model.can_sample:
-        raise CheckpointError(
-            f"{args.checkpoint}: {type(model).__name__} has no prior to sample from"
-        )
+        raise CheckpointError(f"{args.checkpoint}: {name} has no prior to sample from")
+    if args.length is not None and model.data_kind != "audio":
+        raise GenExtError(f"--length: {name} draws images of a fixed size; it is for sound")
     model.eval()
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
-    images = model.sample(args.n, generator, progress=show_progress()).cpu()
+    fast = not args.naive
+    if fast and not model.has_fast_sampler:
+        print(f"gen-ext sample: {name} has no fast sampler yet; sampling naively", file=sys.stderr)
+    options = {} if args.length is None else {"length": args.length}
+    if model.has_fast_sampler:
+        options["fast"] = fast
+    samples = model.sample(args.n, generator, progress=show_progress(), **options).cpu()
     try:
-        path = save_grid(images, args.out)
+        paths = model.write_samples(samples, args.out)
     except OSError as err:
         raise GenExtError(f"--out {args.out}: cannot write ({err.strerror or err})") from err
-    print(f"written: {path}")
+    print(f"written: {', '.join(map(str, paths))}")
     return 0
 
 
@@ -517,8 +536,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("model", choices=sorted(MODELS), help="the model to train")
     train.add_argument(
         "--data",
-        default="digits",
-        help="digits, rgb-patches, a folder of images or an .npy/.npz file",
+        help="images: digits, rgb-patches, a folder of images or an .npy/.npz file; sound: "
+        "synthetic or a folder of WAV files (default: the model's own: "
+        + ", ".join(f"{n} {c.default_data}" for n, c in MODELS.items())
+        + ")",
     )
     train.add_argument(
         "--epochs",
@@ -543,6 +564,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--image-size", type=positive_int, default=8, help="side of rgb-patches and folder images"
     )
     train.add_argument(
+        "--clip-length",
+        type=positive_int,
+        default=1024,
+        help="samples per clip of sound data (wavenet)",
+    )
+    train.add_argument(
         "--set",
         action="append",
         default=[],
@@ -553,7 +580,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sample = _subcommand(
-        sub, "sample", "draw samples from a checkpoint into a PNG grid", cmd_sample
+        sub,
+        "sample",
+        "draw samples from a checkpoint into a PNG grid (sound: a waveform PNG and a WAV)",
+        cmd_sample,
     )
     sample.add_argument(
         "checkpoint",
@@ -561,7 +591,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="a checkpoint file, e.g. results/train/MODEL/checkpoint.pt",
     )
     sample.add_argument("-n", type=positive_int, default=64, help="number of samples")
-    sample.add_argument("--out", type=png_file, default="samples.png", help="the PNG grid")
+    sample.add_argument(
+        "--out",
+        type=png_file,
+        default="samples.png",
+        help="the PNG (a model of sound also writes the WAV beside it, ending in .wav)",
+    )
+    sample.add_argument(
+        "--naive",
+        action="store_true",
+        help="the reference sampler: the whole network for every new sample (otherwise the fast "
+        "sampler, with per-layer caches, where the model has one)",
+    )
+    sample.add_argument(
+        "--length",
+        type=positive_int,
+        help="samples per waveform, for models of sound (default: the training clip length)",
+    )
     sample.add_argument("--device", type=device_type, default="cpu", help=DEVICE_HELP)
     sample.add_argument("--seed", type=int, default=0, help="seed of the sampler's generator")
 

@@ -17,10 +17,10 @@ import torch
 from tqdm import tqdm
 
 from gen_ext import ops
-from gen_ext.data import ImageData, load
+from gen_ext.data import ImageData, load, load_audio, mu_law_encode
 from gen_ext.errors import CheckpointError, TrainingError, one_line
 from gen_ext.files import atomic_write_bytes
-from gen_ext.metrics import likelihood_baselines
+from gen_ext.metrics import histogram_bits_per_dim, likelihood_baselines
 from gen_ext.models import MODELS, Autoencoder, GenerativeModel
 from gen_ext.models.base import atomic_save, model_entry, read_checkpoint
 from gen_ext.viz import save_curves, save_grid
@@ -35,14 +35,15 @@ PICTURES = {
 # what a training checkpoint holds besides the model ("rng" is newer: see _restore_rng)
 TRAINING_KEYS = ("model", "optimizer", "epoch", "history", "train_config")
 # settings a resumed run must share with the checkpoint (the others, e.g. lr, may change)
-SAME_ON_RESUME = ("model", "data", "image_size", "model_args")
+SAME_ON_RESUME = ("model", "data", "image_size", "clip_length", "model_args")
+SAMPLES_SOUND = "samples.wav"  # what a model of sound writes beside its samples.png
 RECONSTRUCTION_COLUMNS, RECONSTRUCTION_GROUPS = 8, 4
 
 
 @dataclass
 class TrainConfig:
     model: str
-    data: str = "digits"
+    data: str | None = None  # None: the model's default_data
     epochs: int | None = None  # None: the model's default_epochs
     batch_size: int = 64
     lr: float = 1e-3
@@ -50,12 +51,23 @@ class TrainConfig:
     out: str = "results/train"
     seed: int = 0
     image_size: int = 8
+    clip_length: int = 1024  # samples per clip of audio data
     model_args: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        cls = MODELS.get(self.model, GenerativeModel)  # an unknown name fails in build_model
         if self.epochs is None:
-            cls = MODELS.get(self.model, GenerativeModel)  # an unknown name fails in build_model
             self.epochs = cls.default_epochs
+        if self.data is None:
+            self.data = cls.default_data
+
+
+def load_data(cfg: TrainConfig):
+    """The data cfg.data names, images or sound as the model takes."""
+    cls = MODELS.get(cfg.model, GenerativeModel)
+    if cls.data_kind == "audio":
+        return load_audio(cfg.data, cfg.clip_length)
+    return load(cfg.data, cfg.image_size)
 
 
 def build_model(name: str, data: ImageData, **model_args) -> GenerativeModel:
@@ -66,6 +78,8 @@ def build_model(name: str, data: ImageData, **model_args) -> GenerativeModel:
     signature = inspect.signature(cls)
     if "levels" in signature.parameters:  # models of the discrete data
         kwargs["levels"] = data.levels
+    if "sample_rate" in signature.parameters:  # models of sound
+        kwargs["sample_rate"] = data.sample_rate
     kwargs.update(model_args)
     try:
         signature.bind(**kwargs)
@@ -165,8 +179,9 @@ def _pictures(model, data, history, out: Path, device, title: str, progress: boo
     written = {}
     if model.can_sample:
         generator = torch.Generator(device=device).manual_seed(0)
-        samples = model.sample(64, generator, progress=progress)
-        written["samples"] = str(save_grid(samples.cpu(), out / PICTURES["samples"]))
+        samples = model.sample(model.picture_samples, generator, progress=progress)
+        files = model.write_samples(samples.cpu(), out / PICTURES["samples"])
+        written.update(zip(["samples", "samples_sound"], map(str, files), strict=False))
     if model.can_reconstruct:
         grid, labels, columns = _reconstruction_rows(model, data.test, device)
         written["reconstructions"] = str(
@@ -220,7 +235,7 @@ def _check_writable(out: Path) -> None:
 def _remove_earlier_results(out: Path) -> None:
     """For overwrite, once the new run is ready to start: none of the earlier run's files may be
     mistaken for this run's."""
-    for name in (CHECKPOINT, METRICS, *PICTURES.values()):
+    for name in (CHECKPOINT, METRICS, *PICTURES.values(), SAMPLES_SOUND):
         if (out / name).is_file():
             (out / name).unlink()
 
@@ -340,7 +355,23 @@ def _summary(cfg, model, data, history, device, started) -> dict:
         }
     if model.main_metric == "bits_per_dim":
         metrics["baseline"] = likelihood_baselines(data.train, data.test, data.levels)
+    if model.main_metric == "bits_per_sample":
+        metrics["baseline"] = sound_baselines(data.train, data.test, data.levels)
     return metrics
+
+
+def sound_baselines(train: torch.Tensor, test: torch.Tensor, levels: int) -> dict:
+    """The held-out baselines of a model of sound, in bits per sample: every mu-law level equally
+    likely, and one histogram of the levels over all training samples (sound has no fixed
+    positions, so the histogram is pooled over time)."""
+
+    def pooled(x):  # each sample a one-pixel image on the level grid in [0, 1]
+        return (mu_law_encode(x, levels).reshape(-1, 1, 1, 1) / (levels - 1)).float()
+
+    return {
+        "uniform_bits_per_sample": math.log2(levels),
+        "histogram_bits_per_sample": histogram_bits_per_dim(pooled(train), pooled(test), levels),
+    }
 
 
 def _write_metrics(metrics: dict, out: Path) -> None:
@@ -364,7 +395,7 @@ def train(
     ckpt = _load_training_checkpoint(ckpt_path, cfg) if resume else None
     _check_writable(out)
     torch.manual_seed(cfg.seed)
-    data = load(cfg.data, cfg.image_size)
+    data = load_data(cfg)
     model = build_model(cfg.model, data, **cfg.model_args).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     history, first_epoch = [], 1

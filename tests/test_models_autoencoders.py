@@ -113,6 +113,7 @@ def test_one_registry_serves_checkpoints_and_cli_names():
         "gated-pixelcnn",
         "pixelcnn++",
         "pixelrnn",
+        "wavenet",
     }
     for name, cls in MODELS.items():
         assert cls.cli_name == name

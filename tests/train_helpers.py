@@ -1,7 +1,10 @@
 """Small data and small models for tests that run the training loop many times."""
 
 import numpy as np
+import torch
 
+from gen_ext.data import write_wav
+from gen_ext.models import MODELS
 from gen_ext.train import TrainConfig
 
 # every model family in a configuration that trains in well under a second on 8x8 images
@@ -14,7 +17,15 @@ TINY = {
     "gated-pixelcnn": {"channels": 3, "layers": 1, "head": 6},
     "pixelcnn++": {"channels": 4, "resolutions": 1, "blocks": 1, "mixtures": 1},
     "pixelrnn": {"hidden": 3, "layers": 1, "head": 6},
+    "wavenet": {
+        "residual_channels": 4,
+        "skip_channels": 4,
+        "head_channels": 4,
+        "layers_per_stack": 2,
+        "stacks": 1,
+    },
 }
+TINY_CLIP = 24  # samples per clip of the sound models' tiny runs
 
 
 def image_array(folder, n: int, name: str = "images.npy") -> str:
@@ -25,9 +36,24 @@ def image_array(folder, n: int, name: str = "images.npy") -> str:
     return str(path)
 
 
+def sound_file(folder, n: int, clip_length: int = TINY_CLIP, name: str = "sound.wav") -> str:
+    """A WAV file of n clips of clip_length samples of a noisy tone at 8 kHz; its path."""
+    t = np.arange(n * clip_length) / 8000
+    rng = np.random.default_rng(n)
+    wave_ = 0.5 * np.sin(2 * np.pi * 440 * t) + 0.1 * rng.standard_normal(t.shape)
+    path = folder / name
+    write_wav(path, torch.from_numpy(np.clip(wave_, -1, 1)).float(), 8000)
+    return str(path)
+
+
 def tiny_config(folder, model="autoencoder", n=40, epochs=1, out="run", **kw) -> TrainConfig:
-    """A run of `model` in its tiny configuration on n images in batches of 8."""
-    data = image_array(folder, n)
+    """A run of `model` in its tiny configuration on n images (or clips of sound) in batches of
+    8."""
+    if MODELS[model].data_kind == "audio":
+        data = sound_file(folder, n)
+        kw.setdefault("clip_length", TINY_CLIP)
+    else:
+        data = image_array(folder, n)
     kw.setdefault("batch_size", 8)
     return TrainConfig(
         model=model,

@@ -8,6 +8,7 @@ from .gated_pixelcnn import GatedPixelCNN
 from .pixelcnn import PixelCNN
 from .pixelcnn_pp import PixelCNNPlusPlus
 from .pixelrnn import PixelRNN
+from .wavenet import WaveNet
 
 # the names `gen-ext train MODEL` takes: each model class's `cli_name`, read from the one registry
 # (gen_ext.models.base.REGISTRY) that checkpoints are loaded through
@@ -24,6 +25,7 @@ __all__ = [
     "GatedPixelCNN",
     "PixelCNNPlusPlus",
     "PixelRNN",
+    "WaveNet",
     "MODELS",
     "corrupt",
 ]

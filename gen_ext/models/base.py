@@ -1,6 +1,7 @@
 """What every model in gen_ext.models shares: its configuration, checkpoints that record it, and
 the interface the `gen-ext train` loop drives."""
 
+import inspect
 import re
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -122,6 +123,9 @@ class GenerativeModel(nn.Module):
     # on one axis), e.g. "bits/dim"
     unit = "loss"
     cli_name: str | None = None  # the name `gen-ext train` takes; None: not offered there
+    data_kind = "images"  # what it models: "images" or "audio" (clips [N, 1, T] in [-1, 1])
+    default_data = "digits"  # what `gen-ext train` trains it on when not told
+    picture_samples = 64  # how many samples `gen-ext train` draws for its picture
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -145,12 +149,24 @@ class GenerativeModel(nn.Module):
         """n samples in [0, 1]; `progress` shows a bar where sampling takes many passes."""
         raise NotImplementedError(f"{type(self).__name__} has no prior to sample from")
 
+    def write_samples(self, samples: torch.Tensor, png_path) -> list:
+        """Writes what `sample` drew where people look at it: a PNG grid of images at
+        `png_path` (a model of sound also writes a WAV beside it). Returns the paths written."""
+        from gen_ext.viz import save_grid
+
+        return [save_grid(samples, png_path)]
+
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not reconstruct its input")
 
     @property
     def can_sample(self) -> bool:
         return type(self).sample is not GenerativeModel.sample
+
+    @property
+    def has_fast_sampler(self) -> bool:
+        """Whether `sample` takes fast=True|False (a cached sampler beside the naive one)."""
+        return "fast" in inspect.signature(self.sample).parameters
 
     @property
     def can_reconstruct(self) -> bool:

@@ -1,5 +1,6 @@
 """Drop-in layers built on gen_ext.ops."""
 
+from .causal_conv1d import CausalConv1d
 from .diagonal_lstm import DiagonalBiLSTM, DiagonalLSTM, skew, unskew
 from .dlm import DiscretizedLogisticMixture
 from .gated import GatedActivation
@@ -15,6 +16,7 @@ from .shifted_conv import (
     shift_down,
     shift_right,
 )
+from .wavenet import WaveNetLayer
 
 __all__ = [
     "DiscretizedLogisticMixture",
@@ -35,4 +37,6 @@ __all__ = [
     "DiagonalBiLSTM",
     "skew",
     "unskew",
+    "CausalConv1d",
+    "WaveNetLayer",
 ]

@@ -17,6 +17,7 @@ from .dlm import discretized_logistic_mixture_nll, sample_discretized_logistic_m
 from .gated import gated_activation
 from .gaussian import gaussian_reparameterize_kl
 from .masked_conv import masked_conv2d
+from .wavenet_step import wavenet_layer_step
 
 if _extension.available():
     from . import diagonal_lstm as _diagonal_lstm
@@ -24,6 +25,7 @@ if _extension.available():
     from . import gated as _gated
     from . import gaussian as _gaussian
     from . import masked_conv as _masked_conv
+    from . import wavenet_step as _wavenet_step
     from .concat_elu import register as _register_concat_elu
 
     _register_concat_elu()
@@ -32,6 +34,7 @@ if _extension.available():
     _gated.register()
     _gaussian.register()
     _masked_conv.register()
+    _wavenet_step.register()
 
 __all__ = [
     "concat_elu",
@@ -41,6 +44,7 @@ __all__ = [
     "gaussian_reparameterize_kl",
     "gated_activation",
     "masked_conv2d",
+    "wavenet_layer_step",
     "get_backend",
     "use_backend",
     "conv_path_choices",

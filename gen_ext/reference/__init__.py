@@ -12,6 +12,7 @@ from .dlm import (
 from .gated import gated_activation
 from .gaussian import gaussian_noise, gaussian_reparameterize_kl
 from .masked_conv import masked_conv2d, masked_conv2d_dense, pixelcnn_mask
+from .wavenet_step import wavenet_layer_step
 
 __all__ = [
     "concat_elu",
@@ -26,4 +27,5 @@ __all__ = [
     "masked_conv2d",
     "masked_conv2d_dense",
     "pixelcnn_mask",
+    "wavenet_layer_step",
 ]
