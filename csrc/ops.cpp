@@ -92,7 +92,7 @@ TORCH_LIBRARY(gen_ext, m) {
   m.set_python_module("gen_ext.ops.wavenet_step");
   // One WaveNet layer at one time step, for sampling: x [B, R] the layer's input at time
   // `step`, cache [L, B, R] its last L = (K - 1) * dilation inputs (time s in slot s mod L),
-  // read and then updated in place; weight_taps [K, R, 2D], out_weight [R + S, D] ->
+  // read and then updated in place; weight_taps [K, R, 2D], out_weight [D, R + S] ->
   // (x + residual [B, R], skip [B, S]) (gen_ext/reference/wavenet_step.py). No autograd.
   m.def(
       "wavenet_layer_step(Tensor x, Tensor(a!) cache, int step, Tensor weight_taps, Tensor? bias, "

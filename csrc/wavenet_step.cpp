@@ -1,9 +1,9 @@
-// wavenet_layer_step: one WaveNet layer at one time step from its ring-buffer cache, the fast
-// sampler's inner op (gen_ext/reference/wavenet_step.py is the spec). The work is two small
-// matrix products around the gated activation, so the body is ATen's GEMMs (MKL/oneDNN on the
-// CPU, cuBLAS on a GPU) and the gen_ext gated_activation kernel of the tensors' device: one
-// implementation, registered for both devices. What it saves over the layer's forward is the
-// recomputation: one position per layer, the taps read from the cache in place.
+// wavenet_layer_step on a GPU: one WaveNet layer at one time step from its ring-buffer cache, the
+// fast sampler's inner op (gen_ext/reference/wavenet_step.py is the spec). The work is two small
+// matrix products around the gated activation: cuBLAS GEMMs over the whole batch and gen_ext's
+// gated_activation CUDA kernel, with the taps read from the cache in place. (The CPU kernel,
+// csrc/cpu/wavenet_step_cpu.cpp, does each row in one task instead: at sampling's batch sizes a
+// CPU GEMM call costs more than its arithmetic.)
 #include <ATen/core/Tensor.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/ops/addmm.h>
@@ -44,7 +44,7 @@ std::tuple<at::Tensor, at::Tensor> wavenet_layer_step(
   if (cond.has_value()) z.add_(*cond);
   const at::Tensor g = gated_activation(z);
   const at::Tensor out =
-      out_bias.has_value() ? at::addmm(*out_bias, g, out_weight.t()) : at::mm(g, out_weight.t());
+      out_bias.has_value() ? at::addmm(*out_bias, g, out_weight) : at::mm(g, out_weight);
   at::Tensor residual = out.narrow(1, 0, R).add(x);
   at::Tensor skip = out.narrow(1, R, out.size(1) - R).contiguous();
   // the slot of tap 0 (time step - L), read above, now takes the newest input
@@ -54,7 +54,6 @@ std::tuple<at::Tensor, at::Tensor> wavenet_layer_step(
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(gen_ext, CPU, m) { m.impl("wavenet_layer_step", &wavenet_layer_step); }
 TORCH_LIBRARY_IMPL(gen_ext, CUDA, m) { m.impl("wavenet_layer_step", &wavenet_layer_step); }
 
 }  // namespace gen_ext

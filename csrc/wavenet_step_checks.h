@@ -42,13 +42,13 @@ inline int64_t check_wavenet_layer_step(const at::Tensor& x, const at::Tensor& c
               " taps, got a length of ", L);
   check_step_tensor(cache, x, "cache", {L, B, R});
   TORCH_CHECK(step >= 0, op, ": step must be >= 0, got ", step);
-  TORCH_CHECK(out_weight.dim() == 2 && out_weight.size(0) > R && out_weight.size(1) == D2 / 2, op,
-              ": out_weight must be [R + S, D] = [", R, " + S, ", D2 / 2, "] with S >= 1, got ",
+  TORCH_CHECK(out_weight.dim() == 2 && out_weight.size(0) == D2 / 2 && out_weight.size(1) > R, op,
+              ": out_weight must be [D, R + S] = [", D2 / 2, ", ", R, " + S] with S >= 1, got ",
               out_weight.sizes());
   check_step_tensor(out_weight, x, "out_weight", out_weight.sizes());
   if (bias.has_value()) check_step_tensor(*bias, x, "bias", {D2});
   if (cond.has_value()) check_step_tensor(*cond, x, "cond", {B, D2});
-  if (out_bias.has_value()) check_step_tensor(*out_bias, x, "out_bias", {out_weight.size(0)});
+  if (out_bias.has_value()) check_step_tensor(*out_bias, x, "out_bias", {out_weight.size(1)});
   return K > 1 ? L / (K - 1) : 0;
 }
 

@@ -17,7 +17,7 @@ def step_inputs(B=3, R=5, D=4, S=6, K=2, d=3, dtype=torch.float64, seed=0, optio
         return torch.randn(shape, generator=g, dtype=dtype)
 
     x, cache = randn(B, R), randn((K - 1) * d, B, R)
-    weight_taps, out_weight = randn(K, R, 2 * D), randn(R + S, D)
+    weight_taps, out_weight = randn(K, R, 2 * D), randn(D, R + S)
     bias, cond, out_bias = (randn(2 * D), randn(B, 2 * D), randn(R + S)) if options else (None,) * 3
     return x, cache, weight_taps, bias, cond, out_weight, out_bias
 
@@ -26,7 +26,7 @@ def step_inputs(B=3, R=5, D=4, S=6, K=2, d=3, dtype=torch.float64, seed=0, optio
 @pytest.mark.parametrize("step", [0, 1, 4, 17])
 @pytest.mark.parametrize("options", [True, False])
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
-def test_matches_reference(K, d, step, options, dtype, tol):
+def test_matches_reference(cpu_isa, K, d, step, options, dtype, tol):
     x, cache, w, b, c, ow, ob = step_inputs(K=K, d=d, dtype=dtype, seed=step, options=options)
     cache_ref = cache.clone()
     got = ops.wavenet_layer_step(x, cache, step, w, b, c, ow, ob)
@@ -90,7 +90,7 @@ def bad(name, value):
         ("cache", torch.zeros(3, 2, 5, dtype=torch.float64), "cache must have shape"),
         ("cache", torch.zeros(3, 3, 5, dtype=torch.float32), "cache must match x in dtype"),
         ("step", -1, "step must be >= 0"),
-        ("ow", torch.zeros(5, 4, dtype=torch.float64), r"out_weight must be \[R \+ S, D\]"),
+        ("ow", torch.zeros(4, 5, dtype=torch.float64), r"out_weight must be \[D, R \+ S\]"),
         ("b", torch.zeros(7, dtype=torch.float64), "bias must have shape"),
         ("c", torch.zeros(2, 8, dtype=torch.float64), "cond must have shape"),
         ("ob", torch.zeros(3, dtype=torch.float64), "out_bias must have shape"),
@@ -163,4 +163,4 @@ def test_sampler_layouts():
     layer, _, _ = layer_and_input(3, 4, 0)
     s = LayerSampler(layer, 5, None)
     assert s.cache.shape == (8, 5, 6) and s.weight_taps.shape == (3, 6, 10)
-    assert s.out_weight.shape == (13, 5)
+    assert s.out_weight.shape == (5, 13)

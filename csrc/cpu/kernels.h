@@ -47,6 +47,10 @@ namespace cpu {
                               const at::Tensor& i2s_pm, const at::Tensor& wt,                  \
                               const at::Tensor& wn, const at::Tensor& h_pm,                    \
                               const at::Tensor& c_pm, at::Tensor& d_i2s_pm, at::Tensor& dwt);  \
+  void wavenet_step(const at::Tensor& x, at::Tensor& cache, int64_t step, int64_t dilation,      \
+                    const at::Tensor& weight_taps, const at::Tensor& bias,                     \
+                    const at::Tensor& cond, const at::Tensor& out_weight,                      \
+                    const at::Tensor& out_bias, at::Tensor& residual, at::Tensor& skip);       \
   }
 GEN_EXT_DECLARE_KERNELS(DEFAULT)
 #if GEN_EXT_BUILD_AVX2

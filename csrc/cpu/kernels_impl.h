@@ -6,3 +6,4 @@
 #include "gated_kernel_impl.h"
 #include "gaussian_kernel_impl.h"
 #include "masked_conv_kernel_impl.h"
+#include "wavenet_step_kernel_impl.h"

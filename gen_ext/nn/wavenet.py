@@ -91,7 +91,7 @@ class LayerSampler:
         self.weight_taps = w.permute(2, 1, 0).contiguous()  # [K, R, 2D]
         self.bias = None if layer.conv.bias is None else layer.conv.bias.detach()
         self.cond = cond_bias
-        self.out_weight = layer.out.weight.detach()[:, :, 0]
+        self.out_weight = layer.out.weight.detach()[:, :, 0].T.contiguous()  # [D, R + S]
         self.out_bias = layer.out.bias.detach()
         self.cache = w.new_zeros(((K - 1) * d, batch, layer.residual_channels))
         self.step = 0

@@ -2,7 +2,8 @@
 public function and its fake kernel. Sampling needs no gradients, so the op has no autograd; it
 refuses inputs that would want one.
 
-Kernel: csrc/wavenet_step.cpp (CPU and CUDA). Reference: gen_ext/reference/wavenet_step.py.
+Kernels: csrc/cpu/wavenet_step_cpu.cpp (CPU), csrc/wavenet_step.cpp (CUDA).
+Reference: gen_ext/reference/wavenet_step.py.
 """
 
 import torch
@@ -54,9 +55,9 @@ def check_inputs(x, cache, step, weight_taps, bias, cond, out_weight, out_bias) 
     check_arg(step >= 0, NAME, f"step must be >= 0, got {step}")
     ow = out_weight
     check_arg(
-        ow.dim() == 2 and ow.shape[0] > R and ow.shape[1] == D2 // 2,
+        ow.dim() == 2 and ow.shape[0] == D2 // 2 and ow.shape[1] > R,
         NAME,
-        f"out_weight must be [R + S, D] = [{R} + S, {D2 // 2}] with S >= 1, got {list(ow.shape)}",
+        f"out_weight must be [D, R + S] = [{D2 // 2}, {R} + S] with S >= 1, got {list(ow.shape)}",
     )
     _check_tensor(ow, x, "out_weight", ow.shape)
     if bias is not None:
@@ -64,7 +65,7 @@ def check_inputs(x, cache, step, weight_taps, bias, cond, out_weight, out_bias) 
     if cond is not None:
         _check_tensor(cond, x, "cond", [B, D2])
     if out_bias is not None:
-        _check_tensor(out_bias, x, "out_bias", [ow.shape[0]])
+        _check_tensor(out_bias, x, "out_bias", [ow.shape[1]])
 
 
 def wavenet_layer_step(
@@ -81,7 +82,8 @@ def wavenet_layer_step(
     `cache` [L, B, R] (the layer's last L = (K - 1) * dilation inputs, time s in slot s mod L),
     writes x into the slot of time step - L, and returns (x + residual [B, R], skip [B, S]).
     weight_taps [K, R, 2D] is the causal convolution's weight [2D, R, K] permuted (tap K - 1 reads
-    x itself); out_weight [R + S, D] the residual and skip 1x1 convolutions stacked; cond [B, 2D]
+    x itself); out_weight [D, R + S] the residual and skip 1x1 convolutions stacked and
+    transposed (so both products read their weights row by row); cond [B, 2D]
     the global conditioning's contribution. For sampling: no gradients (call it under
     torch.no_grad()). See gen_ext.nn.WaveNetLayer.step, which keeps the layouts."""
     tensors = (x, cache, weight_taps, bias, cond, out_weight, out_bias)
@@ -105,7 +107,7 @@ def wavenet_layer_step(
 def _fake(x, cache, step, weight_taps, bias, cond, out_weight, out_bias):
     check_inputs(x, cache, step, weight_taps, bias, cond, out_weight, out_bias)
     R = x.shape[1]
-    return x.new_empty(x.shape), x.new_empty((x.shape[0], out_weight.shape[0] - R))
+    return x.new_empty(x.shape), x.new_empty((x.shape[0], out_weight.shape[1] - R))
 
 
 def register() -> None:

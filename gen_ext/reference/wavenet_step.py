@@ -9,8 +9,9 @@ contents are never read.
 
 Shapes: x [B, R] (the layer's input at time t), cache [L, B, R], weight_taps [K, R, 2D] (tap k
 reads time t - (K-1-k) d; the causal convolution's weight [2D, R, K] permuted), bias [2D], cond
-[B, 2D] (the global conditioning's contribution), out_weight [R + S, D] (the residual and skip
-1x1 convolutions stacked), out_bias [R + S]. Returns (x + residual, skip): [B, R], [B, S].
+[B, 2D] (the global conditioning's contribution), out_weight [D, R + S] (the residual and skip
+1x1 convolutions stacked, transposed), out_bias [R + S]. Returns (x + residual, skip): [B, R],
+[B, S].
 """
 
 import torch
@@ -44,7 +45,7 @@ def wavenet_layer_step(
         z = z + bias
     if cond is not None:
         z = z + cond
-    out = gated_activation(z) @ out_weight.T
+    out = gated_activation(z) @ out_weight
     if out_bias is not None:
         out = out + out_bias
     if L:
