@@ -5,8 +5,11 @@ class-conditional, with a softmax over the intensity levels for every sub-pixel.
 import torch
 from torch import nn
 
+from gen_ext import ops
 from gen_ext.nn import GatedStackLayer, MaskedConv2d, shift_down
+from gen_ext.nn.gated_stack import colour_thirds_to_gate_halves
 
+from .cached_sampling import CachedMaskedConv, PaddedMap, position_program
 from .softmax_pixel import SoftmaxPixelModel
 
 
@@ -70,3 +73,51 @@ class GatedPixelCNN(SoftmaxPixelModel):
             v, h = layer(v, h, labels)
         out = self.head(h)
         return out.view(x.shape[0], self.input_shape[0], self.levels, *x.shape[2:])
+
+    def _cached_passes(self, x: torch.Tensor, labels):
+        """The vertical stack a row at a time, the horizontal stack a pixel at a time.
+
+        The vertical stack's row i sees only the image rows above i, but its convolution at
+        (i, j) reads the row to the right of j too, so its whole row i (every layer, and each
+        layer's link into the horizontal stack) is computed when image row i starts, from the
+        finished rows above. The horizontal stack at (i, j) sees the pixels to the left and the
+        earlier colours of (i, j): it is computed at (i, j) once per colour, from caches of each
+        layer's input; the first layer's input, the image, is written again once the pixel is
+        complete (its last colour is drawn after the last pass)."""
+        labels = self.check_labels(labels, x.shape[0])
+        n, (C, H, W) = x.shape[0], self.input_shape
+        vertical = [
+            PaddedMap(x, n, layer.vertical.in_channels, (H, W), layer.vertical.causal_padding)
+            for layer in self.stack
+        ]
+        horizontal = [CachedMaskedConv(layer.horizontal, n, (H, W)) for layer in self.stack]
+        h_out = [CachedMaskedConv(layer.h_out, n, (H, W)) for layer in self.stack]
+        head = position_program(self.head, n, (H, W))
+        conds = [
+            (None, None) if layer.condition is None else layer.condition(labels).chunk(2, dim=1)
+            for layer in self.stack
+        ]
+        for i in range(H):
+            links = []  # each layer's link(v_pre) along row i, [n, 2F, W]
+            v = x[:, :, i - 1] * 2 - 1 if i else x.new_zeros((n, C, W))  # shift_down
+            for layer, v_map, (cond_v, _) in zip(self.stack, vertical, conds, strict=True):
+                v_map.write_row(i, v)
+                v_pre = layer.vertical.forward_padded(v_map.rows(i, layer.vertical.kernel_size[0]))
+                links.append(layer.link(v_pre)[:, :, 0])
+                v_pre = v_pre if cond_v is None else v_pre + cond_v[:, :, None, None]
+                v = ops.gated_activation(v_pre)[:, :, 0]
+            for j in range(W):
+                if j:  # the previous pixel, now complete, into the first layer's input
+                    horizontal[0].map.write(i, j - 1, x[:, :, i, j - 1] * 2 - 1)
+                for c in range(C):
+                    h = x[:, :, i, j] * 2 - 1
+                    for k, layer in enumerate(self.stack):
+                        h_pre = colour_thirds_to_gate_halves(
+                            horizontal[k](i, j, h), layer.color_channels
+                        )
+                        h_pre = h_pre + links[k][:, :, j]
+                        if conds[k][1] is not None:
+                            h_pre = h_pre + conds[k][1]
+                        out = h_out[k](i, j, ops.gated_activation(h_pre))
+                        h = out if layer.first else out + h
+                    yield head(i, j, h).view(n, C, self.levels)[:, c]

@@ -1,11 +1,14 @@
 """PixelCNN (van den Oord et al., 2016, "Pixel Recurrent Neural Networks"): masked convolutions
 and a softmax over the intensity levels for every sub-pixel."""
 
+import itertools
+
 import torch
 from torch import nn
 
 from gen_ext.nn import MaskedConv2d
 
+from .cached_sampling import CachedMaskedConv, position_program, previous_pixel
 from .softmax_pixel import StackedSoftmaxPixelModel, softmax_head
 
 
@@ -26,6 +29,11 @@ class MaskedResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
+
+    def position_program(self, batch: int, size):
+        """The block at one position at a time (see cached_sampling.position_program)."""
+        body = position_program(self.body, batch, size)
+        return lambda i, j, x: x + body(i, j, x)
 
 
 class PixelCNN(StackedSoftmaxPixelModel):
@@ -68,3 +76,21 @@ class PixelCNN(StackedSoftmaxPixelModel):
             *[MaskedResidualBlock(hidden, kernel_size, C) for _ in range(blocks)],
             *softmax_head(2 * hidden, head, C, levels),
         )
+
+    def _cached_passes(self, x: torch.Tensor, labels):
+        """Every layer at the current pixel only, once per colour: a colour's features there
+        depend on the earlier colours alone (the first layer's mask A, then mask B), so the pass
+        of the last colour leaves every layer's cache final for the pixels after it, except the
+        first layer's input, the image itself, whose last colour is drawn after that pass: it is
+        written again, complete, before the next pixel's pass."""
+        self.check_labels(labels, x.shape[0])
+        C, H, W = self.input_shape
+        first = CachedMaskedConv(self.net[0], x.shape[0], (H, W))
+        rest = position_program(self.net[1:], x.shape[0], (H, W))
+        for i, j in itertools.product(range(H), range(W)):
+            if (i, j) != (0, 0):
+                pi, pj = previous_pixel(i, j, W)
+                first.map.write(pi, pj, x[:, :, pi, pj] * 2 - 1)
+            for c in range(C):
+                out = rest(i, j, first(i, j, x[:, :, i, j] * 2 - 1))
+                yield out.view(x.shape[0], C, self.levels)[:, c]

@@ -1,6 +1,8 @@
 """Autoregressive models with a softmax over the intensity levels for every sub-pixel (PixelCNN,
 Gated PixelCNN), and their naive sampler."""
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -12,6 +14,7 @@ from .autoregressive import (
     categorical_by_inversion,
     raster_order,
 )
+from .cached_sampling import one_thread_for_small_steps
 
 
 class SoftmaxPixelModel(AutoregressiveImageModel):
@@ -54,21 +57,51 @@ class SoftmaxPixelModel(AutoregressiveImageModel):
         generator: torch.Generator | None = None,
         labels: torch.Tensor | None = None,
         progress: bool = False,
+        fast: bool | None = None,
     ) -> torch.Tensor:
         """n images [n, C, H, W] on the level grid, one sub-pixel at a time in raster order
-        (R, G, B within a pixel), each from a full forward pass: the exact reference a faster
-        sampler must reproduce. The uniforms are drawn up front, one per sub-pixel, so a faster
-        sampler given the same generator can match it draw for draw. `progress` shows a bar over
-        the sub-pixels on stderr."""
+        (R, G, B within a pixel).
+
+        fast=False runs a full forward pass for every sub-pixel: the exact reference.
+        fast=True computes each layer only at the current pixel (or row), from per-layer caches
+        of what earlier steps computed; None (the default) takes it where the model has one
+        (`has_fast_sampler`). Both draw the same uniforms, drawn up front, one per sub-pixel,
+        so for a seed they give the same images. `progress` shows a bar over the sub-pixels on
+        stderr."""
         device, dtype, labels = self._sampling_setup(n, labels)
+        fast = self._fast_choice(fast)
         C, H, W = self.input_shape
         noise = torch.rand((n, C, H, W), generator=generator, device=device, dtype=dtype)
         x = torch.zeros((n, C, H, W), device=device, dtype=dtype)
-        for i, j, c in raster_order(self.input_shape, per_channel=True, progress=progress):
-            logits = self.logits(x, labels)[:, c, :, i, j]
-            k = categorical_by_inversion(logits, noise[:, c, i, j])
-            x[:, c, i, j] = k.to(dtype) / (self.levels - 1)
+        passes = self._cached_passes(x, labels) if fast else self._naive_passes(x, labels)
+        order = raster_order(self.input_shape, per_channel=True, progress=progress)
+        with one_thread_for_small_steps(device, n if fast else None):
+            for (i, j, c), logits in zip(order, passes, strict=True):
+                k = categorical_by_inversion(logits, noise[:, c, i, j])
+                x[:, c, i, j] = k.to(dtype) / (self.levels - 1)
         return x
+
+    def _naive_passes(self, x: torch.Tensor, labels):
+        """The logits [n, levels] of each sub-pixel in raster order, each from a full forward
+        pass over x as the caller has filled it so far."""
+        C, H, W = self.input_shape
+        for i, j, c in itertools.product(range(H), range(W), range(C)):
+            yield self.logits(x, labels)[:, c, :, i, j]
+
+    def _cached_passes(self, x: torch.Tensor, labels):
+        """The same logits from per-layer caches (models with a fast sampler)."""
+        raise NotImplementedError
+
+    @property
+    def has_fast_sampler(self) -> bool:
+        return type(self)._cached_passes is not SoftmaxPixelModel._cached_passes
+
+    def _fast_choice(self, fast: bool | None) -> bool:
+        if fast and not self.has_fast_sampler:
+            raise ValueError(
+                f"{type(self).__name__}.sample: no fast sampler for this model; pass fast=False"
+            )
+        return self.has_fast_sampler if fast is None else bool(fast)
 
 
 class StackedSoftmaxPixelModel(SoftmaxPixelModel):

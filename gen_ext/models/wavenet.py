@@ -4,7 +4,6 @@ mu-law quantized audio; the output is a softmax over the mu-law levels or a disc
 mixture over them. Sampling runs naively (the network over the receptive field for every new
 sample: the reference) or fast (one position per layer from ring-buffer caches)."""
 
-import contextlib
 import math
 from pathlib import Path
 
@@ -18,27 +17,9 @@ from gen_ext.nn import DiscretizedLogisticMixture, WaveNetLayer
 
 from .autoregressive import EVAL_BATCH, categorical_by_inversion
 from .base import GenerativeModel
+from .cached_sampling import one_thread_for_small_steps
 
 OUTPUTS = ("softmax", "mixture")
-# Up to this batch the fast sampler's steps run on one CPU thread (see one_thread_for_small_steps)
-ONE_THREAD_BATCH = 256
-
-
-@contextlib.contextmanager
-def one_thread_for_small_steps(device: torch.device, batch: int | None):
-    """Runs the body on one CPU thread when `batch` (None: not a fast sampler) is small. A fast
-    sampling step is tens of microseconds of work per layer, less than it costs to wake a second
-    thread, and on a busy machine a descheduled thread stalls every step at the barrier (a
-    softmax over [16, 256] took 11 ms instead of microseconds under a load of 5 on 2 cores)."""
-    if device.type != "cpu" or batch is None or batch > ONE_THREAD_BATCH:
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 class WaveNet(GenerativeModel):
@@ -244,8 +225,8 @@ class WaveNet(GenerativeModel):
         """n waveforms [n, 1, length] in [-1, 1] (mu-law level values), one sample at a time.
 
         fast=True keeps a ring-buffer cache per layer and computes one position per layer per
-        sample (gen_ext.ops.wavenet_layer_step; on a CPU, batches up to ONE_THREAD_BATCH run on
-        one thread, which is faster at that size); fast=False runs the whole network over the
+        sample (gen_ext.ops.wavenet_layer_step; on a CPU, batches up to 256 run on one thread,
+        which is faster at that size); fast=False runs the whole network over the
         receptive field for every sample, the reference the fast sampler must reproduce. Both
         draw the same random numbers in the same order, so for a seed they give the same
         waveforms. `progress` shows a bar over the samples on stderr."""
