@@ -1,5 +1,6 @@
 """Drop-in layers built on gen_ext.ops."""
 
+from .causal_conv1d import CausalConv1d
 from .diagonal_lstm import DiagonalBiLSTM, DiagonalLSTM, skew, unskew
 from .dlm import DiscretizedLogisticMixture
 from .gated import GatedActivation
@@ -17,6 +18,7 @@ from .shifted_conv import (
 )
 
 __all__ = [
+    "CausalConv1d",
     "DiscretizedLogisticMixture",
     "GatedActivation",
     "GaussianLatent",
