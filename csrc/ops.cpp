@@ -82,6 +82,17 @@ TORCH_LIBRARY(gen_ext, m) {
       "diagonal_lstm_scan_backward(Tensor grad_h, Tensor? grad_c, Tensor i2s, Tensor weight, "
       "Tensor h, Tensor c) -> (Tensor, Tensor)");
 
+  m.set_python_module("gen_ext.ops.causal_conv1d");
+  // Dilated causal 1-D convolution (WaveNet): x [B, C_in, T], weight [C_out, C_in, K] ->
+  // [B, C_out, T], output t reading x at t, t - d, ..., t - (K-1)d only; the taps before the
+  // sequence's start are absent (no zero padding is multiplied).
+  m.def("causal_conv1d(Tensor x, Tensor weight, Tensor? bias, int dilation) -> Tensor");
+  // (grad_x, grad_weight, grad_bias); an output whose output_mask entry is false is an empty [0]
+  // tensor.
+  m.def(
+      "causal_conv1d_backward(Tensor grad, Tensor x, Tensor weight, int dilation, "
+      "bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
+
   m.set_python_module("gen_ext.ops.gated");
   // Gated activation: x [B, 2C, *spatial] split along dim 1 into halves a, b;
   // tanh(a) * sigmoid(b) (+ residual, shaped like the output) -> [B, C, *spatial].

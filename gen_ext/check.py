@@ -390,6 +390,56 @@ def check_gated(device: torch.device) -> list[CheckRow]:
     return rows
 
 
+def check_causal_conv1d(device: torch.device) -> list[CheckRow]:
+    rows = []
+    op = "causal_conv1d"
+    g = torch.Generator(device=device).manual_seed(0)
+
+    def run(fn, x, weight, bias, dilation):
+        leaves = [t.detach().clone().requires_grad_() for t in (x, weight, bias)]
+        out = fn(*leaves, dilation)
+        cotangent = torch.linspace(-1, 1, out.numel(), dtype=out.dtype, device=device)
+        return (out, *torch.autograd.grad(out, leaves, cotangent.view_as(out)))
+
+    # WaveNet-like taps and dilations, odd lengths; the last shorter than its receptive field (81)
+    for k, dilation, length in ((2, 64, 301), (3, 7, 97), (3, 40, 61)):
+        x = torch.randn((4, 32, length), generator=g, dtype=torch.float64, device=device)
+        weight = torch.randn((48, 32, k), generator=g, dtype=torch.float64, device=device)
+        bias = torch.randn((48,), generator=g, dtype=torch.float64, device=device)
+        case = f"K={k}, d={dilation}, T={length}"
+        exact = run(reference.causal_conv1d, x, weight, bias, dilation)
+        got = run(ops.causal_conv1d, x, weight, bias, dilation)
+        rows.append(
+            CheckRow(
+                op,
+                f"{case} float64 fwd+bwd",
+                _relative_error(got, exact),
+                1e-10,
+                "out, grads of x, weight, bias vs reference (relative)",
+            )
+        )
+        f32 = [t.float() for t in (x, weight, bias)]
+        exact = run(reference.causal_conv1d, *(t.double() for t in f32), dilation)
+        ref32 = run(reference.causal_conv1d, *f32, dilation)
+        got32 = run(ops.causal_conv1d, *f32, dilation)
+        error, allowed = float32_reference_budget(got32, ref32, exact)
+        rows.append(
+            CheckRow(
+                op,
+                f"{case} float32 fwd+bwd",
+                error,
+                allowed,
+                "relative error vs float64 reference, bound by the float32 reference's",
+            )
+        )
+    small = [
+        torch.randn(shape, generator=g, dtype=torch.float64, device=device).requires_grad_()
+        for shape in ((2, 3, 7), (2, 3, 3), (2,))
+    ]
+    rows.append(_second_order_row(op, lambda x, w, b: ops.causal_conv1d(x, w, b, 2), small))
+    return rows
+
+
 def check_concat_elu(device: torch.device) -> list[CheckRow]:
     rows = []
     op = "concat_elu"
@@ -471,6 +521,7 @@ CHECKS = {
     "gated_activation": check_gated,
     "concat_elu": check_concat_elu,
     "diagonal_lstm_scan": check_diagonal_lstm,
+    "causal_conv1d": check_causal_conv1d,
 }
 
 

@@ -480,3 +480,40 @@ def test_diagonal_lstm_scan_weight(cpu_isa, dtype, value, entry):
     got = value_and_grads(ops.diagonal_lstm_scan, args, (0, 1))
     want = value_and_grads(reference.diagonal_lstm_scan, args, (0, 1))
     assert_all_same(got, want, ("h", "c", "grad i2s", "grad weight"))
+
+
+# ---- causal_conv1d ----
+
+
+def causal_conv1d_inputs(where, value, dtype):
+    """x [rows, 2, ROW], weight [3, 2, 3], bias [3], with `value` once per batch row at every
+    position of x (row b at position b), or in the weight or bias (every row alike: the weight's
+    and bias's positions are looped over by the test)."""
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn((1, 2, ROW), generator=g, dtype=torch.float64)
+    weight = torch.randn((3, 2, 3), generator=g, dtype=torch.float64)
+    bias = torch.randn((3,), generator=g, dtype=torch.float64)
+    if where == "x":
+        x = one_per_row(x, value)
+    return x.to(dtype), weight.to(dtype), bias.to(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("value", sorted(VALUES))
+@pytest.mark.parametrize("where", ["x", "weight", "bias"])
+def test_causal_conv1d(dtype, value, where):
+    """A non-finite value reaches the outputs (and gradients) that read it, and no others: the
+    taps before the sequence's start are absent, not zeros multiplied by it."""
+    x, weight, bias = causal_conv1d_inputs(where, VALUES[value], dtype)
+    names = ("out", "grad x", "grad weight", "grad bias")
+    targets = {"x": [None], "weight": range(weight.numel()), "bias": range(bias.numel())}[where]
+    for position in targets:
+        w, b = weight.clone(), bias.clone()
+        if where != "x":
+            (w if where == "weight" else b).view(-1)[position] = VALUES[value]
+        for dilation in (1, 5):
+            results = [
+                value_and_grads(lambda *t, fn=fn, d=dilation: fn(*t, d), (x, w, b), (0, 1, 2))
+                for fn in (ops.causal_conv1d, reference.causal_conv1d)
+            ]
+            assert_all_same(*results, [f"{where} {position} d={dilation} {n}" for n in names])

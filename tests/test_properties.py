@@ -280,6 +280,43 @@ def test_masked_conv2d(data, dtype):
         )
 
 
+# ---- causal_conv1d ----
+
+
+@st.composite
+def causal_conv1d_case(draw, dtype):
+    """x [B, C_in, T], weight [C_out, C_in, K] (each in a drawn layout), a bias or none, and a
+    dilation: sequences shorter and longer than the receptive field, taps that read nothing."""
+    B, cin, cout, length = batch_size(draw, dtype), draw(SIZES), draw(SIZES), draw(SIZES)
+    k, dilation = draw(st.sampled_from([1, 2, 3, 5])), draw(st.sampled_from([1, 2, 3, 7, 64]))
+    g = seeded(draw)
+    x = torch.randn((B, cin, length), generator=g, dtype=torch.float64).to(dtype)
+    weight = torch.randn((cout, cin, k), generator=g, dtype=torch.float64).to(dtype)
+    tensors = [laid_out(x, layout_of(draw)), laid_out(weight, layout_of(draw))]
+    if draw(st.booleans()):
+        tensors.append(torch.randn((cout,), generator=g, dtype=torch.float64).to(dtype))
+    return tensors, dilation
+
+
+@PROFILE
+@given(data=st.data(), dtype=DTYPES)
+def test_causal_conv1d(data, dtype):
+    tensors, dilation = data.draw(causal_conv1d_case(dtype))
+    with_bias = len(tensors) == 3
+
+    def conv_with(impl):
+        return lambda *t: impl(*t, *(() if with_bias else (None,)), dilation)
+
+    check_against_reference(
+        conv_with(ops.causal_conv1d),
+        conv_with(reference.causal_conv1d),
+        tensors,
+        range(len(tensors)),
+        ("out", "grad x", "grad weight", "grad bias"),
+        **EXACT,
+    )
+
+
 # ---- discretized logistic mixture: likelihood and sampler ----
 
 

@@ -142,3 +142,27 @@ def test_sample_discretized_logistic_mixture(shape):
                 )
             )
     torch.testing.assert_close(draws[1], draws[0], rtol=0, atol=0)
+
+
+# (batch, in, out, T, kernel, dilation)
+CAUSAL_CONV1D_SHAPES = [
+    (2, 0, 3, 5, 2, 1),  # no input channels: the output is the bias
+    (0, 3, 4, 6, 2, 2),  # empty batch
+    (2, 3, 4, 0, 3, 1),  # empty sequence
+    (2, 3, 0, 6, 2, 1),  # no output channels
+    (1, 1, 1, 1, 1, 1),
+    (2, 3, 2, 4, 3, 5),  # only the newest tap reads anything
+    (1, 2, 3, 9, 4, 2),
+]
+
+
+@pytest.mark.parametrize("shape", CAUSAL_CONV1D_SHAPES)
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_causal_conv1d(shape, with_bias):
+    batch, cin, cout, length, k, dilation = shape
+    x, weight, bias = randn(batch, cin, length), randn(cout, cin, k, seed=1), randn(cout, seed=2)
+
+    def conv(*t):
+        return ops.causal_conv1d(*t, *(() if with_bias else (None,)), dilation)
+
+    assert_backends_agree(conv, *((x, weight, bias) if with_bias else (x, weight)))

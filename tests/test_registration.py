@@ -24,6 +24,8 @@ KERNEL_OPS = [
     "concat_elu_backward",
     "diagonal_lstm_scan",
     "diagonal_lstm_scan_backward",
+    "causal_conv1d",
+    "causal_conv1d_backward",
 ]
 # ops that set or report the library's state rather than compute on tensors
 STATE_OPS = [

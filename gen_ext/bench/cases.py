@@ -234,6 +234,55 @@ def gated_case(
     )
 
 
+def padded_causal_conv1d(x, weight, bias, dilation):
+    """What a user writes without the op: conv1d of x padded by (K-1)d on the left."""
+    return F.conv1d(
+        F.pad(x, ((weight.shape[2] - 1) * dilation, 0)), weight, bias, dilation=dilation
+    )
+
+
+def causal_conv1d_case(
+    device: torch.device,
+    batch: int = 16,
+    in_channels: int = 64,
+    out_channels: int = 128,
+    kernel: int = 2,
+    length: int = 4096,
+    dilation: int = 64,
+) -> BenchCase:
+    """WaveNet's dilated causal convolution: the fused op, its tap-by-tap reference (eager), and
+    torch.compile of the padded conv1d a user would write (compiled)."""
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn((batch, in_channels, length), generator=g, device=device, requires_grad=True)
+    weight = torch.randn(
+        (out_channels, in_channels, kernel), generator=g, device=device, requires_grad=True
+    )
+    bias = torch.randn((out_channels,), generator=g, device=device, requires_grad=True)
+    impls = {
+        "fused": lambda: ops.causal_conv1d,
+        "eager": lambda: reference.causal_conv1d,
+        "compiled": lambda: _compiled(padded_causal_conv1d),
+    }
+
+    def full(fn):
+        def step():
+            x.grad = weight.grad = bias.grad = None
+            fn(x, weight, bias, dilation).sum().backward()
+
+        return step
+
+    out_numel = batch * out_channels * length
+    return BenchCase(
+        "causal_conv1d",
+        f"B={batch}, {in_channels}->{out_channels} ch, K={kernel}, d={dilation}, T={length}, "
+        f"float32, {device.type}",
+        make=_builders(impls, full),
+        forward_only=_builders(impls, lambda fn: _no_grad(lambda: fn(x, weight, bias, dilation))),
+        # the output and the gradients of x, weight and bias
+        result_bytes=(out_numel + x.numel() + weight.numel() + bias.numel()) * 4,
+    )
+
+
 def _plain_concat_elu_dropout(x, p):
     """What a user writes without the fused op: neg, cat, elu and torch's dropout."""
     return F.dropout(F.elu(torch.cat([x, -x], dim=1)), p, training=True)
@@ -378,4 +427,5 @@ CASES = {
     "concat_elu (dropout)": concat_elu_case,
     "diagonal_lstm_scan": diagonal_lstm_case,
     "DiagonalBiLSTM layer": diagonal_bilstm_layer_case,
+    "causal_conv1d": causal_conv1d_case,
 }

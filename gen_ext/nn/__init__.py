@@ -19,6 +19,7 @@ from .shifted_conv import (
 from .wavenet import WaveNetLayer
 
 __all__ = [
+    "CausalConv1d",
     "DiscretizedLogisticMixture",
     "GatedActivation",
     "GaussianLatent",

@@ -4,6 +4,7 @@ in gen_ext.reference, a CPU kernel and a GPU kernel)."""
 from gen_ext import _extension
 
 from .backend import get_backend, use_backend
+from .causal_conv1d import causal_conv1d
 from .concat_elu import concat_elu
 from .conv_path import (
     conv_path_choices,
@@ -26,9 +27,11 @@ if _extension.available():
     from . import gaussian as _gaussian
     from . import masked_conv as _masked_conv
     from . import wavenet_step as _wavenet_step
+    from .causal_conv1d import register as _register_causal_conv1d
     from .concat_elu import register as _register_concat_elu
 
     _register_concat_elu()
+    _register_causal_conv1d()
     _diagonal_lstm.register()
     _dlm.register()
     _gated.register()
@@ -37,6 +40,7 @@ if _extension.available():
     _wavenet_step.register()
 
 __all__ = [
+    "causal_conv1d",
     "concat_elu",
     "diagonal_lstm_scan",
     "discretized_logistic_mixture_nll",

@@ -2,6 +2,7 @@
 fused kernels are tested against. Also the backend behind
 ``gen_ext.ops.use_backend("reference")``."""
 
+from .causal_conv1d import causal_conv1d
 from .concat_elu import concat_elu, dropout_factors
 from .diagonal_lstm import diagonal_lstm_scan
 from .dlm import (
@@ -15,6 +16,7 @@ from .masked_conv import masked_conv2d, masked_conv2d_dense, pixelcnn_mask
 from .wavenet_step import wavenet_layer_step
 
 __all__ = [
+    "causal_conv1d",
     "concat_elu",
     "dropout_factors",
     "diagonal_lstm_scan",
