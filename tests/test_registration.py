@@ -26,6 +26,7 @@ KERNEL_OPS = [
     "diagonal_lstm_scan_backward",
     "causal_conv1d",
     "causal_conv1d_backward",
+    "wavenet_layer_step",
 ]
 # ops that set or report the library's state rather than compute on tensors
 STATE_OPS = [
@@ -35,10 +36,11 @@ STATE_OPS = [
     "set_conv_path_choices",
     "set_conv_path_policy",
 ]
-# the sampler and the noise have no gradient; the NLL with its gradients is the forward of the
+# the samplers and the noise have no gradient; the NLL with its gradients is the forward of the
 # public function's autograd.Function, which supplies the backward
 NOT_DIFFERENTIABLE = (
     "discretized_logistic_mixture_sample",
+    "wavenet_layer_step",
     "gaussian_noise",
     "discretized_logistic_mixture_nll_with_grad",
 )

@@ -38,6 +38,5 @@ __all__ = [
     "DiagonalBiLSTM",
     "skew",
     "unskew",
-    "CausalConv1d",
     "WaveNetLayer",
 ]
