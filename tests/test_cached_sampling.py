@@ -43,7 +43,7 @@ def teacher_forced(m, image, fast):
     """The logits each sampler computes at every sub-pixel, fed `image` as it fills it in."""
     x = torch.zeros_like(image)
     labels = torch.arange(x.shape[0]) % m.num_classes if m.num_classes else None
-    passes = m._cached_passes(x, labels) if fast else m._naive_passes(x, labels)
+    passes = m._fast_steps(x, labels) if fast else m._naive_steps(x, labels)
     C, H, W = m.input_shape
     out = []
     for (i, j, c), logits in zip(

@@ -74,7 +74,7 @@ class GatedPixelCNN(SoftmaxPixelModel):
         out = self.head(h)
         return out.view(x.shape[0], self.input_shape[0], self.levels, *x.shape[2:])
 
-    def _cached_passes(self, x: torch.Tensor, labels):
+    def _fast_steps(self, x: torch.Tensor, labels):
         """The vertical stack a row at a time, the horizontal stack a pixel at a time.
 
         The vertical stack's row i sees only the image rows above i, but its convolution at

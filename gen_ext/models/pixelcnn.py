@@ -77,7 +77,7 @@ class PixelCNN(StackedSoftmaxPixelModel):
             *softmax_head(2 * hidden, head, C, levels),
         )
 
-    def _cached_passes(self, x: torch.Tensor, labels):
+    def _fast_steps(self, x: torch.Tensor, labels):
         """Every layer at the current pixel only, once per colour: a colour's features there
         depend on the earlier colours alone (the first layer's mask A, then mask B), so the pass
         of the last colour leaves every layer's cache final for the pixels after it, except the

@@ -73,7 +73,7 @@ class SoftmaxPixelModel(AutoregressiveImageModel):
         C, H, W = self.input_shape
         noise = torch.rand((n, C, H, W), generator=generator, device=device, dtype=dtype)
         x = torch.zeros((n, C, H, W), device=device, dtype=dtype)
-        passes = self._cached_passes(x, labels) if fast else self._naive_passes(x, labels)
+        passes = self._fast_steps(x, labels) if fast else self._naive_steps(x, labels)
         order = raster_order(self.input_shape, per_channel=True, progress=progress)
         with one_thread_for_small_steps(device, n if fast else None):
             for (i, j, c), logits in zip(order, passes, strict=True):
@@ -81,20 +81,20 @@ class SoftmaxPixelModel(AutoregressiveImageModel):
                 x[:, c, i, j] = k.to(dtype) / (self.levels - 1)
         return x
 
-    def _naive_passes(self, x: torch.Tensor, labels):
+    def _naive_steps(self, x: torch.Tensor, labels):
         """The logits [n, levels] of each sub-pixel in raster order, each from a full forward
         pass over x as the caller has filled it so far."""
         C, H, W = self.input_shape
         for i, j, c in itertools.product(range(H), range(W), range(C)):
             yield self.logits(x, labels)[:, c, :, i, j]
 
-    def _cached_passes(self, x: torch.Tensor, labels):
+    def _fast_steps(self, x: torch.Tensor, labels):
         """The same logits from per-layer caches (models with a fast sampler)."""
         raise NotImplementedError
 
     @property
     def has_fast_sampler(self) -> bool:
-        return type(self)._cached_passes is not SoftmaxPixelModel._cached_passes
+        return type(self)._fast_steps is not SoftmaxPixelModel._fast_steps
 
     def _fast_choice(self, fast: bool | None) -> bool:
         if fast and not self.has_fast_sampler:

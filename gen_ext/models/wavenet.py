@@ -248,11 +248,11 @@ class WaveNet(GenerativeModel):
                 levels[:, t] = self._draw(out, u[:, t], generator)
         return mu_law_decode(levels, self.levels)[:, None].to(p.dtype)
 
-    def _naive_steps(self, levels: torch.Tensor, cond):
-        """The outputs at t = 0, 1, ... from the network over the levels in the receptive field
-        before t (read after the caller has filled in t - 1)."""
+    def _naive_steps(self, levels: torch.Tensor, cond, start: int = 0):
+        """The outputs at t = start, start + 1, ... from the network over the levels in the
+        receptive field before t (read after the caller has filled in t - 1)."""
         rf = self.receptive_field
-        for t in range(levels.shape[1]):
+        for t in range(start, levels.shape[1]):
             start = max(0, t - rf)  # the window's first input is dropped by the shift
             yield self.outputs(levels[:, start : t + 1], cond)[:, :, -1]
 
