@@ -28,63 +28,127 @@ import torch
 import torch.nn.functional as F
 
 from gen_ext import ops
+from gen_ext.nn import DownShiftedConvTranspose2d
+
+# A strip of a feature map is [n, w, C], channels last: a whole row of a level (w its width, the
+# u stream) or one position (w = 1, the ul stream). Caches are channels last too, so that the
+# window under an output is one matmul's row.
 
 
 class PaddedCache:
-    """An input map [n, C, H, W] inside the zero border (left, right, top, bottom) its
+    """An input map [n, H, W, C] inside the zero border (left, right, top, bottom) that its
     convolutions pad with, filled as positions become final."""
 
     def __init__(self, like: torch.Tensor, n: int, channels: int, H: int, W: int, padding):
         left, right, top, _ = padding
         self.left, self.top, self.W = left, top, W
-        self.buf = like.new_zeros((n, channels, top + H, left + W + right))
+        self.buf = like.new_zeros((n, top + H, left + W + right, channels))
 
-    def put(self, r: int, c: int | None, value: torch.Tensor) -> None:
-        """value [n, C, 1, 1] at (r, c), or [n, C, 1, W] as row r when c is None."""
-        row = self.buf[:, :, self.top + r]
+    def put(self, r: int, c: int | None, strip: torch.Tensor) -> None:
+        """The strip [n, w, C] at row r from column c (the whole row when c is None)."""
+        c0 = self.left + (0 if c is None else c)
+        self.buf[:, self.top + r, c0 : c0 + strip.shape[1]] = strip
+
+
+class ShiftedConv:
+    """A shifted convolution (DownShiftedConv2d, DownRightShiftedConv2d, any stride) as a matmul
+    over the windows it reads from a PaddedCache."""
+
+    def __init__(self, conv):
+        self.kh, self.kw = conv.kernel_size
+        self.stride = conv.stride[0]
+        self.padding = conv.causal_padding
+        # [kh * kw * Cin, Cout], rows in the (row, column, channel) order of a window
+        self.matrix = conv.weight.permute(2, 3, 1, 0).reshape(-1, conv.out_channels).contiguous()
+        self.bias = conv.bias
+
+    def __call__(self, cache: PaddedCache, r: int, c: int | None = None) -> torch.Tensor:
+        """The output strip at row r: at column c [n, 1, Cout], or the whole row for c None
+        (the cache's left and right border must be the convolution's)."""
+        left, right, top, _ = self.padding
+        s, kh, kw = self.stride, self.kh, self.kw
+        r0 = cache.top + s * r - top
+        rows = cache.buf[:, r0 : r0 + kh]
         if c is None:
-            row[:, :, self.left : self.left + self.W] = value[:, :, 0]
+            cols = rows[:, :, cache.left - left : cache.left + cache.W + right]
         else:
-            row[:, :, self.left + c] = value[:, :, 0, 0]
-
-    def read(self, conv, r: int, c: int | None = None) -> torch.Tensor:
-        """What the shifted convolution `conv` reads for its output (r, c): its (kh, kw) window,
-        or for c None the kh rows of output row r at full width (the conv's left and right
-        border must be the cache's)."""
-        kh, kw = conv.kernel_size
-        s = conv.stride[0]
-        left, right, top, _ = conv.causal_padding
-        r0 = self.top + s * r - top
-        rows = self.buf[:, :, r0 : r0 + kh]
-        if c is None:
-            return rows[:, :, :, self.left - left : self.left + self.W + right]
-        c0 = self.left + s * c - left
-        return rows[:, :, :, c0 : c0 + kw]
+            c0 = cache.left + s * c - left
+            cols = rows[:, :, c0 : c0 + kw]
+        windows = cols.unfold(2, kw, s)  # [n, kh, w, C, kw]
+        n, w = windows.shape[0], windows.shape[2]
+        windows = windows.permute(0, 2, 1, 4, 3).reshape(n * w, -1)
+        return torch.addmm(self.bias, windows, self.matrix).view(n, w, -1)
 
 
-def concat_elu(x: torch.Tensor) -> torch.Tensor:
-    return ops.concat_elu(x)
+class PointwiseConv:
+    """A 1x1 convolution of a strip."""
+
+    def __init__(self, conv):
+        self.matrix = conv.weight[:, :, 0, 0].t().contiguous()
+        self.bias = conv.bias
+
+    def __call__(self, strip: torch.Tensor) -> torch.Tensor:
+        n, w, _ = strip.shape
+        return torch.addmm(self.bias, strip.reshape(n * w, -1), self.matrix).view(n, w, -1)
+
+
+class TransposedConv:
+    """A stride-s shifted transposed convolution (DownShiftedConvTranspose2d,
+    DownRightShiftedConvTranspose2d) of a strip of input row a: the output rows s*a .. s*a+s-1
+    [n, s, s*w, Cout], cropped like the layer's forward. With kh = s these rows read input row a
+    only; with kw = s (the down-right one) each output column reads one input column, so one
+    input position gives its s x s outputs."""
+
+    def __init__(self, conv):
+        Cin, Cout, self.kh, self.kw = conv.weight.shape
+        self.stride = conv.stride[0]
+        if self.kh != self.stride:
+            raise ValueError("TransposedConv: the kernel height must equal the stride")
+        self.left = (self.kw - 1) // 2 if isinstance(conv, DownShiftedConvTranspose2d) else 0
+        # [Cin, kh * kw * Cout]: every tap's contribution of one input position at once
+        self.matrix = conv.weight.permute(0, 2, 3, 1).reshape(Cin, -1).contiguous()
+        self.bias = conv.bias
+
+    def __call__(self, strip: torch.Tensor) -> torch.Tensor:
+        n, w, _ = strip.shape
+        s, kh, kw = self.stride, self.kh, self.kw
+        taps = (strip.reshape(n * w, -1) @ self.matrix).view(n, w, kh, kw, -1)
+        # input column b, tap q lands on column s*b + q of the uncropped output
+        full = strip.new_zeros((n, kh, s * (w - 1) + kw, taps.shape[-1]))
+        for q in range(kw):
+            full[:, :, q : q + s * (w - 1) + 1 : s] += taps[:, :, :, q].transpose(1, 2)
+        return full[:, :s, self.left : self.left + s * w] + self.bias
+
+
+def concat_elu(strip: torch.Tensor) -> torch.Tensor:
+    n, w, _ = strip.shape
+    return ops.concat_elu(strip.reshape(n * w, -1)).view(n, w, -1)
+
+
+def gated_activation(strip: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    n, w, _ = strip.shape
+    out = ops.gated_activation(strip.reshape(n * w, -1), residual=residual.reshape(n * w, -1))
+    return out.view(n, w, -1)
 
 
 class BlockSampler:
     """One GatedResidualBlock at one level, a row (u stream, c None) or a position (ul stream) at
-    a time: the same operations as its forward, on the new positions only."""
+    a time: the same operations as its forward, on the new strip only."""
 
     def __init__(self, block, like, n: int, H: int, W: int):
-        self.block = block
         conv_in, conv_gate = block.conv_in, block.conv_gate
         self.inp = PaddedCache(like, n, conv_in.in_channels, H, W, conv_in.causal_padding)
         self.hid = PaddedCache(like, n, conv_gate.in_channels, H, W, conv_gate.causal_padding)
+        self.conv_in, self.conv_gate = ShiftedConv(conv_in), ShiftedConv(conv_gate)
+        self.aux = None if block.aux is None else PointwiseConv(block.aux)
 
     def step(self, r, c, x, aux=None):
-        b = self.block
         self.inp.put(r, c, concat_elu(x))
-        h = b.conv_in.forward_padded(self.inp.read(b.conv_in, r, c))
+        h = self.conv_in(self.inp, r, c)
         if aux is not None:
-            h = h + b.aux(concat_elu(aux))
+            h = h + self.aux(concat_elu(aux))
         self.hid.put(r, c, concat_elu(h))  # dropout is off (eval mode)
-        g = b.conv_gate.forward_padded(self.hid.read(b.conv_gate, r, c))
-        return ops.gated_activation(g, residual=x)
+        return gated_activation(self.conv_gate(self.hid, r, c), residual=x)
 
 
 class PixelCNNPlusPlusSampler:
@@ -100,139 +164,123 @@ class PixelCNNPlusPlusSampler:
                 "PixelCNNPlusPlus.sample(fast=True): the model is in training mode, where dropout "
                 "would make the cached sampler differ from the naive one; call model.eval() first"
             )
-        self.model = model
         like = next(model.parameters())
         C, H, W = model.input_shape
-        R, B = len(model.first_pass), len(model.first_pass[0])
-        self.R, self.B, self.H, self.W = R, B, H, W
-        sizes = [(H, W)]
+        R = len(model.first_pass)
+        self.R, self.H, self.W = R, H, W
+        # (H, W) of each level, finest first; an odd size rounds up
+        self.sizes = sizes = [(H, W)]
         for _ in range(R - 1):
-            h, w = sizes[-1]
-            sizes.append(((h + 1) // 2, (w + 1) // 2))
-        self.sizes = sizes
+            sizes.append(((sizes[-1][0] + 1) // 2, (sizes[-1][1] + 1) // 2))
 
-        def blocks(passes):
-            return [
-                [
-                    [
-                        BlockSampler(
-                            blk,
-                            like,
-                            n,
-                            *sizes[lv],
-                        )
-                        for blk in pair
-                    ]
-                    for pair in level
-                ]
-                for lv, level in passes
-            ]
+        def blocks(level, lv):  # [block] -> (u sampler, ul sampler)
+            return [[BlockSampler(b, like, n, *sizes[lv]) for b in pair] for pair in level]
 
-        # [level][block] -> (u sampler, ul sampler); the second pass is stored finest first
-        self.first = blocks(enumerate(model.first_pass))
-        self.second = blocks((R - 1 - k, level) for k, level in enumerate(model.second_pass))[::-1]
-        # the input (with its channel of ones) for u_in, ul_in_above and ul_in_left
-        self.x = PaddedCache(like, n, C + 1, H, W, model.u_in.causal_padding)
-        # the finer level's last first-pass output, read by the stride-2 convolutions
-        self.down = [
+        self.first = [blocks(level, lv) for lv, level in enumerate(model.first_pass)]
+        # the model lists the second pass and its upsampling coarsest first; here index lv is
+        # level lv, and up[lv] goes from level lv + 1 to level lv
+        self.second = [blocks(level, R - 1 - k) for k, level in enumerate(model.second_pass)]
+        self.second.reverse()
+        self.up = [[TransposedConv(t) for t in pair] for pair in model.upsample][::-1]
+        self.down = [[ShiftedConv(conv) for conv in pair] for pair in model.downsample]
+        # the input (the image and a channel of ones) for u_in, ul_in_above and ul_in_left
+        self.u_in, self.ul_in_above, self.ul_in_left = (
+            ShiftedConv(conv) for conv in (model.u_in, model.ul_in_above, model.ul_in_left)
+        )
+        self.x_cache = PaddedCache(like, n, C + 1, H, W, model.u_in.causal_padding)
+        # level lv's last first-pass outputs (u, ul), read by the stride-2 convolutions
+        self.down_cache = [
             [PaddedCache(like, n, conv.in_channels, *sizes[lv], conv.causal_padding) for conv in p]
             for lv, p in enumerate(model.downsample)
         ]
-        # upsample[lv] goes from level lv + 1 to level lv (the model lists them coarsest first)
-        self.upsample = list(model.upsample)[::-1]
-        # the upsampled second-pass outputs of level lv + 1 at level lv (even sizes, uncropped)
+        # level lv + 1's second-pass outputs (u, ul) upsampled to level lv (uncropped)
         F_ = model.u_in.out_channels
-        self.up = [[like.new_zeros((n, F_, 2 * h, 2 * w)) for _ in range(2)] for h, w in sizes[1:]]
-        self.ones = like.new_ones((n, 1, 1, 1))
-        self.zero_row = like.new_zeros((n, F_, 1, W))
-        self.zero_pos = like.new_zeros((n, F_, 1, 1))
-        # the rows of the u stream of the current row of each level: the first pass's stack
-        # (input, block outputs) and the second pass's block outputs
-        self.u_stack = [None] * R
+        self.up_cache = [
+            [like.new_zeros((n, 2 * h, 2 * w, F_)) for _ in range(2)] for h, w in sizes[1:]
+        ]
+        self.out = PointwiseConv(model.out)
+        self.ones = like.new_ones((n, 1))
+        self.zero_row = like.new_zeros((n, W, F_))
+        self.zero_pos = like.new_zeros((n, 1, F_))
+        # the u-stream rows of each level's current row: the first pass's stack (input, block
+        # outputs) and the second pass's block outputs; and ul_in_above's row
+        self.u_first = [None] * R
         self.u_second = [None] * R
-        self.ul_above = None  # shift_down(ul_in_above(x)) on the current image row
+        self.ul_above = None
 
-    # ---- the u stream, whole rows ----
+    # ---- the u stream: whole rows ----
 
     def _rows(self, i: int) -> None:
-        """Every u-stream row that becomes final when image row i starts: row i >> l of every
-        level l with 2^l dividing i."""
-        m = self.model
+        """Every u-stream row that becomes final when image row i starts: row i >> lv of every
+        level lv with 2^lv dividing i, first pass finest first, second pass coarsest first."""
         if i == 0:  # shift_down fills row 0 with zeros
             u, self.ul_above = self.zero_row, self.zero_row
-        else:
-            u = m.u_in.forward_padded(self.x.read(m.u_in, i - 1))
-            self.ul_above = m.ul_in_above.forward_padded(self.x.read(m.ul_in_above, i - 1))
+        else:  # shift_down(u_in(x)) and shift_down(ul_in_above(x)) at row i
+            u = self.u_in(self.x_cache, i - 1)
+            self.ul_above = self.ul_in_above(self.x_cache, i - 1)
         levels = [lv for lv in range(self.R) if i % (1 << lv) == 0]
-        for lv in levels:  # first pass, finest first
+        for lv in levels:
             r = i >> lv
-            if lv > 0:
-                u = m.downsample[lv - 1][0].forward_padded(
-                    self.down[lv - 1][0].read(m.downsample[lv - 1][0], r)
-                )
+            if lv > 0:  # reads level lv - 1's rows 2r - 1 and 2r, computed just now
+                u = self.down[lv - 1][0](self.down_cache[lv - 1][0], r)
             stack = [u]
             for u_block, _ in self.first[lv]:
                 u = u_block.step(r, None, u)
                 stack.append(u)
             if lv < self.R - 1:
-                self.down[lv][0].put(r, None, u)
-            self.u_stack[lv] = stack
-        for lv in reversed(levels):  # second pass, coarsest first
+                self.down_cache[lv][0].put(r, None, u)
+            self.u_first[lv] = stack
+        for lv in reversed(levels):
             r = i >> lv
-            stack = list(self.u_stack[lv])
+            skips = list(self.u_first[lv])
             if lv == self.R - 1:
-                u = stack.pop()
-            else:
-                u = self.up[lv][0][:, :, r : r + 1, : self.sizes[lv][1]]
+                u = skips.pop()
+            else:  # rows 2a and 2a + 1 of level lv both come from row a of level lv + 1
+                u = self.up_cache[lv][0][:, r, : self.sizes[lv][1]]
             outs = []
             for u_block, _ in self.second[lv]:
-                u = u_block.step(r, None, u, aux=stack.pop())
+                u = u_block.step(r, None, u, aux=skips.pop())
                 outs.append(u)
             self.u_second[lv] = outs
             if lv > 0:
-                self.up[lv - 1][0][:, :, 2 * r : 2 * r + 2] = self.upsample[lv - 1][0](u)
+                self.up_cache[lv - 1][0][:, 2 * r : 2 * r + 2] = self.up[lv - 1][0](u)
 
-    # ---- the ul stream, one position ----
+    # ---- the ul stream: one position ----
 
     def _position(self, i: int, j: int) -> torch.Tensor:
-        """Every ul-stream position that becomes final at step (i, j), and the parameters."""
-        m = self.model
-        above = self.ul_above[:, :, :, j : j + 1]
-        left = (
-            m.ul_in_left.forward_padded(self.x.read(m.ul_in_left, i, j - 1))
-            if j > 0
-            else self.zero_pos
-        )
-        ul = above + left  # shift_down(ul_in_above(x)) + shift_right(ul_in_left(x))
+        """Every ul-stream position that becomes final at step (i, j): (i >> lv, j >> lv) of
+        every level lv with 2^lv dividing i and j; then the parameters at (i, j)."""
+        left = self.ul_in_left(self.x_cache, i, j - 1) if j > 0 else self.zero_pos
+        # shift_down(ul_in_above(x)) + shift_right(ul_in_left(x))
+        ul = self.ul_above[:, j : j + 1] + left
         levels = [lv for lv in range(self.R) if i % (1 << lv) == 0 and j % (1 << lv) == 0]
         stacks = {}
-        for lv in levels:  # first pass, finest first
+        for lv in levels:
             r, c = i >> lv, j >> lv
-            if lv > 0:
-                conv = m.downsample[lv - 1][1]
-                ul = conv.forward_padded(self.down[lv - 1][1].read(conv, r, c))
+            if lv > 0:  # reads level lv - 1 up to (2r, 2c), computed just now
+                ul = self.down[lv - 1][1](self.down_cache[lv - 1][1], r, c)
             stack = [ul]
-            u_rows = self.u_stack[lv]
             for k, (_, ul_block) in enumerate(self.first[lv]):
-                ul = ul_block.step(r, c, ul, aux=u_rows[k + 1][:, :, :, c : c + 1])
+                ul = ul_block.step(r, c, ul, aux=self.u_first[lv][k + 1][:, c : c + 1])
                 stack.append(ul)
             if lv < self.R - 1:
-                self.down[lv][1].put(r, c, ul)
+                self.down_cache[lv][1].put(r, c, ul)
             stacks[lv] = stack
-        for lv in reversed(levels):  # second pass, coarsest first
+        for lv in reversed(levels):
             r, c = i >> lv, j >> lv
-            stack = stacks[lv]
+            skips = stacks[lv]
             if lv == self.R - 1:
-                ul = stack.pop()
-            else:
-                ul = self.up[lv][1][:, :, r : r + 1, c : c + 1]
+                ul = skips.pop()
+            else:  # from (r // 2, c // 2) of level lv + 1, computed at this step or before
+                ul = self.up_cache[lv][1][:, r, c : c + 1]
             for k, (_, ul_block) in enumerate(self.second[lv]):
-                u = self.u_second[lv][k][:, :, :, c : c + 1]
-                ul = ul_block.step(r, c, ul, aux=torch.cat([u, stack.pop()], dim=1))
+                aux = torch.cat([self.u_second[lv][k][:, c : c + 1], skips.pop()], dim=2)
+                ul = ul_block.step(r, c, ul, aux=aux)
             if lv > 0:
-                up = self.up[lv - 1][1]
-                up[:, :, 2 * r : 2 * r + 2, 2 * c : 2 * c + 2] = self.upsample[lv - 1][1](ul)
-        return m.out(F.elu(ul))
+                up = self.up_cache[lv - 1][1]
+                up[:, 2 * r : 2 * r + 2, 2 * c : 2 * c + 2] = self.up[lv - 1][1](ul)
+        params = self.out(F.elu(ul))  # [n, 1, P]
+        return params.view(params.shape[0], -1, 1, 1)
 
     def steps(self, x: torch.Tensor):
         H, W = self.H, self.W
@@ -240,8 +288,8 @@ class PixelCNNPlusPlusSampler:
             for j in range(W):
                 if j > 0 or i > 0:  # the pixel before (i, j) is final now
                     pi, pj = (i, j - 1) if j > 0 else (i - 1, W - 1)
-                    pixel = x[:, :, pi : pi + 1, pj : pj + 1] * 2 - 1
-                    self.x.put(pi, pj, torch.cat([pixel, self.ones], dim=1))
+                    pixel = torch.cat([x[:, :, pi, pj] * 2 - 1, self.ones], dim=1)
+                    self.x_cache.put(pi, pj, pixel[:, None])
                 if j == 0:
                     self._rows(i)
                 yield self._position(i, j)
