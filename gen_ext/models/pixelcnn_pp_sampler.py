@@ -59,12 +59,18 @@ class ShiftedConv:
         self.stride = conv.stride[0]
         self.padding = conv.causal_padding
         # [kh * kw * Cin, Cout], rows in the (row, column, channel) order of a window
-        self.matrix = conv.weight.permute(2, 3, 1, 0).reshape(-1, conv.out_channels).contiguous()
+        self.Cout = conv.out_channels
+        self.matrix = conv.weight.permute(2, 3, 1, 0).reshape(-1, self.Cout).contiguous()
         self.bias = conv.bias
 
     def __call__(self, cache: PaddedCache, r: int, c: int | None = None) -> torch.Tensor:
         """The output strip at row r: at column c [n, 1, Cout], or the whole row for c None
         (the cache's left and right border must be the convolution's)."""
+        n = cache.buf.shape[0]
+        return torch.addmm(self.bias, self.windows(cache, r, c), self.matrix).view(n, -1, self.Cout)
+
+    def windows(self, cache: PaddedCache, r: int, c: int | None = None) -> torch.Tensor:
+        """The windows the output strip reads [n * w, kh * kw * Cin], one row per output."""
         left, right, top, _ = self.padding
         s, kh, kw = self.stride, self.kh, self.kw
         r0 = cache.top + s * r - top
@@ -76,8 +82,7 @@ class ShiftedConv:
             cols = rows[:, :, c0 : c0 + kw]
         windows = cols.unfold(2, kw, s)  # [n, kh, w, C, kw]
         n, w = windows.shape[0], windows.shape[2]
-        windows = windows.permute(0, 2, 1, 4, 3).reshape(n * w, -1)
-        return torch.addmm(self.bias, windows, self.matrix).view(n, w, -1)
+        return windows.permute(0, 2, 1, 4, 3).reshape(n * w, -1)
 
 
 class PointwiseConv:
@@ -133,20 +138,27 @@ def gated_activation(strip: torch.Tensor, residual: torch.Tensor) -> torch.Tenso
 
 class BlockSampler:
     """One GatedResidualBlock at one level, a row (u stream, c None) or a position (ul stream) at
-    a time: the same operations as its forward, on the new strip only."""
+    a time: the same operations as its forward, on the new strip only. The 1x1 convolution of
+    aux joins conv_in's matmul (the windows and concat_elu(aux) side by side, one bias)."""
 
     def __init__(self, block, like, n: int, H: int, W: int):
         conv_in, conv_gate = block.conv_in, block.conv_gate
         self.inp = PaddedCache(like, n, conv_in.in_channels, H, W, conv_in.causal_padding)
         self.hid = PaddedCache(like, n, conv_gate.in_channels, H, W, conv_gate.causal_padding)
         self.conv_in, self.conv_gate = ShiftedConv(conv_in), ShiftedConv(conv_gate)
-        self.aux = None if block.aux is None else PointwiseConv(block.aux)
+        self.matrix, self.bias = self.conv_in.matrix, self.conv_in.bias
+        if block.aux is not None:
+            aux = PointwiseConv(block.aux)
+            self.matrix = torch.cat([self.matrix, aux.matrix])
+            self.bias = self.bias + aux.bias
 
     def step(self, r, c, x, aux=None):
+        n, w, _ = x.shape
         self.inp.put(r, c, concat_elu(x))
-        h = self.conv_in(self.inp, r, c)
+        inputs = self.conv_in.windows(self.inp, r, c)
         if aux is not None:
-            h = h + self.aux(concat_elu(aux))
+            inputs = torch.cat([inputs, concat_elu(aux).view(n * w, -1)], dim=1)
+        h = torch.addmm(self.bias, inputs, self.matrix).view(n, w, -1)
         self.hid.put(r, c, concat_elu(h))  # dropout is off (eval mode)
         return gated_activation(self.conv_gate(self.hid, r, c), residual=x)
 
