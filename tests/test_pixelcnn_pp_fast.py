@@ -130,3 +130,8 @@ def test_fast_sampling_in_training_mode_is_refused():
         model.sample(2, fast=True)
     assert model.sample(2, fast=False).shape == (2, 1, 3, 3)  # the naive one samples as it is
     assert model.has_fast_sampler
+
+
+def test_an_empty_batch():
+    model = model_of(1, 3, 3, 2, 1)
+    assert model.sample(0, fast=True).shape == model.sample(0, fast=False).shape == (0, 1, 3, 3)

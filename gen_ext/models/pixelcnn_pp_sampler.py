@@ -19,9 +19,11 @@ over the image pixel (2^l r, 2^l c).)
 So at each step the first pass runs from the finest level to the coarsest level that lies over
 the current pixel, and the second pass back, as in `params`. Each convolution keeps its input in
 a buffer with the zero border of the layer's forward (`PaddedCache`), written as positions become
-final; an output is the layer's own convolution of the window (or the rows) under it. Pointwise
-steps (concat_elu, the gated activation, 1x1 convolutions) apply to the new positions only.
-Dropout is off: the sampler refuses a model in training mode.
+final; an output is one matmul of the windows under it (rows: every window of the row at once)
+with the layer's weight laid out as a matrix once per sampling run. Pointwise steps (concat_elu,
+the gated activation, 1x1 convolutions) apply to the new positions only. Per pixel this is a few
+dozen small matmuls instead of a forward pass over the whole image. Dropout is off: the sampler
+refuses a model in training mode.
 """
 
 import torch
@@ -66,11 +68,12 @@ class ShiftedConv:
     def __call__(self, cache: PaddedCache, r: int, c: int | None = None) -> torch.Tensor:
         """The output strip at row r: at column c [n, 1, Cout], or the whole row for c None
         (the cache's left and right border must be the convolution's)."""
-        n = cache.buf.shape[0]
-        return torch.addmm(self.bias, self.windows(cache, r, c), self.matrix).view(n, -1, self.Cout)
+        windows = self.windows(cache, r, c)
+        out = torch.addmm(self.bias, windows.flatten(0, 1), self.matrix)
+        return out.unflatten(0, windows.shape[:2])
 
     def windows(self, cache: PaddedCache, r: int, c: int | None = None) -> torch.Tensor:
-        """The windows the output strip reads [n * w, kh * kw * Cin], one row per output."""
+        """The windows the output strip reads [n, w, kh * kw * Cin], one row per output."""
         left, right, top, _ = self.padding
         s, kh, kw = self.stride, self.kh, self.kw
         r0 = cache.top + s * r - top
@@ -81,8 +84,7 @@ class ShiftedConv:
             c0 = cache.left + s * c - left
             cols = rows[:, :, c0 : c0 + kw]
         windows = cols.unfold(2, kw, s)  # [n, kh, w, C, kw]
-        n, w = windows.shape[0], windows.shape[2]
-        return windows.permute(0, 2, 1, 4, 3).reshape(n * w, -1)
+        return windows.permute(0, 2, 1, 4, 3).flatten(2)
 
 
 class PointwiseConv:
@@ -94,7 +96,7 @@ class PointwiseConv:
 
     def __call__(self, strip: torch.Tensor) -> torch.Tensor:
         n, w, _ = strip.shape
-        return torch.addmm(self.bias, strip.reshape(n * w, -1), self.matrix).view(n, w, -1)
+        return torch.addmm(self.bias, strip.flatten(0, 1), self.matrix).unflatten(0, (n, w))
 
 
 class TransposedConv:
@@ -107,9 +109,13 @@ class TransposedConv:
     def __init__(self, conv):
         Cin, Cout, self.kh, self.kw = conv.weight.shape
         self.stride = conv.stride[0]
-        if self.kh != self.stride:
-            raise ValueError("TransposedConv: the kernel height must equal the stride")
-        self.left = (self.kw - 1) // 2 if isinstance(conv, DownShiftedConvTranspose2d) else 0
+        centred = isinstance(conv, DownShiftedConvTranspose2d)
+        if self.kh != self.stride or not (centred or self.kw == self.stride):
+            raise ValueError(
+                "TransposedConv: the kernel height (and width, for the down-right one) must "
+                f"equal the stride, got kernel ({self.kh}, {self.kw}) with stride {self.stride}"
+            )
+        self.left = (self.kw - 1) // 2 if centred else 0
         # [Cin, kh * kw * Cout]: every tap's contribution of one input position at once
         self.matrix = conv.weight.permute(0, 2, 3, 1).reshape(Cin, -1).contiguous()
         self.bias = conv.bias
@@ -117,7 +123,7 @@ class TransposedConv:
     def __call__(self, strip: torch.Tensor) -> torch.Tensor:
         n, w, _ = strip.shape
         s, kh, kw = self.stride, self.kh, self.kw
-        taps = (strip.reshape(n * w, -1) @ self.matrix).view(n, w, kh, kw, -1)
+        taps = (strip.flatten(0, 1) @ self.matrix).view(n, w, kh, kw, self.bias.shape[0])
         # input column b, tap q lands on column s*b + q of the uncropped output
         full = strip.new_zeros((n, kh, s * (w - 1) + kw, taps.shape[-1]))
         for q in range(kw):
@@ -127,13 +133,13 @@ class TransposedConv:
 
 def concat_elu(strip: torch.Tensor) -> torch.Tensor:
     n, w, _ = strip.shape
-    return ops.concat_elu(strip.reshape(n * w, -1)).view(n, w, -1)
+    return ops.concat_elu(strip.flatten(0, 1)).unflatten(0, (n, w))
 
 
 def gated_activation(strip: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
     n, w, _ = strip.shape
-    out = ops.gated_activation(strip.reshape(n * w, -1), residual=residual.reshape(n * w, -1))
-    return out.view(n, w, -1)
+    out = ops.gated_activation(strip.flatten(0, 1), residual=residual.flatten(0, 1))
+    return out.unflatten(0, (n, w))
 
 
 class BlockSampler:
@@ -157,8 +163,8 @@ class BlockSampler:
         self.inp.put(r, c, concat_elu(x))
         inputs = self.conv_in.windows(self.inp, r, c)
         if aux is not None:
-            inputs = torch.cat([inputs, concat_elu(aux).view(n * w, -1)], dim=1)
-        h = torch.addmm(self.bias, inputs, self.matrix).view(n, w, -1)
+            inputs = torch.cat([inputs, concat_elu(aux)], dim=2)
+        h = torch.addmm(self.bias, inputs.flatten(0, 1), self.matrix).unflatten(0, (n, w))
         self.hid.put(r, c, concat_elu(h))  # dropout is off (eval mode)
         return gated_activation(self.conv_gate(self.hid, r, c), residual=x)
 
@@ -292,7 +298,7 @@ class PixelCNNPlusPlusSampler:
                 up = self.up_cache[lv - 1][1]
                 up[:, 2 * r : 2 * r + 2, 2 * c : 2 * c + 2] = self.up[lv - 1][1](ul)
         params = self.out(F.elu(ul))  # [n, 1, P]
-        return params.view(params.shape[0], -1, 1, 1)
+        return params.transpose(1, 2)[..., None]  # [n, P, 1, 1]
 
     def steps(self, x: torch.Tensor):
         H, W = self.H, self.W
