@@ -4,7 +4,7 @@ per position, at the raster step at which it becomes final, from per-layer cache
 When is a position final? (Level l is the resolution halved l times; its position (r, c) lies
 over the image pixel (2^l r, 2^l c).)
 
-- The u stream (down-shifted convolutions) at row r sees only image rows above r. But a
+- The u stream (down-shifted convolutions) at row r sees only the image rows above 2^l r. But a
   down-shifted (2, 3) convolution at (r, c) also reads its input at (r, c + 1), to the right, so
   it cannot be computed one position at a time: whole rows are, every layer of both passes, at
   the start of image row 2^l r, when the image rows above it are final. Coarse row a reads fine
