@@ -19,6 +19,7 @@ from gen_ext.nn import (
 )
 
 from .autoregressive import AutoregressiveImageModel, raster_order
+from .pixelcnn_pp_sampler import PixelCNNPlusPlusSampler
 
 
 class PixelCNNPlusPlus(AutoregressiveImageModel):
@@ -140,19 +141,40 @@ class PixelCNNPlusPlus(AutoregressiveImageModel):
 
     @torch.no_grad()
     def sample(
-        self, n: int, generator: torch.Generator | None = None, progress: bool = False
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        progress: bool = False,
+        fast: bool = True,
     ) -> torch.Tensor:
         """n images [n, C, H, W] on the level grid, one pixel at a time in raster order, each from
-        a full forward pass and one draw of the mixture (all channels of the pixel, R -> G -> B
-        inside the draw): the exact reference a faster sampler must reproduce. `progress` shows a
-        bar over the pixels on stderr."""
+        one draw of the mixture at that pixel (all channels of the pixel, R -> G -> B inside the
+        draw). `progress` shows a bar over the pixels on stderr.
+
+        fast=False runs a full forward pass per pixel: the exact reference. fast=True (eval mode
+        only: a model in training mode raises ValueError) computes every feature map once per
+        position from per-layer caches (gen_ext.models.pixelcnn_pp_sampler). Both make the same
+        draws in the same order, so for a seed they give the same images."""
         device, dtype, _ = self._sampling_setup(n, None)
         C, H, W = self.input_shape
         x = torch.zeros((n, C, H, W), device=device, dtype=dtype)
-        for i, j, _ in raster_order(self.input_shape, per_channel=False, progress=progress):
-            params = self.params(x)[:, :, i : i + 1, j : j + 1]
+        steps = self._fast_steps(x) if fast else self._naive_steps(x)
+        order = raster_order(self.input_shape, per_channel=False, progress=progress)
+        for (i, j, _), params in zip(order, steps, strict=False):
             pixel = self.mixture.sample(params, generator)[:, :, 0, 0]  # in [-1, 1]
             # back to the level index, so the stored value is k / (levels - 1) exactly
             k = ((pixel + 1) * ((self.levels - 1) / 2)).round()
             x[:, :, i, j] = k / (self.levels - 1)
         return x
+
+    def _naive_steps(self, x: torch.Tensor):
+        """The parameters [n, P, 1, 1] at (0, 0), (0, 1), ... in raster order, each from a full
+        forward pass over x (read after the caller has filled in the pixel before)."""
+        _, H, W = self.input_shape
+        for i in range(H):
+            for j in range(W):
+                yield self.params(x)[:, :, i : i + 1, j : j + 1]
+
+    def _fast_steps(self, x: torch.Tensor):
+        """The same parameters from the cached sampler (ValueError in training mode)."""
+        return PixelCNNPlusPlusSampler(self, x.shape[0]).steps(x)
