@@ -315,6 +315,8 @@ def cmd_bench(args) -> int:
     from gen_ext.bench import runner
 
     _extension.require()
+    if args.suite == "sampling":
+        return bench_sampling(args)
     load_before = runner.load_average()
     rows = runner.run(args.device, bench_cases(args), quick=args.quick)
     load_after = runner.load_average()
@@ -326,6 +328,26 @@ def cmd_bench(args) -> int:
     paths = runner.write(rows, info, Path(args.out))
     print("written: " + ", ".join(str(p) for p in paths.values()))
     busy = runner.busy_warning(load_before, load_after, info["threads"])
+    if busy:
+        print(busy)
+    return 0
+
+
+def bench_sampling(args) -> int:
+    """`gen-ext bench --suite sampling`: the cached samplers against the naive ones."""
+    from gen_ext.bench import runner, sampling
+
+    load_before = runner.load_average()
+    rows = []
+    for name in sampling.SIZES:
+        print(f"sampling: {name} ...", file=sys.stderr, flush=True)
+        rows.append(sampling.measure(name, device=args.device, quick=args.quick))
+    info = runner.conditions(args.device, load=(load_before, runner.load_average()))
+    text = sampling.markdown(rows, runner.conditions_line(info))
+    print(text)
+    paths = sampling.write(rows, info, text, Path(args.out))
+    print("written: " + ", ".join(str(p) for p in paths.values()))
+    busy = runner.busy_warning(load_before, runner.load_average(), info["threads"])
     if busy:
         print(busy)
     return 0
@@ -498,10 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", type=device_type, default="cpu", help=DEVICE_HELP)
     bench.add_argument(
         "--suite",
-        choices=sorted(SUITES),
+        choices=sorted([*SUITES, "sampling"]),
         help=f"ops: every op case; models: a training and a sampling step of every model "
         f"family at its documented size (minutes: torch.compile of the larger models takes "
-        f"long); all: both (default: {DEFAULT_SUITE}, unless --ops or --models name cases)",
+        f"long); all: both; sampling: the cached samplers against the naive ones, in samples "
+        f"per second (a few minutes) (default: {DEFAULT_SUITE}, unless --ops or --models name "
+        f"cases)",
     )
     bench.add_argument(
         "--ops",

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from gen_ext.models import MODELS, WaveNet
-from gen_ext.models.cached_sampling import one_thread_for_small_steps
+from gen_ext.models import MODELS, PixelCNNPlusPlus, WaveNet
+from gen_ext.models.softmax_pixel import SoftmaxPixelModel
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,14 @@ SIZES = {
 # Sizes at which each measurement takes well under a second (the tests).
 TINY_SIZES = {
     "wavenet": SamplingSize(
-        dict(input_shape=(1, 40), residual_channels=4, skip_channels=4, head_channels=4,
-             layers_per_stack=3, stacks=1),
+        dict(
+            input_shape=(1, 40),
+            residual_channels=4,
+            skip_channels=4,
+            head_channels=4,
+            layers_per_stack=3,
+            stacks=1,
+        ),
         2,
         "tiny",
     ),
@@ -76,9 +82,13 @@ TINY_SIZES = {
         2,
         "tiny",
     ),
-    "pixelcnn": SamplingSize(dict(input_shape=(3, 5, 5), levels=5, hidden=3, blocks=1, head=6), 2, "tiny"),
+    "pixelcnn": SamplingSize(
+        dict(input_shape=(3, 5, 5), levels=5, hidden=3, blocks=1, head=6), 2, "tiny"
+    ),
     "gated-pixelcnn": SamplingSize(
-        dict(input_shape=(3, 5, 5), levels=5, channels=6, layers=2, kernel_size=3, head=6), 2, "tiny"
+        dict(input_shape=(3, 5, 5), levels=5, channels=6, layers=2, kernel_size=3, head=6),
+        2,
+        "tiny",
     ),
 }
 
@@ -103,9 +113,11 @@ def _naive_seconds_per_step(model, batch: int, steps: int) -> float:
         run = model._naive_steps(levels, None, start=rf)
     else:
         x = torch.zeros((batch, *model.input_shape), device=p.device, dtype=p.dtype)
-        run = model._naive_steps(x, None) if hasattr(model, "check_labels") else None
-        if "labels" not in model._naive_steps.__code__.co_varnames:
-            run = model._naive_steps(x)
+        run = (
+            model._naive_steps(x, None)
+            if isinstance(model, SoftmaxPixelModel)
+            else model._naive_steps(x)
+        )
     with torch.no_grad():
         next(run)
         start = time.perf_counter()
@@ -114,13 +126,20 @@ def _naive_seconds_per_step(model, batch: int, steps: int) -> float:
         return (time.perf_counter() - start) / steps
 
 
-def measure(name: str, sizes: dict = SIZES, device=torch.device("cpu")) -> SamplingRow:
-    size = sizes[name]
+def measure(
+    name: str, sizes: dict = SIZES, device: torch.device | None = None, quick: bool = False
+) -> SamplingRow:
+    """One model's row: its naive and fast sampling rates at `sizes[name]` (quick: fewer naive
+    steps timed)."""
+    size, device = sizes[name], device or torch.device("cpu")
     torch.manual_seed(0)
     model = MODELS[name](**size.config).to(device).eval()
-    per_step = _naive_seconds_per_step(model, size.batch, size.naive_steps)
-    # a naive step draws one sub-pixel (one sample) per sequence of the batch
-    naive_rate = size.batch / per_step
+    steps = min(size.naive_steps, 2) if quick else size.naive_steps
+    per_step = _naive_seconds_per_step(model, size.batch, steps)
+    # a naive step draws one sample per sequence of the batch: a sub-pixel for the softmax
+    # models, an audio sample for WaveNet, a whole pixel (all its colours) for PixelCNN++
+    per_draw = model.input_shape[0] if isinstance(model, PixelCNNPlusPlus) else 1
+    naive_rate = size.batch * per_draw / per_step
     generator = torch.Generator(device=device).manual_seed(0)
     start = time.perf_counter()
     samples = model.sample(size.batch, generator, fast=True)
