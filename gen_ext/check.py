@@ -440,6 +440,59 @@ def check_causal_conv1d(device: torch.device) -> list[CheckRow]:
     return rows
 
 
+def check_wavenet_layer_step(device: torch.device) -> list[CheckRow]:
+    """The sampling step against its reference, and a layer's steps from an empty cache against
+    the layer's forward over the whole sequence (what makes fast sampling exact)."""
+    from gen_ext.nn import WaveNetLayer
+
+    rows = []
+    op = "wavenet_layer_step"
+    g = torch.Generator(device=device).manual_seed(0)
+
+    def randn(*shape, dtype=torch.float64):
+        return torch.randn(shape, generator=g, dtype=torch.float64, device=device).to(dtype)
+
+    B, R, D, S, K, d = 5, 24, 20, 28, 3, 7
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 2e-5)):
+        shapes = ((B, R), ((K - 1) * d, B, R), (K, R, 2 * D), (2 * D,), (B, 2 * D), (D, R + S))
+        x, cache, w, b, c, wo, bo = [randn(*shape, dtype=dtype) for shape in (*shapes, (R + S,))]
+        # the reference in float64 on the same values, with its own cache (updated in place)
+        x64, cache64, *params64 = (t.double().clone() for t in (x, cache, w, b, c, wo, bo))
+        worst = 0.0
+        for step in (0, 3, 7, 15, 29):  # taps absent, then present, then the ring wrapping
+            got = ops.wavenet_layer_step(x, cache, step, w, b, c, wo, bo)
+            want = reference.wavenet_layer_step(x64, cache64, step, *params64)
+            worst = max(worst, _relative_error(got, want), _relative_error([cache], [cache64]))
+        rows.append(
+            CheckRow(
+                op,
+                f"{str(dtype).removeprefix('torch.')} steps 0..29",
+                worst,
+                tol,
+                "residual, skip and the updated cache vs the reference (relative)",
+            )
+        )
+    torch.manual_seed(0)
+    layer = WaveNetLayer(8, dilation=5, kernel_size=2, skip_channels=6, cond_channels=3)
+    layer = layer.to(device=device, dtype=torch.float64)
+    seq, cond = randn(3, 8, 40), randn(3, 3)
+    with torch.no_grad():
+        want = layer(seq, cond)
+        step = layer.sampler(3, cond)
+        outs = [step(seq[:, :, t].contiguous()) for t in range(seq.shape[2])]
+    got = [torch.stack([o[i] for o in outs], dim=-1) for i in range(2)]
+    rows.append(
+        CheckRow(
+            op,
+            "40 steps = WaveNetLayer forward (float64)",
+            _relative_error(got, want),
+            1e-12,
+            "residual and skip at every time vs the layer over the whole sequence",
+        )
+    )
+    return rows
+
+
 def check_concat_elu(device: torch.device) -> list[CheckRow]:
     rows = []
     op = "concat_elu"
@@ -522,6 +575,7 @@ CHECKS = {
     "concat_elu": check_concat_elu,
     "diagonal_lstm_scan": check_diagonal_lstm,
     "causal_conv1d": check_causal_conv1d,
+    "wavenet_layer_step": check_wavenet_layer_step,
 }
 
 

@@ -341,7 +341,7 @@ def bench_sampling(args) -> int:
     rows = []
     for name in sampling.SIZES:
         print(f"sampling: {name} ...", file=sys.stderr, flush=True)
-        rows.append(sampling.measure(name, device=args.device, quick=args.quick))
+        rows.append(sampling.measure(name, sampling.SIZES, args.device, args.quick))
     info = runner.conditions(args.device, load=(load_before, runner.load_average()))
     text = sampling.markdown(rows, runner.conditions_line(info))
     print(text)

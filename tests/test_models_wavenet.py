@@ -1,6 +1,7 @@
 """WaveNet: likelihood, causality and receptive field, and fast sampling that reproduces the naive
 sampler exactly."""
 
+import json
 import math
 
 import pytest
@@ -209,3 +210,52 @@ def test_write_samples_draws_the_waveforms_and_writes_them_as_sound(tmp_path):
     assert rate == model.sample_rate and sound.shape == (1, 3 * 300 + 2 * gap)
     torch.testing.assert_close(sound[0, :300], samples[0, 0].float(), rtol=0, atol=1 / 32768)
     assert (sound[0, 300 : 300 + gap] == 0).all()
+
+
+def test_cli_trains_on_sound_and_samples_fast_and_naive_alike(tmp_path, capsys):
+    from train_helpers import sound_file
+
+    from gen_ext.cli import main
+
+    data, out = sound_file(tmp_path, 16, clip_length=48), tmp_path / "wavenet"
+    tiny = ["residual_channels=4", "skip_channels=4", "head_channels=4", "layers_per_stack=2"]
+    args = ["train", "wavenet", "--data", data, "--clip-length", "48", "--epochs", "1"]
+    args += ["--batch-size", "8", "--out", str(out)] + [a for kv in tiny for a in ("--set", kv)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "(3 clips)" in printed and "bits_per_sample" in printed
+    assert "histogram of the levels" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["baseline"]["uniform_bits_per_sample"] == 8.0
+    assert metrics["config"]["input_shape"] == [1, 48] and metrics["config"]["sample_rate"] == 8000
+    assert Image.open(out / "samples.png").format == "PNG"
+    assert read_wav(out / "samples.wav")[0].shape[1] == 4 * 48 + 3 * 2000
+    ckpt = str(out / "checkpoint.pt")
+    for name, extra in (("fast", []), ("naive", ["--naive"])):
+        png = tmp_path / f"{name}.png"
+        assert main(["sample", ckpt, "-n", "2", "--length", "30", "--out", str(png), *extra]) == 0
+    fast, naive = read_wav(tmp_path / "fast.wav")[0], read_wav(tmp_path / "naive.wav")[0]
+    assert fast.shape == (1, 2 * 30 + 2000) and torch.equal(fast, naive)
+
+
+def test_cli_sample_edges(tmp_path, capsys):
+    from gen_ext.cli import main
+    from gen_ext.models import PixelCNN, PixelRNN
+
+    PixelRNN((1, 4, 4), hidden=3, layers=1, head=6).save(tmp_path / "rnn.pt")
+    assert (
+        main(["sample", str(tmp_path / "rnn.pt"), "-n", "2", "--out", str(tmp_path / "r.png")]) == 0
+    )
+    assert "PixelRNN has no fast sampler yet; sampling naively" in capsys.readouterr().err
+    PixelCNN((1, 4, 4), hidden=3, blocks=1, head=6).save(tmp_path / "cnn.pt")
+    code = main(
+        ["sample", str(tmp_path / "cnn.pt"), "--length", "9", "--out", str(tmp_path / "c.png")]
+    )
+    assert code == 1 and "--length: PixelCNN draws images" in capsys.readouterr().err
+
+
+def test_train_config_defaults_to_the_models_own_data():
+    from gen_ext.train import TrainConfig
+
+    assert TrainConfig(model="wavenet").data == "synthetic"
+    assert TrainConfig(model="pixelcnn").data == "digits"

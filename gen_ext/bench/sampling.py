@@ -127,11 +127,11 @@ def _naive_seconds_per_step(model, batch: int, steps: int) -> float:
 
 
 def measure(
-    name: str, sizes: dict = SIZES, device: torch.device | None = None, quick: bool = False
+    name: str, sizes: dict | None = None, device: torch.device | None = None, quick: bool = False
 ) -> SamplingRow:
-    """One model's row: its naive and fast sampling rates at `sizes[name]` (quick: fewer naive
-    steps timed)."""
-    size, device = sizes[name], device or torch.device("cpu")
+    """One model's row: its naive and fast sampling rates at `sizes[name]` (default SIZES;
+    quick: fewer naive steps timed)."""
+    size, device = (sizes or SIZES)[name], device or torch.device("cpu")
     torch.manual_seed(0)
     model = MODELS[name](**size.config).to(device).eval()
     steps = min(size.naive_steps, 2) if quick else size.naive_steps
