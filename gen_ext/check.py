@@ -274,18 +274,12 @@ def check_masked_conv(device: torch.device) -> list[CheckRow]:
     op = "masked_conv2d"
     g = torch.Generator(device=device).manual_seed(0)
 
-    def run(fn, x, weight, bias, mask_type, colors):
-        leaves = [t.detach().clone().requires_grad_() for t in (x, weight, bias)]
-        out = fn(*leaves, mask_type, colors)
-        cotangent = torch.linspace(-1, 1, out.numel(), dtype=out.dtype, device=device)
-        return (out, *torch.autograd.grad(out, leaves, cotangent.view_as(out)))
-
     # on the CPU each shape runs whichever of the kernel and the dense path is faster (see
     # gen_ext.ops.conv_path): both are checked
     paths = ("kernel", "dense") if device.type == "cpu" else ("kernel",)
     for path in paths:
         with ops.use_conv_path(path):
-            rows += _masked_conv_rows(device, g, run, path if len(paths) > 1 else "")
+            rows += _masked_conv_rows(device, g, path if len(paths) > 1 else "")
     small = [
         torch.randn(shape, generator=g, dtype=torch.float64, device=device).requires_grad_()
         for shape in ((2, 3, 4, 5), (3, 3, 3, 3), (3,))
@@ -295,7 +289,44 @@ def check_masked_conv(device: torch.device) -> list[CheckRow]:
     return rows
 
 
-def _masked_conv_rows(device, g, run, path: str) -> list[CheckRow]:
+def _conv_fwd_bwd(fn, x, weight, bias, *args):
+    """A convolution's output and the gradients of x, weight and bias for a ramp cotangent."""
+    leaves = [t.detach().clone().requires_grad_() for t in (x, weight, bias)]
+    out = fn(*leaves, *args)
+    cotangent = torch.linspace(-1, 1, out.numel(), dtype=out.dtype, device=out.device)
+    return (out, *torch.autograd.grad(out, leaves, cotangent.view_as(out)))
+
+
+def _conv_rows(op, case, fused, ref, tensors, *args) -> list[CheckRow]:
+    """A convolution's two rows: `fused` against `ref` on float64 `tensors` (x, weight, bias),
+    values and gradients (_conv_fwd_bwd), and the same in float32, bound by the float32
+    reference's own error."""
+    run = _conv_fwd_bwd
+    exact = run(ref, *tensors, *args)
+    got = run(fused, *tensors, *args)
+    f32 = [t.float() for t in tensors]
+    error, allowed = float32_reference_budget(
+        run(fused, *f32, *args), run(ref, *f32, *args), run(ref, *(t.double() for t in f32), *args)
+    )
+    return [
+        CheckRow(
+            op,
+            f"{case} float64 fwd+bwd",
+            _relative_error(got, exact),
+            1e-10,
+            "out, grads of x, weight, bias vs reference (relative)",
+        ),
+        CheckRow(
+            op,
+            f"{case} float32 fwd+bwd",
+            error,
+            allowed,
+            "relative error vs float64 reference, bound by the float32 reference's",
+        ),
+    ]
+
+
+def _masked_conv_rows(device, g, path: str) -> list[CheckRow]:
     rows = []
     op = "masked_conv2d"
     for mask_type, colors, k in (("A", 1, 7), ("B", 1, 3), ("A", 3, 5), ("B", 3, 3)):
@@ -303,32 +334,16 @@ def _masked_conv_rows(device, g, run, path: str) -> list[CheckRow]:
         x = torch.randn((4, cin, 13, 11), generator=g, dtype=torch.float64, device=device)
         weight = torch.randn((cout, cin, k, k), generator=g, dtype=torch.float64, device=device)
         bias = torch.randn((cout,), generator=g, dtype=torch.float64, device=device)
-        exact = run(reference.masked_conv2d, x, weight, bias, mask_type, colors)
-        got = run(ops.masked_conv2d, x, weight, bias, mask_type, colors)
         case = f"{k}x{k} mask {mask_type}, {colors} colour group{'s' if colors > 1 else ''}"
         case = f"{case}, {path} path" if path else case
-        rows.append(
-            CheckRow(
-                op,
-                f"{case} float64 fwd+bwd",
-                _relative_error(got, exact),
-                1e-10,
-                "out, grads of x, weight, bias vs reference (relative)",
-            )
-        )
-        f32 = [t.float() for t in (x, weight, bias)]
-        exact = run(reference.masked_conv2d, *(t.double() for t in f32), mask_type, colors)
-        ref32 = run(reference.masked_conv2d, *f32, mask_type, colors)
-        got32 = run(ops.masked_conv2d, *f32, mask_type, colors)
-        error, allowed = float32_reference_budget(got32, ref32, exact)
-        rows.append(
-            CheckRow(
-                op,
-                f"{case} float32 fwd+bwd",
-                error,
-                allowed,
-                "relative error vs float64 reference, bound by the float32 reference's",
-            )
+        rows += _conv_rows(
+            op,
+            case,
+            ops.masked_conv2d,
+            reference.masked_conv2d,
+            (x, weight, bias),
+            mask_type,
+            colors,
         )
     return rows
 
@@ -395,42 +410,14 @@ def check_causal_conv1d(device: torch.device) -> list[CheckRow]:
     op = "causal_conv1d"
     g = torch.Generator(device=device).manual_seed(0)
 
-    def run(fn, x, weight, bias, dilation):
-        leaves = [t.detach().clone().requires_grad_() for t in (x, weight, bias)]
-        out = fn(*leaves, dilation)
-        cotangent = torch.linspace(-1, 1, out.numel(), dtype=out.dtype, device=device)
-        return (out, *torch.autograd.grad(out, leaves, cotangent.view_as(out)))
-
     # WaveNet-like taps and dilations, odd lengths; the last shorter than its receptive field (81)
     for k, dilation, length in ((2, 64, 301), (3, 7, 97), (3, 40, 61)):
         x = torch.randn((4, 32, length), generator=g, dtype=torch.float64, device=device)
         weight = torch.randn((48, 32, k), generator=g, dtype=torch.float64, device=device)
         bias = torch.randn((48,), generator=g, dtype=torch.float64, device=device)
         case = f"K={k}, d={dilation}, T={length}"
-        exact = run(reference.causal_conv1d, x, weight, bias, dilation)
-        got = run(ops.causal_conv1d, x, weight, bias, dilation)
-        rows.append(
-            CheckRow(
-                op,
-                f"{case} float64 fwd+bwd",
-                _relative_error(got, exact),
-                1e-10,
-                "out, grads of x, weight, bias vs reference (relative)",
-            )
-        )
-        f32 = [t.float() for t in (x, weight, bias)]
-        exact = run(reference.causal_conv1d, *(t.double() for t in f32), dilation)
-        ref32 = run(reference.causal_conv1d, *f32, dilation)
-        got32 = run(ops.causal_conv1d, *f32, dilation)
-        error, allowed = float32_reference_budget(got32, ref32, exact)
-        rows.append(
-            CheckRow(
-                op,
-                f"{case} float32 fwd+bwd",
-                error,
-                allowed,
-                "relative error vs float64 reference, bound by the float32 reference's",
-            )
+        rows += _conv_rows(
+            op, case, ops.causal_conv1d, reference.causal_conv1d, (x, weight, bias), dilation
         )
     small = [
         torch.randn(shape, generator=g, dtype=torch.float64, device=device).requires_grad_()

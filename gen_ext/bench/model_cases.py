@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gen_ext.models import MODELS
+from gen_ext.models import MODELS, WaveNet
 from gen_ext.models.autoregressive import AutoregressiveImageModel, categorical_by_inversion
 from gen_ext.models.softmax_pixel import SoftmaxPixelModel
 from gen_ext.ops.backend import use_backend
@@ -110,6 +110,19 @@ SIZES = {
         16,
         "1x32x32, 256 levels, 7x7 A + 7 diagonal BiLSTM layers of 32 units per direction, head 128",
     ),
+    # the fast-sampling issue's WaveNet (receptive field 2047), on clips of 4096 samples
+    "wavenet": ModelSize(
+        dict(
+            input_shape=(1, 4096),
+            residual_channels=64,
+            skip_channels=64,
+            head_channels=64,
+            layers_per_stack=10,
+            stacks=2,
+        ),
+        8,
+        "1x4096 samples, 256 mu-law levels, 2 stacks of 10 layers, 64 residual/skip channels",
+    ),
 }
 
 # Sizes at which every case builds and runs in well under a second (the tests).
@@ -139,6 +152,18 @@ TINY_SIZES = {
     ),
     "pixelrnn": ModelSize(
         dict(input_shape=(3, 5, 5), levels=5, hidden=3, layers=1, head=6), 2, "tiny"
+    ),
+    "wavenet": ModelSize(
+        dict(
+            input_shape=(1, 40),
+            residual_channels=4,
+            skip_channels=4,
+            head_channels=4,
+            layers_per_stack=3,
+            stacks=1,
+        ),
+        2,
+        "tiny",
     ),
 }
 
@@ -202,13 +227,26 @@ def _network(model) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def sampling_step(model, batch: torch.Tensor, impl: str) -> Callable[[], torch.Tensor]:
-    """One step of the naive sampler of `model` under no_grad: for the autoregressive models, a
-    forward pass over a sample batch (`batch`, standing for a half-drawn canvas) and the draw of
-    the sub-pixel at the centre; for the others, `sample(len(batch))`."""
+    """One step of the naive sampler of `model` under no_grad: for the autoregressive image
+    models, a forward pass over a sample batch (`batch`, standing for a half-drawn canvas) and the
+    draw of the sub-pixel at the centre; for WaveNet, the network over its receptive field and a
+    draw at the end; for the others, `sample(len(batch))`."""
     model.eval()
     generator = torch.Generator(device=batch.device).manual_seed(0)
     backend = BACKEND[impl]
-    if isinstance(model, AutoregressiveImageModel):
+    if isinstance(model, WaveNet):
+        # the network over the receptive field and one draw at its end, as the naive sampler
+        # does for every sample
+        n, rf = batch.shape[0], model.receptive_field
+        window = torch.randint(
+            0, model.levels, (n, rf + 1), generator=generator, device=batch.device
+        )
+        u = torch.rand((n,), generator=generator, device=batch.device)
+        net = _compiled(model.outputs) if impl == "compiled" else model.outputs
+
+        def run():
+            return categorical_by_inversion(net(window)[:, :, -1], u)
+    elif isinstance(model, AutoregressiveImageModel):
         net = _network(model)
         net = _compiled(net) if impl == "compiled" else net
         draw = _draw_at_centre(model, batch, generator)

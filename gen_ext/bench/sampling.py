@@ -19,78 +19,33 @@ import torch
 from gen_ext.models import MODELS, PixelCNNPlusPlus, WaveNet
 from gen_ext.models.softmax_pixel import SoftmaxPixelModel
 
+from .model_cases import SIZES as MODEL_SIZES
+from .model_cases import TINY_SIZES as TINY_MODEL_SIZES
+from .model_cases import ModelSize
 
-@dataclass(frozen=True)
-class SamplingSize:
-    config: dict
-    batch: int
-    describe: str
-    naive_steps: int = 3  # steady-state naive steps timed (after one untimed)
-
+# steady-state naive steps timed (after one untimed): a few where a step takes seconds
+NAIVE_STEPS = {"pixelcnn++": 3}
+DEFAULT_NAIVE_STEPS = 10
 
 # The sizes: PixelCNN++ with 5 blocks per stage and 64 filters on 32x32 RGB, WaveNet with 2
 # stacks of 10 layers (receptive field 2047) and 64 residual channels generating 8,000 samples;
 # the softmax models at their model-benchmark sizes. Batch 16 throughout.
 SIZES = {
-    "wavenet": SamplingSize(
-        dict(
-            input_shape=(1, 8000),
-            residual_channels=64,
-            skip_channels=64,
-            head_channels=64,
-            layers_per_stack=10,
-            stacks=2,
-        ),
+    "wavenet": ModelSize(
+        {**MODEL_SIZES["wavenet"].config, "input_shape": (1, 8000)},
         16,
         "2 stacks of 10 layers (receptive field 2047), 64 residual/skip channels, 8,000 samples",
-        naive_steps=10,
     ),
-    "pixelcnn++": SamplingSize(
+    "pixelcnn++": ModelSize(
         dict(input_shape=(3, 32, 32), levels=256, channels=64, resolutions=3, blocks=5),
         16,
         "3x32x32, 256 levels, 5 blocks per stage, 3 stages, 64 filters, 10 mixtures",
     ),
-    "pixelcnn": SamplingSize(
-        dict(input_shape=(1, 28, 28), levels=256, hidden=64, blocks=6, head=128),
-        16,
-        "1x28x28, 256 levels, 7x7 A + 6 residual blocks of 64 (3x3 B), head 128",
-        naive_steps=10,
-    ),
-    "gated-pixelcnn": SamplingSize(
-        dict(input_shape=(1, 28, 28), levels=256, channels=64, layers=8, kernel_size=5, head=128),
-        16,
-        "1x28x28, 256 levels, 8 gated layers of 64 channels, 5x5, head 128",
-        naive_steps=10,
-    ),
+    "pixelcnn": MODEL_SIZES["pixelcnn"],
+    "gated-pixelcnn": MODEL_SIZES["gated-pixelcnn"],
 }
 # Sizes at which each measurement takes well under a second (the tests).
-TINY_SIZES = {
-    "wavenet": SamplingSize(
-        dict(
-            input_shape=(1, 40),
-            residual_channels=4,
-            skip_channels=4,
-            head_channels=4,
-            layers_per_stack=3,
-            stacks=1,
-        ),
-        2,
-        "tiny",
-    ),
-    "pixelcnn++": SamplingSize(
-        dict(input_shape=(3, 6, 6), levels=17, channels=4, resolutions=2, blocks=1, mixtures=2),
-        2,
-        "tiny",
-    ),
-    "pixelcnn": SamplingSize(
-        dict(input_shape=(3, 5, 5), levels=5, hidden=3, blocks=1, head=6), 2, "tiny"
-    ),
-    "gated-pixelcnn": SamplingSize(
-        dict(input_shape=(3, 5, 5), levels=5, channels=6, layers=2, kernel_size=3, head=6),
-        2,
-        "tiny",
-    ),
-}
+TINY_SIZES = {name: TINY_MODEL_SIZES[name] for name in SIZES}
 
 
 @dataclass
@@ -134,7 +89,8 @@ def measure(
     size, device = (sizes or SIZES)[name], device or torch.device("cpu")
     torch.manual_seed(0)
     model = MODELS[name](**size.config).to(device).eval()
-    steps = min(size.naive_steps, 2) if quick else size.naive_steps
+    steps = NAIVE_STEPS.get(name, DEFAULT_NAIVE_STEPS)
+    steps = min(steps, 2) if quick else steps
     per_step = _naive_seconds_per_step(model, size.batch, steps)
     # a naive step draws one sample per sequence of the batch: a sub-pixel for the softmax
     # models, an audio sample for WaveNet, a whole pixel (all its colours) for PixelCNN++

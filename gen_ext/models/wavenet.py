@@ -105,7 +105,7 @@ class WaveNet(GenerativeModel):
             raise ValueError(f"WaveNet: output must be one of {OUTPUTS}, got {output!r}")
         if not isinstance(cond_channels, int) or cond_channels < 0:
             raise ValueError(f"WaveNet: cond_channels must be an int >= 0, got {cond_channels!r}")
-        self.length = input_shape[1]
+        self.input_shape, self.length = tuple(input_shape), input_shape[1]
         self.levels, self.sample_rate, self.output = levels, sample_rate, output
         self.cond_channels = cond_channels
         R = residual_channels
