@@ -81,7 +81,8 @@ bench: $(VENV)/.built
 	$(BIN)/gen-ext bench
 
 # the README's tables of held-out results: every model at its default settings on the digits, and
-# the PixelCNN family and PixelRNN on rgb-patches too (each run replaces the previous one's folder)
+# the PixelCNN family and PixelRNN on rgb-patches too, WaveNet on its synthetic sound (each run
+# replaces the previous one's folder)
 RUN := $(BIN)/gen-ext train --overwrite
 results: $(VENV)/.built
 	for m in autoencoder conv-autoencoder denoising-autoencoder vae; do $(RUN) $$m || exit 1; done
@@ -90,6 +91,7 @@ results: $(VENV)/.built
 	for m in pixelcnn gated-pixelcnn pixelcnn++ pixelrnn; do \
 	  $(RUN) $$m && $(RUN) $$m --data rgb-patches --out results/train/$$m-rgb-patches || exit 1; \
 	done
+	$(RUN) wavenet
 	$(BIN)/python -m gen_ext.results_table results/train
 
 clean:

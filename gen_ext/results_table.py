@@ -21,6 +21,13 @@ def row(m: dict) -> str:
             f"uniform {b['uniform_bits_per_dim']:.3f}, histogram "
             f"{b['histogram_bits_per_dim']:.3f} bits/dim | {m['seconds_this_run']:.0f} s |"
         )
+    if "bits_per_sample" in t:
+        b = m["baseline"]
+        return (
+            f"| {m['model']} | {m['data']} | {m['epochs']} | {t['bits_per_sample']:.3f} "
+            f"bits/sample | uniform {b['uniform_bits_per_sample']:.3f}, histogram of the levels "
+            f"{b['histogram_bits_per_sample']:.3f} bits/sample | {m['seconds_this_run']:.0f} s |"
+        )
     if "mse" in t:
         base = m.get("baseline")
         pca = f"{base['pca_test_mse']:.4f} ({base['pca_components']} comp.)" if base else "n/a"

@@ -39,3 +39,23 @@ def test_runs_as_a_module(tmp_path):
         check=True,
     )
     assert done.stdout.splitlines()[0].startswith("| model | data |")
+
+
+def test_sound_run_row(tmp_path, capsys):
+    run = {
+        "model": "wavenet",
+        "data": "synthetic",
+        "epochs": 2,
+        "seconds_this_run": 30.0,
+        "config": {"input_shape": [1, 1024]},
+        "test": {"bits_per_sample": 5.1234, "nll_nats": 3636.0},
+        "baseline": {"uniform_bits_per_sample": 8.0, "histogram_bits_per_sample": 7.803},
+    }
+    (tmp_path / "wavenet").mkdir()
+    (tmp_path / "wavenet" / "metrics.json").write_text(json.dumps(run))
+    results_table.main(str(tmp_path))
+    out = capsys.readouterr().out
+    assert (
+        "| wavenet | synthetic | 2 | 5.123 bits/sample | uniform 8.000, histogram of the levels "
+        "7.803 bits/sample | 30 s |" in out
+    )
