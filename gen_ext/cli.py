@@ -572,7 +572,13 @@ def build_parser() -> argparse.ArgumentParser:
         + ", ".join(f"{n} {c.default_epochs}" for n, c in MODELS.items())
         + ")",
     )
-    train.add_argument("--batch-size", type=positive_int, default=64, help="images per step")
+    train.add_argument(
+        "--batch-size",
+        type=positive_int,
+        help="images (or clips) per step (default: the model's own: "
+        + ", ".join(f"{n} {c.default_batch_size}" for n, c in MODELS.items())
+        + ")",
+    )
     train.add_argument("--lr", type=positive_float, default=1e-3, help="Adam's learning rate")
     train.add_argument("--device", type=device_type, default="cpu", help=DEVICE_HELP)
     train.add_argument("--out", help="folder for the results (default: results/train/MODEL)")

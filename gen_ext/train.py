@@ -45,7 +45,7 @@ class TrainConfig:
     model: str
     data: str | None = None  # None: the model's default_data
     epochs: int | None = None  # None: the model's default_epochs
-    batch_size: int = 64
+    batch_size: int | None = None  # None: the model's default_batch_size
     lr: float = 1e-3
     device: str = "cpu"
     out: str = "results/train"
@@ -60,6 +60,8 @@ class TrainConfig:
             self.epochs = cls.default_epochs
         if self.data is None:
             self.data = cls.default_data
+        if self.batch_size is None:
+            self.batch_size = cls.default_batch_size
 
 
 def load_data(cfg: TrainConfig):

@@ -119,6 +119,7 @@ class GenerativeModel(nn.Module):
 
     main_metric = "loss"
     default_epochs = 100  # what `gen-ext train` runs when not told otherwise
+    default_batch_size = 64  # the same for its batch size
     # the unit of the training loss and of main_metric, which share it (the loss curve plots both
     # on one axis), e.g. "bits/dim"
     unit = "loss"

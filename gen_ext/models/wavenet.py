@@ -45,7 +45,10 @@ class WaveNet(GenerativeModel):
     cli_name = "wavenet"
     main_metric = "bits_per_sample"
     unit = "bits/sample"
-    default_epochs = 20
+    # on the synthetic sound, batches of 16 reach in 6 epochs (2 min) the held-out bits/sample
+    # that batches of 64 reach in 17 (7 min): 4x the steps for the same samples (measured)
+    default_epochs = 15
+    default_batch_size = 16
     data_kind = "audio"
     default_data = "synthetic"
     picture_samples = 4
