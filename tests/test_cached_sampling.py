@@ -74,15 +74,15 @@ def test_a_cache_written_one_step_late_is_caught(monkeypatch, name):
         m.levels - 1
     )
     naive = teacher_forced(m, image.double(), False)
-    real = cached_sampling.PaddedMap.write
+    real = cached_sampling.PaddedCache.put
 
-    def late(self, i, j, value):
+    def late(self, r, c, strip):
         pending = getattr(self, "pending", None)
         if pending is not None:
             real(self, *pending)
-        self.pending = (i, j, value.clone())
+        self.pending = (r, c, strip.clone())
 
-    monkeypatch.setattr(cached_sampling.PaddedMap, "write", late)
+    monkeypatch.setattr(cached_sampling.PaddedCache, "put", late)
     lagging = teacher_forced(m, image.double(), True)
     assert not torch.allclose(lagging, naive, rtol=1e-6, atol=1e-6)
 

@@ -9,7 +9,14 @@ from gen_ext import ops
 from gen_ext.nn import GatedStackLayer, MaskedConv2d, shift_down
 from gen_ext.nn.gated_stack import colour_thirds_to_gate_halves
 
-from .cached_sampling import CachedMaskedConv, PaddedMap, position_program
+from .cached_sampling import (
+    CachedMaskedConv,
+    PaddedCache,
+    PointwiseConv,
+    WindowConv,
+    gated_activation,
+    position_program,
+)
 from .softmax_pixel import SoftmaxPixelModel
 
 
@@ -86,10 +93,12 @@ class GatedPixelCNN(SoftmaxPixelModel):
         complete (its last colour is drawn after the last pass)."""
         labels = self.check_labels(labels, x.shape[0])
         n, (C, H, W) = x.shape[0], self.input_shape
-        vertical = [
-            PaddedMap(x, n, layer.vertical.in_channels, (H, W), layer.vertical.causal_padding)
+        vertical = [WindowConv.of(layer.vertical) for layer in self.stack]
+        v_maps = [
+            PaddedCache(x, n, layer.vertical.in_channels, H, W, layer.vertical.causal_padding)
             for layer in self.stack
         ]
+        links = [PointwiseConv(layer.link) for layer in self.stack]
         horizontal = [CachedMaskedConv(layer.horizontal, n, (H, W)) for layer in self.stack]
         h_out = [CachedMaskedConv(layer.h_out, n, (H, W)) for layer in self.stack]
         head = position_program(self.head, n, (H, W))
@@ -98,24 +107,24 @@ class GatedPixelCNN(SoftmaxPixelModel):
             for layer in self.stack
         ]
         for i in range(H):
-            links = []  # each layer's link(v_pre) along row i, [n, 2F, W]
-            v = x[:, :, i - 1] * 2 - 1 if i else x.new_zeros((n, C, W))  # shift_down
-            for layer, v_map, (cond_v, _) in zip(self.stack, vertical, conds, strict=True):
-                v_map.write_row(i, v)
-                v_pre = layer.vertical.forward_padded(v_map.rows(i, layer.vertical.kernel_size[0]))
-                links.append(layer.link(v_pre)[:, :, 0])
-                v_pre = v_pre if cond_v is None else v_pre + cond_v[:, :, None, None]
-                v = ops.gated_activation(v_pre)[:, :, 0]
+            linked = []  # each layer's link(v_pre) along row i, [n, W, 2F]
+            # shift_down: the vertical stack's input at row i is image row i - 1
+            v = x[:, :, i - 1].transpose(1, 2) * 2 - 1 if i else x.new_zeros((n, W, C))
+            for k, (cond_v, _) in enumerate(conds):
+                v_maps[k].put(i, None, v)
+                v_pre = vertical[k](v_maps[k], i)
+                linked.append(links[k](v_pre))
+                v = gated_activation(v_pre if cond_v is None else v_pre + cond_v[:, None])
             for j in range(W):
                 if j:  # the previous pixel, now complete, into the first layer's input
-                    horizontal[0].map.write(i, j - 1, x[:, :, i, j - 1] * 2 - 1)
+                    horizontal[0].map.put(i, j - 1, x[:, None, :, i, j - 1] * 2 - 1)
                 for c in range(C):
                     h = x[:, :, i, j] * 2 - 1
                     for k, layer in enumerate(self.stack):
                         h_pre = colour_thirds_to_gate_halves(
                             horizontal[k](i, j, h), layer.color_channels
                         )
-                        h_pre = h_pre + links[k][:, :, j]
+                        h_pre = h_pre + linked[k][:, j]
                         if conds[k][1] is not None:
                             h_pre = h_pre + conds[k][1]
                         out = h_out[k](i, j, ops.gated_activation(h_pre))

@@ -90,7 +90,7 @@ class PixelCNN(StackedSoftmaxPixelModel):
         for i, j in itertools.product(range(H), range(W)):
             if (i, j) != (0, 0):
                 pi, pj = previous_pixel(i, j, W)
-                first.map.write(pi, pj, x[:, :, pi, pj] * 2 - 1)
+                first.map.put(pi, pj, x[:, None, :, pi, pj] * 2 - 1)
             for c in range(C):
                 out = rest(i, j, first(i, j, x[:, :, i, j] * 2 - 1))
                 yield out.view(x.shape[0], C, self.levels)[:, c]

@@ -16,87 +16,29 @@ over the image pixel (2^l r, 2^l c).)
   (2a, 2b): it is final at the same step, computed after the finer level. The upsampled ul at
   fine (r, c) reads coarse (r // 2, c // 2) only, computed at a step not after (r, c)'s.
 
-So at each step the first pass runs from the finest level to the coarsest level that lies over
-the current pixel, and the second pass back, as in `params`. Each convolution keeps its input in
-a buffer with the zero border of the layer's forward (`PaddedCache`), written as positions become
-final; an output is one matmul of the windows under it (rows: every window of the row at once)
-with the layer's weight laid out as a matrix once per sampling run. Pointwise steps (concat_elu,
-the gated activation, 1x1 convolutions) apply to the new positions only. Per pixel this is a few
-dozen small matmuls instead of a forward pass over the whole image. Dropout is off: the sampler
-refuses a model in training mode.
+So at each step the first pass runs from the finest level to the coarsest level that lies over the
+current pixel, and the second pass back, as in `params`. Each convolution keeps its input in a
+buffer with the zero border of the layer's forward (`cached_sampling.PaddedCache`), written as
+positions become final; an output is one matmul of the windows under it (rows: every window of the
+row at once) with the layer's weight laid out as a matrix once per sampling run. Pointwise steps
+(concat_elu, the gated activation, 1x1 convolutions) apply to the new positions only. Per pixel
+this is a few dozen small matmuls instead of a forward pass over the whole image. Dropout is off:
+the sampler refuses a model in training mode.
 """
 
 import torch
 import torch.nn.functional as F
 
-from gen_ext import ops
 from gen_ext.nn import DownShiftedConvTranspose2d
 
-# A strip of a feature map is [n, w, C], channels last: a whole row of a level (w its width, the
-# u stream) or one position (w = 1, the ul stream). Caches are channels last too, so that the
-# window under an output is one matmul's row.
-
-
-class PaddedCache:
-    """An input map [n, H, W, C] inside the zero border (left, right, top, bottom) that its
-    convolutions pad with, filled as positions become final."""
-
-    def __init__(self, like: torch.Tensor, n: int, channels: int, H: int, W: int, padding):
-        left, right, top, _ = padding
-        self.left, self.top, self.W = left, top, W
-        self.buf = like.new_zeros((n, top + H, left + W + right, channels))
-
-    def put(self, r: int, c: int | None, strip: torch.Tensor) -> None:
-        """The strip [n, w, C] at row r from column c (the whole row when c is None)."""
-        c0 = self.left + (0 if c is None else c)
-        self.buf[:, self.top + r, c0 : c0 + strip.shape[1]] = strip
-
-
-class ShiftedConv:
-    """A shifted convolution (DownShiftedConv2d, DownRightShiftedConv2d, any stride) as a matmul
-    over the windows it reads from a PaddedCache."""
-
-    def __init__(self, conv):
-        self.kh, self.kw = conv.kernel_size
-        self.stride = conv.stride[0]
-        self.padding = conv.causal_padding
-        # [kh * kw * Cin, Cout], rows in the (row, column, channel) order of a window
-        self.Cout = conv.out_channels
-        self.matrix = conv.weight.permute(2, 3, 1, 0).reshape(-1, self.Cout).contiguous()
-        self.bias = conv.bias
-
-    def __call__(self, cache: PaddedCache, r: int, c: int | None = None) -> torch.Tensor:
-        """The output strip at row r: at column c [n, 1, Cout], or the whole row for c None
-        (the cache's left and right border must be the convolution's)."""
-        windows = self.windows(cache, r, c)
-        out = torch.addmm(self.bias, windows.flatten(0, 1), self.matrix)
-        return out.unflatten(0, windows.shape[:2])
-
-    def windows(self, cache: PaddedCache, r: int, c: int | None = None) -> torch.Tensor:
-        """The windows the output strip reads [n, w, kh * kw * Cin], one row per output."""
-        left, right, top, _ = self.padding
-        s, kh, kw = self.stride, self.kh, self.kw
-        r0 = cache.top + s * r - top
-        rows = cache.buf[:, r0 : r0 + kh]
-        if c is None:
-            cols = rows[:, :, cache.left - left : cache.left + cache.W + right]
-        else:
-            c0 = cache.left + s * c - left
-            cols = rows[:, :, c0 : c0 + kw]
-        windows = cols.unfold(2, kw, s)  # [n, kh, w, C, kw]
-        return windows.permute(0, 2, 1, 4, 3).flatten(2)
-
-
-class PointwiseConv:
-    """A 1x1 convolution of a strip."""
-
-    def __init__(self, conv):
-        self.matrix = conv.weight[:, :, 0, 0].t().contiguous()
-        self.bias = conv.bias
-
-    def __call__(self, strip: torch.Tensor) -> torch.Tensor:
-        n, w, _ = strip.shape
-        return torch.addmm(self.bias, strip.flatten(0, 1), self.matrix).unflatten(0, (n, w))
+from .cached_sampling import (
+    PaddedCache,
+    PointwiseConv,
+    WindowConv,
+    concat_elu,
+    gated_activation,
+    previous_pixel,
+)
 
 
 class TransposedConv:
@@ -131,17 +73,6 @@ class TransposedConv:
         return full[:, :s, self.left : self.left + s * w] + self.bias
 
 
-def concat_elu(strip: torch.Tensor) -> torch.Tensor:
-    n, w, _ = strip.shape
-    return ops.concat_elu(strip.flatten(0, 1)).unflatten(0, (n, w))
-
-
-def gated_activation(strip: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-    n, w, _ = strip.shape
-    out = ops.gated_activation(strip.flatten(0, 1), residual=residual.flatten(0, 1))
-    return out.unflatten(0, (n, w))
-
-
 class BlockSampler:
     """One GatedResidualBlock at one level, a row (u stream, c None) or a position (ul stream) at
     a time: the same operations as its forward, on the new strip only. The 1x1 convolution of
@@ -151,7 +82,7 @@ class BlockSampler:
         conv_in, conv_gate = block.conv_in, block.conv_gate
         self.inp = PaddedCache(like, n, conv_in.in_channels, H, W, conv_in.causal_padding)
         self.hid = PaddedCache(like, n, conv_gate.in_channels, H, W, conv_gate.causal_padding)
-        self.conv_in, self.conv_gate = ShiftedConv(conv_in), ShiftedConv(conv_gate)
+        self.conv_in, self.conv_gate = WindowConv.of(conv_in), WindowConv.of(conv_gate)
         self.matrix, self.bias = self.conv_in.matrix, self.conv_in.bias
         if block.aux is not None:
             aux = PointwiseConv(block.aux)
@@ -200,10 +131,10 @@ class PixelCNNPlusPlusSampler:
         self.second = [blocks(level, R - 1 - k) for k, level in enumerate(model.second_pass)]
         self.second.reverse()
         self.up = [[TransposedConv(t) for t in pair] for pair in model.upsample][::-1]
-        self.down = [[ShiftedConv(conv) for conv in pair] for pair in model.downsample]
+        self.down = [[WindowConv.of(conv) for conv in pair] for pair in model.downsample]
         # the input (the image and a channel of ones) for u_in, ul_in_above and ul_in_left
         self.u_in, self.ul_in_above, self.ul_in_left = (
-            ShiftedConv(conv) for conv in (model.u_in, model.ul_in_above, model.ul_in_left)
+            WindowConv.of(conv) for conv in (model.u_in, model.ul_in_above, model.ul_in_left)
         )
         self.x_cache = PaddedCache(like, n, C + 1, H, W, model.u_in.causal_padding)
         # level lv's last first-pass outputs (u, ul), read by the stride-2 convolutions
@@ -305,7 +236,7 @@ class PixelCNNPlusPlusSampler:
         for i in range(H):
             for j in range(W):
                 if j > 0 or i > 0:  # the pixel before (i, j) is final now
-                    pi, pj = (i, j - 1) if j > 0 else (i - 1, W - 1)
+                    pi, pj = previous_pixel(i, j, W)
                     pixel = torch.cat([x[:, :, pi, pj] * 2 - 1, self.ones], dim=1)
                     self.x_cache.put(pi, pj, pixel[:, None])
                 if j == 0:
