@@ -411,7 +411,7 @@ def model_data_kind(name: str) -> str:
 
 
 def cmd_sample(args) -> int:
-    from gen_ext.models import GenerativeModel
+    from gen_ext.models import AutoregressiveImageModel, GenerativeModel
 
     # a file that is no usable checkpoint raises CheckpointError, printed as one line by main()
     model = GenerativeModel.load(args.checkpoint, map_location=args.device)
@@ -423,7 +423,7 @@ def cmd_sample(args) -> int:
     model.eval()
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     fast = not args.naive
-    if fast and not model.has_fast_sampler:
+    if fast and not model.has_fast_sampler and isinstance(model, AutoregressiveImageModel):
         print(f"gen-ext sample: {name} has no fast sampler yet; sampling naively", file=sys.stderr)
     options = {} if args.length is None else {"length": args.length}
     if model.has_fast_sampler:

@@ -56,10 +56,11 @@ def teacher_forced(m, image, fast):
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-11), (torch.float32, 2e-5)])
-def test_per_step_logits_match(name, dtype, tol):
+@pytest.mark.parametrize("n", [1, 2])
+def test_per_step_logits_match(name, dtype, tol, n):
     m = model(name, 3, dtype)
     g = torch.Generator().manual_seed(2)
-    image = torch.randint(0, m.levels, (2, *m.input_shape), generator=g).to(dtype) / (m.levels - 1)
+    image = torch.randint(0, m.levels, (n, *m.input_shape), generator=g).to(dtype) / (m.levels - 1)
     naive, fast = teacher_forced(m, image, False), teacher_forced(m, image, True)
     scale = naive.abs().max()
     torch.testing.assert_close(fast / scale, naive / scale, rtol=0, atol=tol)
