@@ -57,7 +57,7 @@ $(VENV)/.built: $(VENV)/.deps $(SOURCES)
 
 demo: $(VENV)/.built
 	$(STAGE) "gen-ext info: versions and what was compiled (a few seconds)" $(BIN)/gen-ext info
-	$(STAGE) "gen-ext check: every kernel against its reference (about 10 s)" $(BIN)/gen-ext check
+	$(STAGE) "gen-ext check: every kernel against its reference (about 15 s)" $(BIN)/gen-ext check
 	$(STAGE) "gen-ext bench --quick for two ops, fused against eager and compiled reference \
 (about 30 s; make bench runs all)" $(BIN)/gen-ext bench --quick --ops $(DEMO_BENCH_OPS)
 	$(STAGE) "train PixelCNN++ on the digits for $(DEMO_PIXELCNNPP_EPOCHS) epochs (its default is \
@@ -71,7 +71,7 @@ OMP_NUM_THREADS=$(TRAIN_THREADS) (about 35 s)" env OMP_NUM_THREADS=$(TRAIN_THREA
  results/bench/bench.png"
 
 test: $(VENV)/.built
-	$(STAGE) "pytest with Triton interpreted (about 2.5 min on a quiet 2-core CPU)" \
+	$(STAGE) "pytest with Triton interpreted (about 3.5 min on a quiet 2-core CPU)" \
 	  env TRITON_INTERPRET=1 $(BIN)/pytest
 
 check: $(VENV)/.built
