@@ -7,8 +7,28 @@ from .likelihood import (
     likelihood_baselines,
     uniform_bits_per_dim,
 )
+from .sample_quality import (
+    COVERAGE_THRESHOLD,
+    ENTROPY_THRESHOLD,
+    DigitClassifier,
+    digit_classifier,
+    frechet_distance,
+    mode_coverage,
+    precision_recall,
+    real_baseline,
+    sample_quality,
+)
 
 __all__ = [
+    "COVERAGE_THRESHOLD",
+    "ENTROPY_THRESHOLD",
+    "DigitClassifier",
+    "digit_classifier",
+    "frechet_distance",
+    "mode_coverage",
+    "precision_recall",
+    "real_baseline",
+    "sample_quality",
     "bits_per_dim",
     "histogram_bits_per_dim",
     "intensity_indices",
