@@ -1,4 +1,3 @@
-import importlib
 import math
 import warnings
 
@@ -17,9 +16,9 @@ from gen_ext.metrics import (
     real_baseline,
     sample_quality,
 )
+from gen_ext.metrics import quality as sq
 
 # the module, not the function of the same name that gen_ext.metrics exports
-sq = importlib.import_module("gen_ext.metrics.sample_quality")
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from .likelihood import (
     likelihood_baselines,
     uniform_bits_per_dim,
 )
-from .sample_quality import (
+from .quality import (
     COVERAGE_THRESHOLD,
     ENTROPY_THRESHOLD,
     DigitClassifier,
