@@ -20,6 +20,17 @@ from .base import GenerativeModel
 EVAL_BATCH = 256
 
 
+def nll_in_batches(nll, x: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
+    """nll(x, extra) [B] over x (and its labels or conditioning `extra`, or None) in chunks of
+    EVAL_BATCH, so a large held-out set does not hold every output at once."""
+    return torch.cat(
+        [
+            nll(x[i : i + EVAL_BATCH], None if extra is None else extra[i : i + EVAL_BATCH])
+            for i in range(0, x.shape[0], EVAL_BATCH)
+        ]
+    )
+
+
 def categorical_by_inversion(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """Index drawn from softmax(logits) [N, K] by inverting its CDF at the uniforms u [N]: the
     first k whose cumulative probability reaches u. A given u always gives the same k, so a
@@ -121,14 +132,7 @@ class AutoregressiveImageModel(GenerativeModel):
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
-        nll = torch.cat(
-            [
-                self._nll(
-                    x[i : i + EVAL_BATCH], None if labels is None else labels[i : i + EVAL_BATCH]
-                )
-                for i in range(0, x.shape[0], EVAL_BATCH)
-            ]
-        )
+        nll = nll_in_batches(self._nll, x, labels)
         return {
             "bits_per_dim": bits_per_dim(nll, self.dims).mean().item(),
             "nll_nats": nll.mean().item(),

@@ -4,7 +4,6 @@ mu-law quantized audio; the output is a softmax over the mu-law levels or a disc
 mixture over them. Sampling runs naively (the network over the receptive field for every new
 sample: the reference) or fast (one position per layer from ring-buffer caches)."""
 
-import math
 from pathlib import Path
 
 import torch
@@ -13,9 +12,10 @@ from torch import nn
 from tqdm import tqdm
 
 from gen_ext.data.audio import MU_LAW_LEVELS, mu_law_decode, mu_law_encode
+from gen_ext.metrics import bits_per_dim
 from gen_ext.nn import DiscretizedLogisticMixture, WaveNetLayer
 
-from .autoregressive import EVAL_BATCH, categorical_by_inversion
+from .autoregressive import categorical_by_inversion, nll_in_batches
 from .base import GenerativeModel
 from .cached_sampling import one_thread_for_small_steps
 
@@ -186,7 +186,7 @@ class WaveNet(GenerativeModel):
         return -self._nll(x, cond)
 
     def bits_per_sample(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        return self._nll(x, cond) / (x.shape[-1] * math.log(2))
+        return bits_per_dim(self._nll(x, cond), x.shape[-1])
 
     def loss(self, x: torch.Tensor, cond: torch.Tensor | None = None):
         bps = self.bits_per_sample(x, cond).mean()
@@ -194,14 +194,9 @@ class WaveNet(GenerativeModel):
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> dict:
-        nll = torch.cat(
-            [
-                self._nll(x[i : i + EVAL_BATCH], None if cond is None else cond[i : i + EVAL_BATCH])
-                for i in range(0, x.shape[0], EVAL_BATCH)
-            ]
-        )
+        nll = nll_in_batches(self._nll, x, cond)
         return {
-            "bits_per_sample": (nll / (x.shape[-1] * math.log(2))).mean().item(),
+            "bits_per_sample": bits_per_dim(nll, x.shape[-1]).mean().item(),
             "nll_nats": nll.mean().item(),
         }
 
@@ -247,7 +242,7 @@ class WaveNet(GenerativeModel):
         )
         run = self._fast_steps if fast else self._naive_steps
         with one_thread_for_small_steps(p.device, n if fast else None):
-            for t, out in zip(steps, run(levels, cond), strict=False):
+            for t, out in zip(steps, run(levels, cond), strict=True):
                 levels[:, t] = self._draw(out, u[:, t], generator)
         return mu_law_decode(levels, self.levels)[:, None].to(p.dtype)
 
