@@ -369,6 +369,7 @@ def cmd_train(args) -> int:
         image_size=args.image_size,
         clip_length=args.clip_length,
         model_args=args.model_args,
+        early_stop=args.early_stop,
     )
     try:
         metrics = train(cfg, resume=args.resume, overwrite=args.overwrite)
@@ -399,6 +400,20 @@ def cmd_train(args) -> int:
         print(
             f"baselines: uniform {b['uniform_bits_per_sample']:.4f} bits/sample, histogram "
             f"of the levels {b['histogram_bits_per_sample']:.4f} bits/sample"
+        )
+    q = metrics.get("sample_quality")
+    if q:
+        print(
+            f"sample quality of {q['samples']} samples against the held-out digits: Fréchet "
+            f"distance {q['frechet_distance']:.2f}, precision {q['precision']:.3f}, recall "
+            f"{q['recall']:.3f}, coverage {q['coverage']:.1f}"
+            + (" (mode collapse)" if q["collapsed"] else "")
+        )
+    stop = metrics.get("early_stop")
+    if stop and stop["best_epoch"] is not None:
+        print(
+            f"early stop: {'stopped; ' if stop['stopped_early'] else ''}best epoch "
+            f"{stop['best_epoch']}, whose model is reported and kept in {out}/best.pt"
         )
     print(f"written: {out}/metrics.json, " + ", ".join(metrics["pictures"].values()))
     return 0
@@ -579,7 +594,21 @@ def build_parser() -> argparse.ArgumentParser:
         + ", ".join(f"{n} {c.default_batch_size}" for n, c in MODELS.items())
         + ")",
     )
-    train.add_argument("--lr", type=positive_float, default=1e-3, help="Adam's learning rate")
+    train.add_argument(
+        "--lr",
+        type=positive_float,
+        help="learning rate (default: the model's own: "
+        + ", ".join(f"{n} {c.default_lr:g}" for n, c in MODELS.items())
+        + ")",
+    )
+    train.add_argument(
+        "--early-stop",
+        type=positive_int,
+        metavar="EPOCHS",
+        help="stop when the held-out main metric (a GAN's: the Fréchet distance) has not improved "
+        "for EPOCHS epochs, and keep the best epoch's model (best.pt; its samples and metrics "
+        "are reported; default: every epoch runs)",
+    )
     train.add_argument("--device", type=device_type, default="cpu", help=DEVICE_HELP)
     train.add_argument("--out", help="folder for the results (default: results/train/MODEL)")
     start = train.add_mutually_exclusive_group()

@@ -1,6 +1,7 @@
 """Prints the README's tables of held-out results from the metrics.json files that `gen-ext train`
 wrote (default: every folder under results/train): one row per run, then the likelihood models'
-bits/dim per dataset next to the uniform and per-pixel histogram baselines.
+bits/dim per dataset next to the uniform and per-pixel histogram baselines, then the sample
+quality of every model that samples digits next to held-out real digits and a one-class set.
 
     python -m gen_ext.results_table [results/train]
 """
@@ -11,9 +12,21 @@ import sys
 from pathlib import Path
 
 
+def run_name(m: dict) -> str:
+    likelihood = m["config"].get("likelihood")
+    return f"{m['model']} ({likelihood})" if likelihood else m["model"]
+
+
 def row(m: dict) -> str:
     t = m["test"]
     cfg = m["config"]
+    if "frechet_distance" in t:
+        return (
+            f"| {m['model']} | {m['data']} | {m['epochs']} | Fréchet {t['frechet_distance']:.1f}, "
+            f"precision {t['precision']:.2f}, recall {t['recall']:.2f} | coverage "
+            f"{t['coverage']:.1f}{', collapsed' if t['collapsed'] else ''} | "
+            f"{m['seconds_this_run']:.0f} s |"
+        )
     if "bits_per_dim" in t:
         b = m["baseline"]
         return (
@@ -81,6 +94,51 @@ def likelihood_table(runs: list[dict]) -> list[str]:
     return lines
 
 
+def _quality_cells(q: dict) -> str:
+    return (
+        f"{q['frechet_distance']:.1f} | {q['precision']:.2f} | {q['recall']:.2f} | "
+        f"{q['coverage']:.1f} | {q['class_entropy']:.2f} | {'yes' if q['collapsed'] else 'no'}"
+    )
+
+
+def quality_table(runs: list[dict], references: dict | None = None) -> list[str]:
+    """Sample quality of every run that scored its samples on the digits, best Fréchet distance
+    first, under the reference sets {label: sample_quality result}."""
+    runs = sorted(
+        (m for m in runs if "sample_quality" in m),
+        key=lambda m: m["sample_quality"]["frechet_distance"],
+    )
+    if not runs:
+        return []
+    lines = [
+        "| samples (1,000 per model) | Fréchet | precision | recall | coverage | class entropy "
+        "| collapsed | epochs, time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label, q in (references or {}).items():
+        lines.append(f"| {label} | {_quality_cells(q)} | |")
+    for m in runs:
+        lines.append(
+            f"| {run_name(m)} | {_quality_cells(m['sample_quality'])} | {m['epochs']}, "
+            f"{m['seconds_this_run']:.0f} s |"
+        )
+    return lines
+
+
+def quality_references() -> dict:
+    """The yardsticks of the quality table: the training digits (a generator that samples the
+    data itself) and the training 3s (a generator collapsed onto one class)."""
+    from gen_ext.data import load
+    from gen_ext.metrics import real_baseline, sample_quality
+
+    data = load("digits")
+    threes = data.train[data.train_labels == 3]
+    return {
+        f"real: the {data.train.shape[0]:,} training digits": real_baseline(),
+        f"one class: the {threes.shape[0]} training 3s": sample_quality(threes, data.test),
+    }
+
+
 def main(root="results/train") -> None:
     runs = [json.loads(path.read_text()) for path in sorted(Path(root).glob("*/metrics.json"))]
     print("| model | data | epochs | held-out | baseline / bound | notes |")
@@ -91,6 +149,9 @@ def main(root="results/train") -> None:
     if table:
         print()
         print("\n".join(table))
+    if any("sample_quality" in m for m in runs):
+        print()
+        print("\n".join(quality_table(runs, quality_references())))
 
 
 if __name__ == "__main__":

@@ -20,17 +20,20 @@ from gen_ext import ops
 from gen_ext.data import ImageData, load, load_audio, mu_law_encode
 from gen_ext.errors import CheckpointError, TrainingError, one_line
 from gen_ext.files import atomic_write_bytes
-from gen_ext.metrics import histogram_bits_per_dim, likelihood_baselines
+from gen_ext.metrics import histogram_bits_per_dim, likelihood_baselines, score_samples
 from gen_ext.models import MODELS, Autoencoder, GenerativeModel
 from gen_ext.models.base import atomic_save, model_entry, read_checkpoint
-from gen_ext.viz import save_curves, save_grid
+from gen_ext.viz import save_curve_panels, save_grid
 
 CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"  # the best epoch's model, kept with --early-stop
+EPOCH_SAMPLES = "epochs"  # folder of the sample grid of every epoch (models that draw one)
 METRICS = "metrics.json"
 PICTURES = {
     "samples": "samples.png",
     "reconstructions": "reconstructions.png",
     "loss_curve": "loss_curve.png",
+    "codes": "codes.png",  # InfoGAN: a row of samples for each value of its categorical code
 }
 # what a training checkpoint holds besides the model ("rng" is newer: see _restore_rng)
 TRAINING_KEYS = ("model", "optimizer", "epoch", "history", "train_config")
@@ -46,13 +49,16 @@ class TrainConfig:
     data: str | None = None  # None: the model's default_data
     epochs: int | None = None  # None: the model's default_epochs
     batch_size: int | None = None  # None: the model's default_batch_size
-    lr: float = 1e-3
+    lr: float | None = None  # None: the model's default_lr
     device: str = "cpu"
     out: str = "results/train"
     seed: int = 0
     image_size: int = 8
     clip_length: int = 1024  # samples per clip of audio data
     model_args: dict = field(default_factory=dict)
+    # stop when the held-out main metric has not improved for this many epochs and keep the best
+    # epoch's weights (None: run every epoch)
+    early_stop: int | None = None
 
     def __post_init__(self):
         cls = MODELS.get(self.model, GenerativeModel)  # an unknown name fails in build_model
@@ -62,6 +68,8 @@ class TrainConfig:
             self.data = cls.default_data
         if self.batch_size is None:
             self.batch_size = cls.default_batch_size
+        if self.lr is None:
+            self.lr = cls.default_lr
 
 
 def load_data(cfg: TrainConfig):
@@ -116,12 +124,13 @@ class _NonFinite(Exception):
         super().__init__(f"step {step} of {steps}: {what}")
 
 
-def _first_non_finite_gradient(model) -> str | None:
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
+def _first_non_finite_gradient(named_parameters) -> str | None:
+    named = [(name, p) for name, p in named_parameters if p.grad is not None]
+    grads = [p.grad for _, p in named]
     if not grads or torch.isfinite(torch.nn.utils.get_total_norm(grads)):  # one sync per step
         return None
-    for name, p in model.named_parameters():
-        if p.grad is not None and not torch.isfinite(p.grad).all():
+    for name, p in named:
+        if not torch.isfinite(p.grad).all():
             return name
     return "a parameter"  # finite pieces whose norm overflows
 
@@ -130,30 +139,110 @@ def _first_non_finite_parameter(model) -> str | None:
     return next((name for name, p in model.named_parameters() if not torch.isfinite(p).all()), None)
 
 
-def _epoch(model, data, cfg, epoch, optimizer, device, progress) -> float:
+class _Updater:
+    """What a model's training_step calls to apply one loss: update(loss, optimizer_name)
+    checks the loss is finite, backpropagates it, checks the gradients of that optimizer's
+    parameters, steps the optimizer and returns the loss as a float."""
+
+    def __init__(self, model, optimizers: dict, step: int, steps: int):
+        self.optimizers = optimizers
+        self.step, self.steps = step, steps
+        names = {id(p): name for name, p in model.named_parameters()}
+        self.named = {
+            key: [
+                (names.get(id(p), "a parameter"), p) for g in opt.param_groups for p in g["params"]
+            ]
+            for key, opt in optimizers.items()
+        }
+
+    def __call__(self, loss: torch.Tensor, name: str) -> float:
+        value = loss.item()
+        what = "the training loss" if name == "model" else f"the {name} loss"
+        if not math.isfinite(value):
+            raise _NonFinite(self.step, self.steps, f"{what} is {value}")
+        optimizer = self.optimizers[name]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        bad = _first_non_finite_gradient(self.named[name])
+        if bad is not None:
+            raise _NonFinite(self.step, self.steps, f"the gradient of {bad} is not finite")
+        optimizer.step()
+        return value
+
+
+def _epoch(model, data, cfg, epoch, optimizers, device, progress) -> dict:
+    """One pass over the training split; the mean of each value the model's training_step
+    logs (over the steps that logged it), and for the keys in model.step_logs every step's
+    value in "steps"."""
     g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)  # same order when resumed
     order = torch.randperm(data.train.shape[0], generator=g)
     steps = range(0, len(order), cfg.batch_size)
     bar = tqdm(
         steps, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not progress, unit="batch"
     )
-    total, count, running = 0.0, 0, None
+    sums, counts, running = {}, {}, {}
+    per_step = {key: [] for key in model.step_logs}
     for step, start in enumerate(bar, 1):
         x = data.train[order[start : start + cfg.batch_size]].to(device)
-        loss, _ = model.loss(x)
-        value = loss.item()
-        if not math.isfinite(value):
-            raise _NonFinite(step, len(steps), f"the training loss is {value}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        bad = _first_non_finite_gradient(model)
-        if bad is not None:
-            raise _NonFinite(step, len(steps), f"the gradient of {bad} is not finite")
-        optimizer.step()
-        total, count = total + value * len(x), count + len(x)
-        running = value if running is None else 0.9 * running + 0.1 * value
-        bar.set_postfix(loss=f"{running:.4g}")
-    return total / count
+        update = _Updater(model, optimizers, step, len(steps))
+        logs = model.training_step(x, update, (epoch - 1) * len(steps) + step)
+        for key, value in logs.items():
+            sums[key] = sums.get(key, 0.0) + value * len(x)
+            counts[key] = counts.get(key, 0) + len(x)
+            running[key] = value if key not in running else 0.9 * running[key] + 0.1 * value
+        for key in per_step:
+            per_step[key].append(logs.get(key))
+        bar.set_postfix({k: f"{v:.4g}" for k, v in running.items() if k in model.progress_logs})
+    means = {key: sums[key] / counts[key] for key in sums}
+    if per_step:
+        means["steps"] = per_step
+    return means
+
+
+class EarlyStop:
+    """--early-stop: the epoch with the lowest held-out main metric so far, and whether
+    `patience` epochs have passed since without a lower one. A resumed run rebuilds it from the
+    history."""
+
+    def __init__(self, patience: int | None, metric: str, history: list[dict]):
+        self.patience, self.metric = patience, metric
+        self.best = self.best_epoch = None
+        self.since = 0
+        for entry in history:
+            self.record(entry)
+
+    def record(self, entry: dict) -> bool:
+        """Counts one epoch's history entry; whether it is the best so far."""
+        value = entry.get(f"test_{self.metric}")
+        if isinstance(value, float) and math.isfinite(value):
+            if self.best is None or value < self.best:
+                self.best, self.best_epoch, self.since = value, entry["epoch"], 0
+                return True
+        self.since += 1
+        return False
+
+    @property
+    def done(self) -> bool:
+        return self.patience is not None and self.since >= self.patience
+
+    def summary(self) -> dict | None:
+        if self.patience is None:
+            return None
+        return {
+            "patience": self.patience,
+            "stopped_early": self.done,
+            "best_epoch": self.best_epoch,
+            f"best_test_{self.metric}": self.best,
+        }
+
+
+def _epoch_samples(model, out: Path, epoch: int, device) -> Path:
+    """The sample grid of one epoch, from the same latent draws every epoch, so the grids show
+    how the same samples change."""
+    generator = torch.Generator(device=device).manual_seed(0)
+    with torch.no_grad():
+        samples = model.sample(model.picture_samples, generator)
+    return save_grid(samples.cpu(), out / EPOCH_SAMPLES / f"samples_epoch_{epoch:03d}.png")
 
 
 def _reconstruction_rows(model, test: torch.Tensor, device):
@@ -184,21 +273,14 @@ def _pictures(model, data, history, out: Path, device, title: str, progress: boo
         samples = model.sample(model.picture_samples, generator, progress=progress)
         files = model.write_samples(samples.cpu(), out / PICTURES["samples"])
         written.update(zip(["samples", "samples_sound"], map(str, files), strict=False))
+    written.update({k: str(v) for k, v in model.extra_pictures(out).items()})
     if model.can_reconstruct:
         grid, labels, columns = _reconstruction_rows(model, data.test, device)
         written["reconstructions"] = str(
             save_grid(grid, out / PICTURES["reconstructions"], columns=columns, row_labels=labels)
         )
-    metric = f"test_{model.main_metric}"
     written["loss_curve"] = str(
-        save_curves(
-            history,
-            ["train_loss", metric],
-            out / PICTURES["loss_curve"],
-            title,
-            ylabel=f"loss ({model.unit})" if model.unit != "loss" else "loss",
-            names={"train_loss": "training loss", metric: f"held-out {model.main_metric}"},
-        )
+        save_curve_panels(history, model.curve_panels(), out / PICTURES["loss_curve"], title)
     )
     return written
 
@@ -237,9 +319,11 @@ def _check_writable(out: Path) -> None:
 def _remove_earlier_results(out: Path) -> None:
     """For overwrite, once the new run is ready to start: none of the earlier run's files may be
     mistaken for this run's."""
-    for name in (CHECKPOINT, METRICS, *PICTURES.values(), SAMPLES_SOUND):
+    for name in (CHECKPOINT, BEST, METRICS, *PICTURES.values(), SAMPLES_SOUND):
         if (out / name).is_file():
             (out / name).unlink()
+    for grid in (out / EPOCH_SAMPLES).glob("samples_epoch_*.png"):
+        grid.unlink()
 
 
 def _rng_state(device: torch.device) -> dict:
@@ -298,11 +382,21 @@ def _load_training_checkpoint(path: Path, cfg: TrainConfig) -> dict:
     return ckpt
 
 
-def _resume(ckpt, path, model, optimizer, device) -> tuple[list, int]:
+def _optimizer_states(saved: dict) -> dict:
+    """The optimizer states of a checkpoint by name (one written before models had several
+    optimizers holds the single state of "model")."""
+    return {"model": saved} if "param_groups" in saved else saved
+
+
+def _resume(ckpt, path, model, optimizers, device) -> tuple[list, int]:
     model.load_saved_weights(ckpt["model"]["state_dict"], path)
     try:
-        optimizer.load_state_dict(ckpt["optimizer"])
-    except (ValueError, KeyError, RuntimeError) as err:
+        states = _optimizer_states(ckpt["optimizer"])
+        if set(states) != set(optimizers):
+            raise ValueError(f"it holds {sorted(states)}, the model has {sorted(optimizers)}")
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(states[name])
+    except (ValueError, KeyError, RuntimeError, TypeError) as err:
         raise CheckpointError(
             f"{path}: its optimizer state does not fit the model: {one_line(err)}"
         ) from err
@@ -355,6 +449,8 @@ def _summary(cfg, model, data, history, device, started) -> dict:
             "pca_components": min(width, *data.train.flatten(1).shape),
             "pca_test_mse": pca_reconstruction_mse(data.train, data.test, width),
         }
+    if model.can_sample and data.name == "digits":
+        metrics["sample_quality"] = score_samples(model, data.test.to(device))
     if model.main_metric == "bits_per_dim":
         metrics["baseline"] = likelihood_baselines(data.train, data.test, data.levels)
     if model.main_metric == "bits_per_sample":
@@ -399,17 +495,22 @@ def train(
     torch.manual_seed(cfg.seed)
     data = load_data(cfg)
     model = build_model(cfg.model, data, **cfg.model_args).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizers = model.make_optimizers(cfg.lr)
     history, first_epoch = [], 1
     if ckpt is not None:
-        history, first_epoch = _resume(ckpt, ckpt_path, model, optimizer, device)
+        history, first_epoch = _resume(ckpt, ckpt_path, model, optimizers, device)
     if overwrite:
         _remove_earlier_results(out)
     started = time.perf_counter()
+    # a resumed run continues the early stop only where the best epoch's weights were kept
+    kept = cfg.early_stop is not None and (out / BEST).is_file()
+    stopper = EarlyStop(cfg.early_stop, model.main_metric, history if kept else [])
     for epoch in range(first_epoch, cfg.epochs + 1):
+        if stopper.done:
+            break
         model.train()
         try:
-            train_loss = _epoch(model, data, cfg, epoch, optimizer, device, progress)
+            logs = _epoch(model, data, cfg, epoch, optimizers, device, progress)
         except _NonFinite as err:
             raise TrainingError(
                 f"epoch {epoch}, {err}; training stopped and {_kept(ckpt_path, epoch)}"
@@ -422,18 +523,23 @@ def train(
             )
         model.eval()
         held_out = model.evaluate(data.test.to(device))
-        history.append(
-            {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                **{f"test_{k}": v for k, v in held_out.items()},
-            }
-        )
+        steps = logs.pop("steps", None)
+        entry = {
+            "epoch": epoch,
+            **{f"train_{k}": v for k, v in logs.items()},
+            **{f"test_{k}": v for k, v in held_out.items()},
+        }
+        if steps is not None:
+            entry["steps"] = steps
+        history.append(entry)
+        improved = stopper.record(entry)
         try:
+            if improved and cfg.early_stop is not None:
+                atomic_save(model.checkpoint(), out / BEST)
             atomic_save(
                 {
                     "model": model.checkpoint(),
-                    "optimizer": optimizer.state_dict(),
+                    "optimizer": {k: opt.state_dict() for k, opt in optimizers.items()},
                     "epoch": epoch,
                     "history": history,
                     "train_config": asdict(cfg),
@@ -442,14 +548,31 @@ def train(
                 },
                 ckpt_path,
             )
+            if model.pictures_every_epoch:
+                _epoch_samples(model, out, epoch, device)
         except OSError as err:
             raise _write_failed(err, f"epoch {epoch}", _kept(ckpt_path, epoch)) from err
         if progress:
+            shown = [f"train {k} {logs[k]:.4f}" for k in model.progress_logs if k in logs]
             tqdm.write(
-                f"epoch {epoch}/{cfg.epochs}  train loss {train_loss:.4f}  "
+                f"epoch {epoch}/{cfg.epochs}  {'  '.join(shown)}  "
                 f"held-out {model.main_metric} {held_out[model.main_metric]:.4f}"
+                + (
+                    ""
+                    if improved or cfg.early_stop is None
+                    else f"  (best: epoch {stopper.best_epoch})"
+                )
+            )
+    if cfg.early_stop is not None and stopper.best_epoch is not None:
+        best = read_checkpoint(out / BEST, map_location=device)
+        model.load_saved_weights(best["state_dict"], out / BEST)
+        if progress and stopper.done:
+            tqdm.write(
+                f"early stop: held-out {model.main_metric} did not improve for {cfg.early_stop} "
+                f"epochs; keeping epoch {stopper.best_epoch} ({out / BEST})"
             )
     metrics = _summary(cfg, model, data, history, device, started)
+    metrics["early_stop"] = stopper.summary()
     # metrics.json first: a picture that fails must not lose the numbers
     metrics["pictures"] = {}
     _write_metrics(metrics, out)

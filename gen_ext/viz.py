@@ -3,6 +3,7 @@ Files are written atomically: a failed write leaves no partial PNG."""
 
 import io
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -92,27 +93,75 @@ def save_curves(
 ) -> Path:
     """Line plot of history[i][key] against the epoch, one line per key (legend: names[key],
     else the key), the y axis labelled `ylabel`."""
+    names = names or {}
+    return save_curve_panels(
+        history, [CurvePanel(ylabel, {k: names.get(k, k) for k in keys})], path, title
+    )
+
+
+@dataclass
+class CurvePanel:
+    """One panel of save_curve_panels: its y label and the history keys it draws, each with
+    its legend name. A key in step_keys ("train_NAME") is drawn from the per-step values of
+    each entry ({"steps": {"NAME": [...]}}) against fractional epochs, where they are recorded.
+    `log`: a logarithmic y axis; `references`: {legend name: value} drawn as dashed horizontal
+    lines."""
+
+    ylabel: str | None
+    lines: dict
+    title: str = ""
+    step_keys: tuple = ()
+    log: bool = False
+    references: dict = field(default_factory=dict)
+
+
+def _step_points(history: list[dict], key: str) -> list[tuple[float, float]]:
+    """The per-step values behind the epoch mean `key` ("train_NAME": the steps' "NAME")."""
+    points = []
+    for h in history:
+        values = h.get("steps", {}).get(key.removeprefix("train_")) or []
+        n = len(values)
+        points += [(h["epoch"] - 1 + (i + 1) / n, v) for i, v in enumerate(values) if v is not None]
+    return points
+
+
+def save_curve_panels(history: list[dict], panels: list[CurvePanel], path, title: str = "") -> Path:
+    """Panels side by side (two to a row) of history values against the epoch: losses, metrics
+    and per-step logs of one training run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    names = names or {}
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for key in keys:
-        points = [(h["epoch"], h[key]) for h in history if key in h]
-        if points:
-            ax.plot(*zip(*points, strict=True), marker="o", label=names.get(key, key))
-    ax.set_xlabel("epoch", fontsize=11)
-    if ylabel:
-        ax.set_ylabel(ylabel, fontsize=11)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.tick_params(labelsize=10)
-    ax.grid(alpha=0.3)
-    ax.set_title(title, fontsize=12)
-    if ax.lines:
-        ax.legend(fontsize=10)
+    columns = min(2, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(6.4 * columns, 4.4 * rows), squeeze=False)
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        for key, name in panel.lines.items():
+            if key in panel.step_keys and _step_points(history, key):
+                ax.plot(*zip(*_step_points(history, key), strict=True), label=name, lw=1)
+                continue
+            points = [(h["epoch"], h[key]) for h in history if h.get(key) is not None]
+            if points:
+                ax.plot(*zip(*points, strict=True), marker="o", label=name)
+        for (name, value), style in zip(panel.references.items(), ("--", ":", "-."), strict=False):
+            ax.axhline(value, color="0.35", linestyle=style, lw=1.2, label=name)
+        if panel.log:
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch", fontsize=11)
+        if panel.ylabel:
+            ax.set_ylabel(panel.ylabel, fontsize=11)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=10)
+        ax.grid(alpha=0.3)
+        ax.set_title(panel.title or (title if len(panels) == 1 else ""), fontsize=12)
+        if ax.lines:
+            ax.legend(fontsize=10)
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    if len(panels) > 1 and title:
+        fig.suptitle(title, fontsize=13)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)

@@ -114,6 +114,12 @@ def test_one_registry_serves_checkpoints_and_cli_names():
         "pixelcnn++",
         "pixelrnn",
         "wavenet",
+        "gan",
+        "dcgan",
+        "wgan",
+        "wgan-gp",
+        "began",
+        "infogan",
     }
     for name, cls in MODELS.items():
         assert cls.cli_name == name

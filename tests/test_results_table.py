@@ -59,3 +59,48 @@ def test_sound_run_row(tmp_path, capsys):
         "| wavenet | synthetic | 2 | 5.123 bits/sample | uniform 8.000, histogram of the levels "
         "7.803 bits/sample | 30 s |" in out
     )
+
+
+QUALITY = {
+    "frechet_distance": 21.5,
+    "precision": 0.71,
+    "recall": 0.88,
+    "coverage": 1.0,
+    "class_entropy": 0.99,
+    "collapsed": False,
+}
+
+
+def test_gan_runs_and_the_sample_quality_table(tmp_path, capsys):
+    gan = {
+        **RUN,
+        "model": "dcgan",
+        "epochs": 100,
+        "seconds_this_run": 104.0,
+        "test": dict(QUALITY),
+        "sample_quality": dict(QUALITY),
+    }
+    vae = {
+        **RUN,
+        "model": "vae",
+        "config": {"input_shape": [1, 8, 8], "likelihood": "logistic"},
+        "test": {"neg_elbo": 88.1, "neg_iw_bound": 85.3, "iw_samples": 64, "kl": 10.6},
+        "sample_quality": {**QUALITY, "frechet_distance": 90.0, "collapsed": True},
+    }
+    for name, run in (("dcgan", gan), ("vae", vae)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps(run))
+    results_table.main(str(tmp_path))
+    out = capsys.readouterr().out
+    assert (
+        "| dcgan | digits | 100 | Fréchet 21.5, precision 0.71, recall 0.88 | coverage 1.0 |" in out
+    )
+    lines = out.splitlines()
+    real = next(i for i, line in enumerate(lines) if line.startswith("| real: the 1,438"))
+    one = next(i for i, line in enumerate(lines) if line.startswith("| one class: the 152"))
+    dcgan = next(i for i, line in enumerate(lines) if line.startswith("| dcgan | 21.5 |"))
+    vae_row = next(i for i, line in enumerate(lines) if line.startswith("| vae (logistic) | 90.0"))
+    assert real < one < dcgan < vae_row  # references first, then best Fréchet distance first
+    assert lines[one].split("|")[7].strip() == "yes"  # the one-class set is flagged collapsed
+    assert lines[vae_row].split("|")[7].strip() == "yes"
+    assert lines[dcgan].endswith("| 100, 104 s |")

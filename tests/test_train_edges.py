@@ -268,9 +268,10 @@ def test_every_model_names_the_unit_of_its_loss(model):
 def test_the_loss_curve_has_a_y_label_with_units_and_a_readable_size(
     tmp_path, monkeypatch, model, unit
 ):
-    calls = spy(monkeypatch, "save_curves")
+    calls = spy(monkeypatch, "save_curve_panels")
     metrics = train(tiny_config(tmp_path, model), progress=False)
-    ((_, kwargs),) = calls
-    assert unit in kwargs["ylabel"]
+    ((args, _),) = calls
+    ((panel),) = args[1]
+    assert unit in panel.ylabel
     width, height = Image.open(metrics["pictures"]["loss_curve"]).size
     assert width >= 700 and height >= 480

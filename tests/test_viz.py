@@ -92,3 +92,45 @@ def test_atomic_writes_follow_the_umask_of_the_moment(tmp_path, umask):
     finally:
         os.umask(previous)
     assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_curve_panels_draw_per_step_values_log_axes_and_reference_lines(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    plotted, hlines, scales = [], [], []
+    real_plot, real_hline, real_scale = (
+        matplotlib.axes.Axes.plot,
+        matplotlib.axes.Axes.axhline,
+        matplotlib.axes.Axes.set_yscale,
+    )
+    monkeypatch.setattr(
+        matplotlib.axes.Axes,
+        "plot",
+        lambda self, x, y, **kw: (
+            plotted.append((list(x), list(y), kw["label"])) or real_plot(self, x, y, **kw)
+        ),
+    )
+    monkeypatch.setattr(
+        matplotlib.axes.Axes,
+        "axhline",
+        lambda self, y, **kw: hlines.append((y, kw["label"])) or real_hline(self, y, **kw),
+    )
+    monkeypatch.setattr(
+        matplotlib.axes.Axes,
+        "set_yscale",
+        lambda self, v, **kw: scales.append(v) or real_scale(self, v, **kw),
+    )
+    history = [
+        {"epoch": 1, "train_w": 2.0, "test_fd": 100.0, "steps": {"w": [1.0, 3.0]}},
+        {"epoch": 2, "train_w": 5.0, "test_fd": 30.0, "steps": {"w": [4.0, 6.0]}},
+    ]
+    panels = [
+        viz.CurvePanel("w", {"train_w": "estimate"}, step_keys=("train_w",)),
+        viz.CurvePanel("fd", {"test_fd": "FD"}, log=True, references={"real": 16.4}),
+    ]
+    path = viz.save_curve_panels(history, panels, tmp_path / "p.png", "run")
+    assert plotted[0] == ([0.5, 1.0, 1.5, 2.0], [1.0, 3.0, 4.0, 6.0], "estimate")
+    assert plotted[1] == ([1, 2], [100.0, 30.0], "FD")
+    assert hlines == [(16.4, "real")] and scales == ["log"]
+    width, height = Image.open(path).size
+    assert width > 1400  # two panels side by side

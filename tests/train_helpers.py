@@ -17,6 +17,12 @@ TINY = {
     "gated-pixelcnn": {"channels": 3, "layers": 1, "head": 6},
     "pixelcnn++": {"channels": 4, "resolutions": 1, "blocks": 1, "mixtures": 1},
     "pixelrnn": {"hidden": 3, "layers": 1, "head": 6},
+    "gan": {"latent_dim": 4, "hidden": 8},
+    "dcgan": {"latent_dim": 4, "width": 4},
+    "wgan": {"latent_dim": 4, "width": 4, "critic_steps": 2},
+    "wgan-gp": {"latent_dim": 4, "width": 4, "critic_steps": 2},
+    "began": {"latent_dim": 4, "width": 4},
+    "infogan": {"latent_dim": 4, "width": 4, "continuous": 1},
     "wavenet": {
         "residual_channels": 4,
         "skip_channels": 4,

@@ -55,6 +55,16 @@ NOT_COMPILED: dict[str, str] = {
 }
 
 
+# Families with no model case, and why (`--suite models` lists them). The GAN family's networks
+# are plain PyTorch layers, except WGAN-GP's critic, whose one gen_ext op (concat ELU) has its
+# own op case; a fused-against-reference row would time the same layers twice.
+NOT_BENCHED: dict[str, str] = {
+    name: "adversarial model: its networks are plain PyTorch layers (WGAN-GP's concat ELU has "
+    "an op case)"
+    for name in ("gan", "dcgan", "wgan", "wgan-gp", "began", "infogan")
+}
+
+
 @dataclass(frozen=True)
 class ModelSize:
     """A model's constructor arguments and batch at which it is benchmarked, and those words for

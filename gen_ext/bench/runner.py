@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from .cases import CASES, IMPLEMENTATIONS
 from .measure import measure, time_call
-from .model_cases import MODEL_CASES, NOT_COMPILED
+from .model_cases import MODEL_CASES, NOT_BENCHED, NOT_COMPILED
 
 MIB = 1024 * 1024
 
@@ -342,6 +342,14 @@ def markdown(rows, info: dict) -> str:
     if models:
         parts.append("\n".join(_model_table(models)))
         notes.append(MODEL_NOTES)
+        by_reason = {}
+        for name, why in NOT_BENCHED.items():
+            by_reason.setdefault(why, []).append(name)
+        notes.append(
+            "Not measured: "
+            + "; ".join(f"{', '.join(names)} ({why})" for why, names in by_reason.items())
+            + "."
+        )
     shapes = list(dict.fromkeys(f"{r.op}: {r.shape}" for r in rows))
     cond = ", ".join(f"{k}={v}" for k, v in info.items())
     return (

@@ -17,6 +17,7 @@ from .quality import (
     precision_recall,
     real_baseline,
     sample_quality,
+    score_samples,
 )
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "precision_recall",
     "real_baseline",
     "sample_quality",
+    "score_samples",
     "bits_per_dim",
     "histogram_bits_per_dim",
     "intensity_indices",

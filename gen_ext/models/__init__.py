@@ -4,7 +4,10 @@ configuration that trains on the bundled digits."""
 from .autoencoders import VAE, Autoencoder, ConvAutoencoder, DenoisingAutoencoder, corrupt
 from .autoregressive import AutoregressiveImageModel
 from .base import ByCliName, GenerativeModel
+from .began import BEGAN
+from .gans import DCGAN, GAN, WGAN, WGANGP
 from .gated_pixelcnn import GatedPixelCNN
+from .infogan import InfoGAN
 from .pixelcnn import PixelCNN
 from .pixelcnn_pp import PixelCNNPlusPlus
 from .pixelrnn import PixelRNN
@@ -26,6 +29,12 @@ __all__ = [
     "PixelCNNPlusPlus",
     "PixelRNN",
     "WaveNet",
+    "GAN",
+    "DCGAN",
+    "WGAN",
+    "WGANGP",
+    "BEGAN",
+    "InfoGAN",
     "MODELS",
     "corrupt",
 ]

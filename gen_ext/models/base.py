@@ -127,6 +127,12 @@ class GenerativeModel(nn.Module):
     data_kind = "images"  # what it models: "images" or "audio" (clips [N, 1, T] in [-1, 1])
     default_data = "digits"  # what `gen-ext train` trains it on when not told
     picture_samples = 64  # how many samples `gen-ext train` draws for its picture
+    default_lr = 1e-3  # the learning rate `gen-ext train` uses when not told
+    # training_step's logs: those shown on the progress bar, and those recorded at every step
+    # (the others are recorded as epoch means)
+    progress_logs: tuple = ("loss",)
+    step_logs: tuple = ()
+    pictures_every_epoch = False  # whether `gen-ext train` draws a sample grid after every epoch
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -138,6 +144,26 @@ class GenerativeModel(nn.Module):
 
     def loss(self, x: torch.Tensor):
         raise NotImplementedError
+
+    def make_optimizers(self, lr: float) -> dict:
+        """The optimizers training_step updates through, by name."""
+        return {"model": torch.optim.Adam(self.parameters(), lr=lr)}
+
+    def training_step(self, x: torch.Tensor, update, step: int) -> dict:
+        """One training step on the batch x (step counts from 1 over the whole run). `update(loss,
+        name)` backpropagates loss into optimizer `name`'s parameters, steps it and returns the
+        loss as a float. Returns the step's logs {name: float}; "loss" is the training loss."""
+        loss, _ = self.loss(x)
+        return {"loss": update(loss, "model")}
+
+    def curve_panels(self) -> list:
+        """What the curves PNG of a training run draws (gen_ext.viz.CurvePanel each)."""
+        from gen_ext.viz import CurvePanel
+
+        metric = f"test_{self.main_metric}"
+        ylabel = f"loss ({self.unit})" if self.unit != "loss" else "loss"
+        names = {"train_loss": "training loss", metric: f"held-out {self.main_metric}"}
+        return [CurvePanel(ylabel, names)]
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor) -> dict:
@@ -156,6 +182,11 @@ class GenerativeModel(nn.Module):
         from gen_ext.viz import save_grid
 
         return [save_grid(samples, png_path)]
+
+    def extra_pictures(self, out) -> dict:
+        """Pictures a family draws besides its samples at the end of `gen-ext train`, written
+        into the folder `out`: {name: path}."""
+        return {}
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not reconstruct its input")
