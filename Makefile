@@ -81,8 +81,9 @@ bench: $(VENV)/.built
 	$(BIN)/gen-ext bench
 
 # the README's tables of held-out results: every model at its default settings on the digits, and
-# the PixelCNN family and PixelRNN on rgb-patches too, WaveNet on its synthetic sound (each run
-# replaces the previous one's folder)
+# the PixelCNN family and PixelRNN on rgb-patches too, WaveNet on its synthetic sound, the GAN
+# family on the digits (each run replaces the previous one's folder; the last table is every
+# digit model's sample quality)
 RUN := $(BIN)/gen-ext train --overwrite
 results: $(VENV)/.built
 	for m in autoencoder conv-autoencoder denoising-autoencoder vae; do $(RUN) $$m || exit 1; done
@@ -92,6 +93,7 @@ results: $(VENV)/.built
 	  $(RUN) $$m && $(RUN) $$m --data rgb-patches --out results/train/$$m-rgb-patches || exit 1; \
 	done
 	$(RUN) wavenet
+	for m in gan dcgan wgan wgan-gp began infogan; do $(RUN) $$m || exit 1; done
 	$(BIN)/python -m gen_ext.results_table results/train
 
 clean:

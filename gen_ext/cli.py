@@ -438,6 +438,14 @@ def cmd_sample(args) -> int:
     model.eval()
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     fast = not args.naive
+    if (
+        args.naive
+        and not model.has_fast_sampler
+        and not isinstance(model, AutoregressiveImageModel)
+    ):
+        raise GenExtError(
+            f"--naive: {name} draws its samples in one pass; it has no cached and naive samplers"
+        )
     if fast and not model.has_fast_sampler and isinstance(model, AutoregressiveImageModel):
         print(f"gen-ext sample: {name} has no fast sampler yet; sampling naively", file=sys.stderr)
     options = {} if args.length is None else {"length": args.length}

@@ -3,7 +3,9 @@ wrote (default: every folder under results/train): one row per run, then the lik
 bits/dim per dataset next to the uniform and per-pixel histogram baselines, then the sample
 quality of every model that samples digits next to held-out real digits and a one-class set.
 
-    python -m gen_ext.results_table [results/train]
+    python -m gen_ext.results_table [results/train [SAMPLES.png]]
+
+With a second argument it also draws a row of samples of each of those models into that PNG.
 """
 
 import json
@@ -25,6 +27,14 @@ def row(m: dict) -> str:
             f"| {m['model']} | {m['data']} | {m['epochs']} | Fréchet {t['frechet_distance']:.1f}, "
             f"precision {t['precision']:.2f}, recall {t['recall']:.2f} | coverage "
             f"{t['coverage']:.1f}{', collapsed' if t['collapsed'] else ''} | "
+            f"{m['seconds_this_run']:.0f} s |"
+        )
+    held_out = [k for k in t if k.startswith("held_out_")]
+    if held_out:  # a GAN on images the digit classifier does not know
+        values = ", ".join(f"{k.removeprefix('held_out_')} {t[k]:.4f}" for k in held_out)
+        return (
+            f"| {m['model']} | {m['data']} | {m['epochs']} | discriminator's held-out "
+            f"{values} | no sample-quality metric for these images | "
             f"{m['seconds_this_run']:.0f} s |"
         )
     if "bits_per_dim" in t:
@@ -139,8 +149,36 @@ def quality_references() -> dict:
     }
 
 
-def main(root="results/train") -> None:
-    runs = [json.loads(path.read_text()) for path in sorted(Path(root).glob("*/metrics.json"))]
+SAMPLES_PER_ROW = 12
+
+
+def samples_picture(root, path, runs: list[dict]) -> Path:
+    """One PNG comparing the families: a row of samples (seed 0) from each run that scored its
+    samples on the digits, in the order of the quality table, labelled with the run's name."""
+    import torch
+
+    from gen_ext.models import GenerativeModel
+    from gen_ext.viz import save_grid
+
+    rows, labels = [], []
+    for m in sorted(
+        (m for m in runs if "sample_quality" in m),
+        key=lambda m: m["sample_quality"]["frechet_distance"],
+    ):
+        folder = Path(root) / m["folder"]
+        best = folder / "best.pt"
+        model = GenerativeModel.load(best if best.is_file() else folder / "checkpoint.pt").eval()
+        with torch.no_grad():
+            rows.append(model.sample(SAMPLES_PER_ROW, torch.Generator().manual_seed(0)).cpu())
+        labels.append(run_name(m))
+    return save_grid(torch.cat(rows), path, columns=SAMPLES_PER_ROW, row_labels=labels)
+
+
+def main(root="results/train", picture=None) -> None:
+    runs = [
+        {**json.loads(path.read_text()), "folder": path.parent.name}
+        for path in sorted(Path(root).glob("*/metrics.json"))
+    ]
     print("| model | data | epochs | held-out | baseline / bound | notes |")
     print("|---|---|---|---|---|---|")
     for m in runs:
@@ -152,6 +190,8 @@ def main(root="results/train") -> None:
     if any("sample_quality" in m for m in runs):
         print()
         print("\n".join(quality_table(runs, quality_references())))
+        if picture:
+            print(f"\nwritten: {samples_picture(root, picture, runs)}")
 
 
 if __name__ == "__main__":

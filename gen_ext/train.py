@@ -22,6 +22,7 @@ from gen_ext.errors import CheckpointError, TrainingError, one_line
 from gen_ext.files import atomic_write_bytes
 from gen_ext.metrics import histogram_bits_per_dim, likelihood_baselines, score_samples
 from gen_ext.models import MODELS, Autoencoder, GenerativeModel
+from gen_ext.models.adversarial import AdversarialModel
 from gen_ext.models.base import atomic_save, model_entry, read_checkpoint
 from gen_ext.viz import save_curve_panels, save_grid
 
@@ -70,6 +71,14 @@ class TrainConfig:
             self.batch_size = cls.default_batch_size
         if self.lr is None:
             self.lr = cls.default_lr
+        if self.early_stop is not None and (
+            not isinstance(self.early_stop, int)
+            or isinstance(self.early_stop, bool)
+            or self.early_stop < 1
+        ):
+            raise TrainingError(
+                f"early_stop must be a positive number of epochs (or None), got {self.early_stop!r}"
+            )
 
 
 def load_data(cfg: TrainConfig):
@@ -97,7 +106,11 @@ def build_model(name: str, data: ImageData, **model_args) -> GenerativeModel:
         named = [p.name for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
         raise TrainingError(f"model {name}: {one_line(err)}; it takes {', '.join(named)}") from err
     try:
-        return cls(**kwargs)
+        model = cls(**kwargs)
+        if isinstance(model, AdversarialModel):
+            # the digit classifier scores samples of the digits only, not of any 1x8x8 images
+            model.set_digit_scoring(data.name == "digits")
+        return model
     except (TypeError, ValueError) as err:  # the models' own checks of their settings
         raise TrainingError(
             f"model {name} with {model_args or 'its defaults'} on {data.name}: {one_line(err)}"
@@ -233,7 +246,24 @@ class EarlyStop:
             "stopped_early": self.done,
             "best_epoch": self.best_epoch,
             f"best_test_{self.metric}": self.best,
+            # the epoch was chosen on the held-out split its metrics are reported on, so they
+            # are an optimistic estimate of a fresh sample's
+            "selected_on": "held-out split",
         }
+
+
+def _early_stop(cfg, model, history: list[dict], best_path: Path) -> EarlyStop:
+    """The early stop of a run, continued from a resumed run's history where best.pt holds the
+    best epoch of that history (a run resumed without --early-stop may have improved past the
+    kept model: then the count starts afresh)."""
+    stopper = EarlyStop(cfg.early_stop, model.main_metric, history)
+    if cfg.early_stop is None or stopper.best_epoch is None:
+        return stopper
+    if best_path.is_file():
+        kept = read_checkpoint(best_path).get("epoch")
+        if kept == stopper.best_epoch:
+            return stopper
+    return EarlyStop(cfg.early_stop, model.main_metric, [])
 
 
 def _epoch_samples(model, out: Path, epoch: int, device) -> Path:
@@ -502,9 +532,13 @@ def train(
     if overwrite:
         _remove_earlier_results(out)
     started = time.perf_counter()
-    # a resumed run continues the early stop only where the best epoch's weights were kept
-    kept = cfg.early_stop is not None and (out / BEST).is_file()
-    stopper = EarlyStop(cfg.early_stop, model.main_metric, history if kept else [])
+    if cfg.early_stop is not None and not model.lower_is_better:
+        raise TrainingError(
+            f"--early-stop: {cfg.model} on {data.name} reports {model.main_metric}, which is "
+            f"not lower for a better model (a discriminator's loss is lowest when it wins); "
+            f"early stopping works on the digits' Fréchet distance"
+        )
+    stopper = _early_stop(cfg, model, history, out / BEST)
     for epoch in range(first_epoch, cfg.epochs + 1):
         if stopper.done:
             break
@@ -535,7 +569,7 @@ def train(
         improved = stopper.record(entry)
         try:
             if improved and cfg.early_stop is not None:
-                atomic_save(model.checkpoint(), out / BEST)
+                atomic_save({**model.checkpoint(), "epoch": epoch}, out / BEST)
             atomic_save(
                 {
                     "model": model.checkpoint(),
@@ -572,6 +606,7 @@ def train(
                 f"epochs; keeping epoch {stopper.best_epoch} ({out / BEST})"
             )
     metrics = _summary(cfg, model, data, history, device, started)
+    metrics["epochs_run"] = len(history)
     metrics["early_stop"] = stopper.summary()
     # metrics.json first: a picture that fails must not lose the numbers
     metrics["pictures"] = {}

@@ -462,3 +462,19 @@ def test_sample_command_shows_progress_and_writes_png(monkeypatch, tmp_path, cap
     assert "sampling: " in captured.err and "/9 [" in captured.err
     assert f"written: {out}" in captured.out
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_naive_is_refused_for_a_model_that_samples_in_one_pass(tmp_path, capsys):
+    from gen_ext.models import DCGAN
+
+    path = tmp_path / "dcgan.pt"
+    DCGAN(width=4, latent_dim=4).save(path)
+    code, lines = run_cli(
+        ["sample", str(path), "--naive", "--out", str(tmp_path / "s.png")], capsys
+    )
+    assert code == 1 and lines == [
+        "gen-ext sample: --naive: DCGAN draws its samples in one pass; it has no cached and "
+        "naive samplers"
+    ]
+    assert main(["sample", str(path), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").stat().st_size > 0

@@ -196,6 +196,7 @@ def test_began_m_global_and_k_match_the_losses_of_the_step():
     model = tiny("began", gamma=0.7, k_rate=0.5)
     optimizers = model.make_optimizers(0.0 + 1e-12)  # weights barely move: losses recomputable
     x = digits_batch()
+    model.k.fill_(0.3)  # so the discriminator's loss has its k_t L(G(z)) term
     k_before = float(model.k)
     torch.manual_seed(11)
     z = model.noise(x.shape[0])
@@ -227,6 +228,42 @@ def test_infogan_input_holds_noise_a_one_hot_category_and_bounded_codes():
     assert torch.equal(z[:, k : k + 5].argmax(1), category)
     assert torch.equal(z[:, k : k + 5].sum(1), torch.ones(3, dtype=z.dtype))
     assert z[:, k + 5 :].abs().max() <= 1
+
+
+class FixedPrediction(torch.nn.Module):
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+    def forward(self, features):
+        return self.value + 0 * features.flatten(1).sum(1, keepdim=True)
+
+
+def test_infogan_information_term_is_the_codes_negative_log_likelihood():
+    model = tiny("infogan", categories=3, continuous=2, info_weight=0.5)
+    z = model.noise(4, torch.Generator().manual_seed(0), torch.tensor([0, 2, 1, 2]))
+    k = model.latent_dim
+    predicted = torch.tensor(
+        [[2.0, 0.0, -1.0, 0.1, 0.2], [0.0, 0.0, 0.0, 0.0, 0.0]] * 2, dtype=torch.float64
+    )
+    model.q_head = FixedPrediction(predicted)
+    loss, logs = model.auxiliary_loss(model.generate(z), z)
+    log_q = torch.log_softmax(predicted[:, :3], 1)
+    cross_entropy = -log_q[torch.arange(4), z[:, k : k + 3].argmax(1)].mean()
+    gaussian = 0.5 * (predicted[:, 3:] - z[:, k + 3 :]).pow(2).sum(1).mean()
+    assert loss.item() == pytest.approx(0.5 * (cross_entropy + gaussian).item())
+    assert logs["mutual_information"] == pytest.approx(math.log(3) - cross_entropy.item())
+
+
+def test_infogan_generator_gets_the_information_terms_gradient():
+    model = tiny("infogan")
+    z = model.noise(6, torch.Generator().manual_seed(1))
+    fake = model.generate(z)
+    with frozen(model.discriminator_side()):
+        aux, _ = model.auxiliary_loss(fake, z)
+        grads = torch.autograd.grad(aux, list(model.generator.parameters()), allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    assert all(p.grad is None for p in model.q_head.parameters())
 
 
 def test_infogan_mutual_information_bound_is_at_most_log_categories_and_q_is_trained():
@@ -281,8 +318,23 @@ def test_on_other_images_the_held_out_metric_is_the_discriminators(name):
         (InfoGAN, {"continuous": -1}, "continuous"),
         (GAN, {"feature_matching": float("nan")}, "feature_matching"),
         (WGAN, {"critic_steps": 0}, "critic_steps"),
+        (WGAN, {"critic_steps": True}, "critic_steps"),
+        (GAN, {"latent_dim": 2.5}, "latent_dim"),
+        (GAN, {"input_shape": (8, 8)}, "input_shape"),
+        (DCGAN, {"input_shape": 8}, "input_shape"),
+        (BEGAN, {"k_rate": True}, "k_rate"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_argument(cls, kwargs, words):
     with pytest.raises(ValueError, match=words):
         cls(**kwargs)
+
+
+def test_digit_scoring_needs_digit_shaped_images():
+    model = DCGAN(input_shape=(3, 8, 8))
+    assert model.main_metric == "held_out_d_loss" and not model.lower_is_better
+    with pytest.raises(ValueError, match="1x8x8"):
+        model.set_digit_scoring(True)
+    digits = DCGAN()
+    digits.set_digit_scoring(False)
+    assert digits.main_metric == "held_out_d_loss"

@@ -104,3 +104,30 @@ def test_gan_runs_and_the_sample_quality_table(tmp_path, capsys):
     assert lines[one].split("|")[7].strip() == "yes"  # the one-class set is flagged collapsed
     assert lines[vae_row].split("|")[7].strip() == "yes"
     assert lines[dcgan].endswith("| 100, 104 s |")
+
+
+def test_samples_picture_draws_a_labelled_row_per_digit_model(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+    from train_helpers import tiny_config
+
+    from gen_ext import viz
+    from gen_ext.train import train
+
+    for model in ("vae", "gan"):
+        cfg = tiny_config(tmp_path, model, out=f"train/{model}")
+        cfg.data, cfg.batch_size = "digits", 256
+        train(cfg, progress=False)
+    calls = []
+    real = viz.save_grid
+    monkeypatch.setattr(
+        viz,
+        "save_grid",
+        lambda images, path, **kw: calls.append((images, kw)) or real(images, path, **kw),
+    )
+    picture = tmp_path / "samples.png"
+    results_table.main(str(tmp_path / "train"), str(picture))
+    assert f"written: {picture}" in capsys.readouterr().out
+    ((images, kw),) = calls
+    assert images.shape == (2 * results_table.SAMPLES_PER_ROW, 1, 8, 8)
+    assert sorted(kw["row_labels"]) == ["gan", "vae (mse)"]
+    assert Image.open(picture).size[1] > 2 * 8 * 4  # two rows of 8-pixel images at scale 4

@@ -9,10 +9,10 @@ import torch
 from PIL import Image
 from train_helpers import tiny_config
 
-from gen_ext import train as train_module
-from gen_ext.errors import CheckpointError
+from gen_ext.errors import CheckpointError, TrainingError
 from gen_ext.models import MODELS, GenerativeModel
 from gen_ext.train import BEST, CHECKPOINT, EPOCH_SAMPLES, METRICS, EarlyStop, TrainConfig, train
+from gen_ext.viz import save_grid
 
 
 def test_each_model_brings_its_learning_rate():
@@ -22,8 +22,15 @@ def test_each_model_brings_its_learning_rate():
     assert TrainConfig("dcgan", lr=0.01).lr == 0.01
 
 
+def digits_config(folder, model, **kw) -> TrainConfig:
+    cfg = tiny_config(folder, model, **kw)
+    cfg.data = "digits"
+    cfg.batch_size = 128
+    return cfg
+
+
 def test_a_gan_run_scores_every_epoch_and_draws_a_grid_per_epoch(tmp_path):
-    metrics = train(tiny_config(tmp_path, "dcgan", epochs=2), progress=False)
+    metrics = train(digits_config(tmp_path, "dcgan", epochs=2), progress=False)
     out = tmp_path / "run"
     for entry in metrics["history"]:
         assert {"train_d_loss", "train_g_loss", "test_frechet_distance", "test_precision"} <= set(
@@ -119,7 +126,9 @@ def test_early_stop_ends_the_run_and_keeps_the_best_epochs_model(tmp_path, monke
         "stopped_early": True,
         "best_epoch": 2,
         f"best_test_{MODELS['autoencoder'].main_metric}": 3.0,
+        "selected_on": "held-out split",
     }
+    assert metrics["epochs_run"] == 4 and metrics["epochs"] == 9
     best = GenerativeModel.load(tmp_path / "run" / BEST)
     after_two = GenerativeModel.load(tmp_path / "two" / CHECKPOINT)
     for key, value in after_two.state_dict().items():
@@ -134,10 +143,10 @@ def test_without_early_stop_every_epoch_runs_and_no_best_model_is_written(tmp_pa
 
 
 def test_overwrite_removes_the_earlier_runs_grids_and_best_model(tmp_path):
-    train(tiny_config(tmp_path, "gan", epochs=2, early_stop=5), progress=False)
+    train(tiny_config(tmp_path, "wgan", epochs=2, early_stop=5), progress=False)
     out = tmp_path / "run"
     assert (out / BEST).exists() and len(list((out / EPOCH_SAMPLES).iterdir())) == 2
-    train(tiny_config(tmp_path, "gan", epochs=1), overwrite=True, progress=False)
+    train(tiny_config(tmp_path, "wgan", epochs=1), overwrite=True, progress=False)
     assert not (out / BEST).exists()
     assert [p.name for p in (out / EPOCH_SAMPLES).iterdir()] == ["samples_epoch_001.png"]
 
@@ -154,14 +163,46 @@ def test_digit_runs_of_any_sampling_model_report_sample_quality(tmp_path, monkey
     assert "sample_quality" not in train(auto, progress=False)  # no sampler: nothing to score
 
 
-def test_epoch_samples_are_drawn_from_the_same_latents(tmp_path, monkeypatch):
-    seen = []
-    real = MODELS["gan"].sample
+def test_each_epochs_grid_is_that_epochs_model_on_the_same_latents(tmp_path):
+    train(tiny_config(tmp_path, "gan", epochs=1), progress=False)
+    model = GenerativeModel.load(tmp_path / "run" / CHECKPOINT).eval()
+    samples = model.sample(model.picture_samples, torch.Generator().manual_seed(0))
+    expected = save_grid(samples, tmp_path / "expected.png")
+    grid = tmp_path / "run" / EPOCH_SAMPLES / "samples_epoch_001.png"
+    assert grid.read_bytes() == expected.read_bytes()
+    train(tiny_config(tmp_path, "gan", epochs=2), resume=True, progress=False)
+    assert (grid.parent / "samples_epoch_002.png").read_bytes() != grid.read_bytes()
 
-    def sample(self, n, generator=None, progress=False):
-        seen.append(generator.initial_seed() if generator is not None else None)
-        return real(self, n, generator, progress)
 
-    monkeypatch.setattr(MODELS["gan"], "sample", sample)
-    train(tiny_config(tmp_path, "gan", epochs=2), progress=False)
-    assert train_module.EPOCH_SAMPLES and seen.count(0) >= 2 and None not in seen
+def test_early_stop_is_refused_where_the_held_out_metric_is_a_discriminators_loss(tmp_path):
+    """On images the digit classifier does not know, a logistic discriminator's held-out loss
+    is the GAN's metric, and it is lowest when the discriminator wins: no early stop on it."""
+    with pytest.raises(TrainingError, match="early-stop.*held_out_d_loss"):
+        train(tiny_config(tmp_path, "dcgan", epochs=2, early_stop=1), progress=False)
+    metrics = train(tiny_config(tmp_path, "wgan", epochs=1, early_stop=1, out="w"), progress=False)
+    assert "held_out_wasserstein" in metrics["test"]  # the critic's estimate: lower is closer
+
+
+@pytest.mark.parametrize("patience", [0, -1, True, 1.5])
+def test_early_stop_must_be_a_positive_number_of_epochs(patience):
+    with pytest.raises(TrainingError, match="early_stop must be a positive"):
+        TrainConfig("autoencoder", early_stop=patience)
+
+
+def test_resumed_early_stop_restarts_when_best_pt_is_not_the_best_epoch(tmp_path, monkeypatch):
+    """A run resumed without --early-stop can improve past the kept model; resumed with it
+    again, the count starts afresh instead of reporting best.pt's older weights as newer."""
+    scripted_metric(monkeypatch, [5.0, 4.0, 1.0, 2.0, 3.0])
+    train(tiny_config(tmp_path, "autoencoder", epochs=2, early_stop=3), progress=False)
+    train(tiny_config(tmp_path, "autoencoder", epochs=3), resume=True, progress=False)
+    assert torch.load(tmp_path / "run" / BEST, weights_only=True)["epoch"] == 2
+    metrics = train(
+        tiny_config(tmp_path, "autoencoder", epochs=5, early_stop=3), resume=True, progress=False
+    )
+    assert metrics["early_stop"]["best_epoch"] == 4  # counted afresh from epoch 4
+    assert torch.load(tmp_path / "run" / BEST, weights_only=True)["epoch"] == 4
+
+
+def test_gans_score_only_the_digits_not_any_small_grey_images(tmp_path):
+    metrics = train(tiny_config(tmp_path, "dcgan", epochs=1), progress=False)
+    assert set(metrics["test"]) == {"held_out_d_loss"} and "sample_quality" not in metrics

@@ -32,7 +32,9 @@ def to_unit(y: torch.Tensor) -> torch.Tensor:
 def frozen(module: nn.Module):
     """The generator's step: gradients flow through the discriminator to the generator, but
     the discriminator's own weight gradients (which that step would throw away) are not
-    computed."""
+    computed. Batch norm running statistics still update (as in the usual DCGAN training, where
+    the discriminator stays in training mode); only the discriminator's held-out loss on
+    non-digit data reads them."""
     flags = [p.requires_grad for p in module.parameters()]
     for p in module.parameters():
         p.requires_grad_(False)
@@ -44,21 +46,40 @@ def frozen(module: nn.Module):
 
 
 def check_weight(model: str, name: str, value: float) -> float:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and value >= 0):
         raise ValueError(f"{model}: {name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
 
 def check_positive(model: str, name: str, value) -> int:
-    if not isinstance(value, int) or value < 1:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{model}: {name} must be a positive integer, got {value!r}")
     return value
+
+
+def check_shape(model: str, input_shape) -> tuple[int, int, int]:
+    """input_shape as (C, H, W) of positive integers."""
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        shape = None
+    if (
+        shape is None
+        or len(shape) != 3
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+    ):
+        raise ValueError(
+            f"{model}: input_shape must be (channels, height, width) of positive integers, "
+            f"got {input_shape!r}"
+        )
+    return shape
 
 
 def check_image_side(model: str, input_shape) -> tuple[int, int, int]:
     """(C, H, W) of square images whose side is a power of two of at least 4: the convolutional
     generators grow a 4x4 map by factors of two."""
-    c, h, w = (int(v) for v in input_shape)
+    c, h, w = check_shape(model, input_shape)
     if h != w or h < 4 or h & (h - 1):
         raise ValueError(
             f"{model}: input_shape must be square with a side that is a power of two of at "
@@ -92,18 +113,32 @@ class AdversarialModel(GenerativeModel):
     progress_logs = ("d_loss", "g_loss")
     adam_betas = (0.5, 0.999)
     held_out_metric = "d_loss"
+    # whether a lower held-out discriminator metric means a better generator (the logistic
+    # discriminator's loss is lowest when it wins, the Wasserstein estimate when the
+    # distributions are close)
+    held_out_lower_is_better = False
 
     def __init__(self, input_shape=IMAGE_SHAPE, latent_dim: int = 32, **config):
         super().__init__(input_shape=tuple(input_shape), latent_dim=latent_dim, **config)
-        self.input_shape = tuple(int(v) for v in input_shape)
-        if latent_dim < 1:
+        self.input_shape = check_shape(type(self).__name__, input_shape)
+        self.latent_dim = check_positive(type(self).__name__, "latent_dim", latent_dim)
+        self.set_digit_scoring(self.input_shape == IMAGE_SHAPE)
+
+    def set_digit_scoring(self, enabled: bool) -> None:
+        """Whether evaluate scores samples with the digit classifier (the default for 1x8x8
+        images; `gen-ext train` enables it for the digits only) or reports the discriminator's
+        held-out loss."""
+        if enabled and self.input_shape != IMAGE_SHAPE:
             raise ValueError(
-                f"{type(self).__name__}: latent_dim must be at least 1, got {latent_dim}"
+                f"{type(self).__name__}: digit scoring needs 1x8x8 images, the model makes "
+                f"{self.input_shape}"
             )
-        self.latent_dim = latent_dim
-        self.scores_digits = self.input_shape == IMAGE_SHAPE
-        if not self.scores_digits:
-            self.main_metric = f"held_out_{self.held_out_metric}"
+        self.scores_digits = enabled
+        self.main_metric = "frechet_distance" if enabled else f"held_out_{self.held_out_metric}"
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.scores_digits or self.held_out_lower_is_better
 
     # --- sampling -------------------------------------------------------------------------
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -145,6 +145,11 @@ class GenerativeModel(nn.Module):
     def loss(self, x: torch.Tensor):
         raise NotImplementedError
 
+    @property
+    def lower_is_better(self) -> bool:
+        """Whether a lower main_metric means a better model (what --early-stop needs)."""
+        return True
+
     def make_optimizers(self, lr: float) -> dict:
         """The optimizers training_step updates through, by name."""
         return {"model": torch.optim.Adam(self.parameters(), lr=lr)}

@@ -90,23 +90,28 @@ class BEGAN(AdversarialModel):
     progress_logs = ("m_global", "k")
     step_logs = ("m_global", "k")
     held_out_metric = "m_global"
+    held_out_lower_is_better = True
 
     def __init__(
         self,
         input_shape=IMAGE_SHAPE,
         latent_dim: int = 32,
         width: int = 32,
+        code: int = 8,
         gamma: float = 0.5,
         k_rate: float = 0.001,
     ):
         check_positive("BEGAN", "width", width)
+        check_positive("BEGAN", "code", code)
         check_weight("BEGAN", "k_rate", k_rate)
         if not (isinstance(gamma, (int, float)) and 0 < gamma <= 1):
             raise ValueError(f"BEGAN: gamma must lie in (0, 1], got {gamma!r}")
         c, side, _ = check_image_side("BEGAN", input_shape)
-        super().__init__(input_shape, latent_dim, width=width, gamma=gamma, k_rate=k_rate)
+        super().__init__(
+            input_shape, latent_dim, width=width, code=code, gamma=gamma, k_rate=k_rate
+        )
         self.generator = Decoder(latent_dim, c, side, width, tanh=True)
-        self.discriminator = AutoencoderDiscriminator(latent_dim, c, side, width)
+        self.discriminator = AutoencoderDiscriminator(code, c, side, width)
         # the controller's state: saved with the weights, so a resumed run continues it
         self.register_buffer("k", torch.zeros((), dtype=torch.float64))
 

@@ -100,15 +100,25 @@ class GAN(NonSaturatingGAN):
         latent_dim: int = 32,
         hidden: int = 256,
         feature_matching: float = 0.0,
+        batch_norm: bool = True,
     ):
         check_positive("GAN", "hidden", hidden)
         check_weight("GAN", "feature_matching", feature_matching)
-        super().__init__(input_shape, latent_dim, hidden=hidden, feature_matching=feature_matching)
+        super().__init__(
+            input_shape,
+            latent_dim,
+            hidden=hidden,
+            feature_matching=feature_matching,
+            batch_norm=bool(batch_norm),
+        )
         size = math.prod(self.input_shape)
+        norm = nn.BatchNorm1d if batch_norm else (lambda _: nn.Identity())
         self.generator = nn.Sequential(
             nn.Linear(latent_dim, hidden),
+            norm(hidden),
             nn.ReLU(),
             nn.Linear(hidden, hidden),
+            norm(hidden),
             nn.ReLU(),
             nn.Linear(hidden, size),
             nn.Tanh(),
@@ -150,6 +160,7 @@ class WassersteinGAN(AdversarialModel):
     progress_logs = ("wasserstein", "g_loss")
     step_logs = ("wasserstein",)
     held_out_metric = "wasserstein"
+    held_out_lower_is_better = True
 
     def __init__(self, input_shape, latent_dim: int, width: int, critic_steps: int, **config):
         name = type(self).__name__
