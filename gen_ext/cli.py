@@ -419,6 +419,13 @@ def cmd_train(args) -> int:
     return 0
 
 
+def model_defaults(attribute: str, spec: str = "") -> str:
+    """Each `gen-ext train` model's own default of a setting, for --help: "vae 100, ..."."""
+    from gen_ext.models import MODELS
+
+    return ", ".join(f"{n} {getattr(c, attribute):{spec}}" for n, c in MODELS.items())
+
+
 def model_data_kind(name: str) -> str:
     from gen_ext.models import MODELS
 
@@ -585,29 +592,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         help="images: digits, rgb-patches, a folder of images or an .npy/.npz file; sound: "
         "synthetic or a folder of WAV files (default: the model's own: "
-        + ", ".join(f"{n} {c.default_data}" for n, c in MODELS.items())
+        + model_defaults("default_data")
         + ")",
     )
     train.add_argument(
         "--epochs",
         type=positive_int,
-        help="default: the model's own ("
-        + ", ".join(f"{n} {c.default_epochs}" for n, c in MODELS.items())
-        + ")",
+        help="default: the model's own (" + model_defaults("default_epochs") + ")",
     )
     train.add_argument(
         "--batch-size",
         type=positive_int,
         help="images (or clips) per step (default: the model's own: "
-        + ", ".join(f"{n} {c.default_batch_size}" for n, c in MODELS.items())
+        + model_defaults("default_batch_size")
         + ")",
     )
     train.add_argument(
         "--lr",
         type=positive_float,
-        help="learning rate (default: the model's own: "
-        + ", ".join(f"{n} {c.default_lr:g}" for n, c in MODELS.items())
-        + ")",
+        help="learning rate (default: the model's own: " + model_defaults("default_lr", "g") + ")",
     )
     train.add_argument(
         "--early-stop",

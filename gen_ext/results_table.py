@@ -16,7 +16,11 @@ from pathlib import Path
 
 def run_name(m: dict) -> str:
     likelihood = m["config"].get("likelihood")
-    return f"{m['model']} ({likelihood})" if likelihood else m["model"]
+    name = f"{m['model']} ({likelihood})" if likelihood else m["model"]
+    stop = m.get("early_stop")
+    if stop and stop.get("best_epoch") is not None:
+        name += f", early stop: epoch {stop['best_epoch']}"
+    return name
 
 
 def row(m: dict) -> str:
@@ -129,8 +133,8 @@ def quality_table(runs: list[dict], references: dict | None = None) -> list[str]
         lines.append(f"| {label} | {_quality_cells(q)} | |")
     for m in runs:
         lines.append(
-            f"| {run_name(m)} | {_quality_cells(m['sample_quality'])} | {m['epochs']}, "
-            f"{m['seconds_this_run']:.0f} s |"
+            f"| {run_name(m)} | {_quality_cells(m['sample_quality'])} | "
+            f"{m.get('epochs_run', m['epochs'])}, {m['seconds_this_run']:.0f} s |"
         )
     return lines
 

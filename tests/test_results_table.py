@@ -131,3 +131,17 @@ def test_samples_picture_draws_a_labelled_row_per_digit_model(tmp_path, capsys, 
     assert images.shape == (2 * results_table.SAMPLES_PER_ROW, 1, 8, 8)
     assert sorted(kw["row_labels"]) == ["gan", "vae (mse)"]
     assert Image.open(picture).size[1] > 2 * 8 * 4  # two rows of 8-pixel images at scale 4
+
+
+def test_an_early_stopped_run_is_named_with_its_kept_epoch():
+    run = {
+        **RUN,
+        "model": "began",
+        "epochs": 100,
+        "epochs_run": 77,
+        "early_stop": {"best_epoch": 67, "stopped_early": True},
+        "sample_quality": dict(QUALITY),
+    }
+    (line,) = [x for x in results_table.quality_table([run]) if x.startswith("| began")]
+    assert line.startswith("| began, early stop: epoch 67 | 21.5 |")
+    assert line.endswith("| 77, 12 s |")
