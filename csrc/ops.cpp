@@ -52,6 +52,18 @@ TORCH_LIBRARY(gen_ext, m) {
   // That stream itself, shaped like `like`: what the seeded ops draw.
   m.def("gaussian_noise(Tensor like, int seed) -> Tensor");
 
+  m.set_python_module("gen_ext.ops.langevin");
+  // One step of Langevin dynamics: clamp(x - step_size * grad_energy + noise_scale * noise, lo,
+  // hi), the noise element i of the counter-based stream `seed` (gen_ext/gaussian_math.h), and
+  // the same step in place on x (returning nothing, as torch.compile's functionalization wants
+  // of a mutating custom op). Samplers run it under no_grad: no autograd.
+  m.def(
+      "langevin_step(Tensor x, Tensor grad_energy, float step_size, float noise_scale, "
+      "float? lo, float? hi, int seed) -> Tensor");
+  m.def(
+      "langevin_step_(Tensor(a!) x, Tensor grad_energy, float step_size, float noise_scale, "
+      "float? lo, float? hi, int seed) -> ()");
+
   m.set_python_module("gen_ext.ops.masked_conv");
   // PixelCNN masked convolution, stride 1, 'same' padding; mask_type "A" or "B", color_channels
   // 1 or 3. The kernels skip the masked taps; the backward gives zero there.

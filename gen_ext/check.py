@@ -480,6 +480,39 @@ def check_wavenet_layer_step(device: torch.device) -> list[CheckRow]:
     return rows
 
 
+def check_langevin_step(device: torch.device) -> list[CheckRow]:
+    """The step (noise drawn in the kernel, clamped) and its in-place form against the
+    reference on the same seed, float64 and float32."""
+    rows = []
+    op = "langevin_step"
+    g = torch.Generator(device=device).manual_seed(0)
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 2e-5)):
+        x = torch.rand(4, 1, 9, 11, generator=g, device=device, dtype=torch.float64).to(dtype)
+        grad = torch.randn(x.shape, generator=g, device=device, dtype=torch.float64).to(dtype)
+        worst = 0.0
+        for clamp, inplace in (((0.0, 1.0), False), (None, False), ((0.0, 1.0), True)):
+            seed = int(torch.randint(0, 2**62, (), generator=g, device=device))
+            lo, hi = clamp if clamp else (None, None)
+            # the reference in the same dtype: float32 draws its own stream (24-bit uniforms)
+            want = reference.langevin_step(x, grad, 0.3, 0.05, lo, hi, seed)
+            if inplace:
+                got = x.clone()
+                torch.ops.gen_ext.langevin_step_(got, grad, 0.3, 0.05, lo, hi, seed)
+            else:
+                got = torch.ops.gen_ext.langevin_step(x, grad, 0.3, 0.05, lo, hi, seed)
+            worst = max(worst, _relative_error([got], [want]))
+        rows.append(
+            CheckRow(
+                op,
+                f"{str(dtype).removeprefix('torch.')} clamped, unclamped, in place",
+                worst,
+                tol,
+                "the step with the kernel's own noise vs the reference on the same seed",
+            )
+        )
+    return rows
+
+
 def check_concat_elu(device: torch.device) -> list[CheckRow]:
     rows = []
     op = "concat_elu"
@@ -563,6 +596,7 @@ CHECKS = {
     "diagonal_lstm_scan": check_diagonal_lstm,
     "causal_conv1d": check_causal_conv1d,
     "wavenet_layer_step": check_wavenet_layer_step,
+    "langevin_step": check_langevin_step,
 }
 
 

@@ -24,6 +24,7 @@ from gen_ext.metrics import histogram_bits_per_dim, likelihood_baselines, score_
 from gen_ext.models import MODELS, Autoencoder, GenerativeModel
 from gen_ext.models.adversarial import AdversarialModel
 from gen_ext.models.base import atomic_save, model_entry, read_checkpoint
+from gen_ext.models.ebm import DivergenceError
 from gen_ext.viz import save_curve_panels, save_grid
 
 CHECKPOINT = "checkpoint.pt"
@@ -153,9 +154,10 @@ def _first_non_finite_parameter(model) -> str | None:
 
 
 class _Updater:
-    """What a model's training_step calls to apply one loss: update(loss, optimizer_name)
-    checks the loss is finite, backpropagates it, checks the gradients of that optimizer's
-    parameters, steps the optimizer and returns the loss as a float."""
+    """What a model's training_step calls to apply one loss: update(loss, optimizer_name,
+    max_norm=None) checks the loss is finite, backpropagates it, checks the gradients of that
+    optimizer's parameters, clips their norm to max_norm when given, steps the optimizer and
+    returns the loss as a float."""
 
     def __init__(self, model, optimizers: dict, step: int, steps: int):
         self.optimizers = optimizers
@@ -168,7 +170,7 @@ class _Updater:
             for key, opt in optimizers.items()
         }
 
-    def __call__(self, loss: torch.Tensor, name: str) -> float:
+    def __call__(self, loss: torch.Tensor, name: str, max_norm: float | None = None) -> float:
         value = loss.item()
         what = "the training loss" if name == "model" else f"the {name} loss"
         if not math.isfinite(value):
@@ -179,6 +181,8 @@ class _Updater:
         bad = _first_non_finite_gradient(self.named[name])
         if bad is not None:
             raise _NonFinite(self.step, self.steps, f"the gradient of {bad} is not finite")
+        if max_norm is not None:  # gradient clipping, where the model asks for it
+            torch.nn.utils.clip_grad_norm_([p for _, p in self.named[name]], max_norm)
         optimizer.step()
         return value
 
@@ -198,7 +202,10 @@ def _epoch(model, data, cfg, epoch, optimizers, device, progress) -> dict:
     for step, start in enumerate(bar, 1):
         x = data.train[order[start : start + cfg.batch_size]].to(device)
         update = _Updater(model, optimizers, step, len(steps))
-        logs = model.training_step(x, update, (epoch - 1) * len(steps) + step)
+        try:
+            logs = model.training_step(x, update, (epoch - 1) * len(steps) + step)
+        except DivergenceError as err:  # the model's own check (an EBM's energies)
+            raise _NonFinite(step, len(steps), str(err)) from None
         for key, value in logs.items():
             sums[key] = sums.get(key, 0.0) + value * len(x)
             counts[key] = counts.get(key, 0) + len(x)

@@ -120,6 +120,7 @@ def test_one_registry_serves_checkpoints_and_cli_names():
         "wgan-gp",
         "began",
         "infogan",
+        "ebm",
     }
     for name, cls in MODELS.items():
         assert cls.cli_name == name

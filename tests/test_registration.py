@@ -27,6 +27,8 @@ KERNEL_OPS = [
     "causal_conv1d",
     "causal_conv1d_backward",
     "wavenet_layer_step",
+    "langevin_step",
+    "langevin_step_",
 ]
 # ops that set or report the library's state rather than compute on tensors
 STATE_OPS = [
@@ -41,6 +43,8 @@ STATE_OPS = [
 NOT_DIFFERENTIABLE = (
     "discretized_logistic_mixture_sample",
     "wavenet_layer_step",
+    "langevin_step",
+    "langevin_step_",
     "gaussian_noise",
     "discretized_logistic_mixture_nll_with_grad",
 )

@@ -23,6 +23,7 @@ TINY = {
     "wgan-gp": {"latent_dim": 4, "width": 4, "critic_steps": 2},
     "began": {"latent_dim": 4, "width": 4},
     "infogan": {"latent_dim": 4, "width": 4, "continuous": 1},
+    "ebm": {"width": 2, "langevin_steps": 2, "sample_steps": 2, "buffer_size": 16},
     "wavenet": {
         "residual_channels": 4,
         "skip_channels": 4,

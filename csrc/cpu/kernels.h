@@ -1,7 +1,7 @@
 #pragma once
 // The per-instruction-set builds of the CPU kernels (kernels_<isa>.cpp), declared for the
 // entry points (dlm_cpu.cpp, gaussian_cpu.cpp, masked_conv_cpu.cpp, gated_cpu.cpp,
-// concat_elu_cpu.cpp, diagonal_lstm_cpu.cpp).
+// concat_elu_cpu.cpp, diagonal_lstm_cpu.cpp, wavenet_step_cpu.cpp, langevin_cpu.cpp).
 #include <ATen/core/Tensor.h>
 
 #include <string>
@@ -51,6 +51,9 @@ namespace cpu {
                     const at::Tensor& weight_taps, const at::Tensor& bias,                     \
                     const at::Tensor& cond, const at::Tensor& out_weight,                      \
                     const at::Tensor& out_bias, at::Tensor& residual, at::Tensor& skip);       \
+  void langevin_step(const at::Tensor& x, const at::Tensor& grad, double step_size,             \
+                     double noise_scale, bool has_lo, double lo, bool has_hi, double hi,       \
+                     int64_t seed, at::Tensor& out);                                           \
   }
 GEN_EXT_DECLARE_KERNELS(DEFAULT)
 #if GEN_EXT_BUILD_AVX2

@@ -5,5 +5,6 @@
 #include "dlm_kernel_impl.h"
 #include "gated_kernel_impl.h"
 #include "gaussian_kernel_impl.h"
+#include "langevin_kernel_impl.h"
 #include "masked_conv_kernel_impl.h"
 #include "wavenet_step_kernel_impl.h"

@@ -412,6 +412,35 @@ def diagonal_bilstm_layer_case(
     )
 
 
+def langevin_case(device: torch.device, batch: int = 64, side: int = 32) -> BenchCase:
+    """One Langevin step of an EBM sampler on [B, 3, side, side] images, noise drawn by the call:
+    inside the fused kernel, by torch.randn before the eager and compiled references (which
+    then step and clamp as separate operations)."""
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.rand((batch, 3, side, side), generator=g, device=device)
+    grad = torch.randn(x.shape, generator=g, device=device)
+
+    def plain(x, grad, noise):
+        return torch.clamp(x - 0.1 * grad + 0.005 * noise, 0.0, 1.0)
+
+    compiled = _compiled(plain)
+    impls = {
+        "fused": lambda: lambda: ops.langevin_step(x, grad, 0.1, 0.005, (0.0, 1.0), g),
+        "eager": lambda: lambda: plain(x, grad, torch.randn(x.shape, device=device, generator=g)),
+        "compiled": lambda: (
+            lambda: compiled(x, grad, torch.randn(x.shape, device=device, generator=g))
+        ),
+    }
+    made = {impl: (lambda build=build: _no_grad(build())) for impl, build in impls.items()}
+    return BenchCase(
+        "langevin_step",
+        f"B={batch}, 3x{side}x{side}, float32, {device.type} (noise drawn per call, clamped)",
+        make=made,
+        forward_only=made,
+        result_bytes=x.numel() * x.element_size(),
+    )
+
+
 def plain_scan_of(direction, i2s_skewed):
     return plain_diagonal_lstm_scan(i2s_skewed, direction.state_to_state)
 
@@ -428,4 +457,5 @@ CASES = {
     "diagonal_lstm_scan": diagonal_lstm_case,
     "DiagonalBiLSTM layer": diagonal_bilstm_layer_case,
     "causal_conv1d": causal_conv1d_case,
+    "langevin_step": langevin_case,
 }

@@ -62,6 +62,9 @@ NOT_BENCHED: dict[str, str] = {
     name: "adversarial model: its networks are plain PyTorch layers (WGAN-GP's concat ELU has "
     "an op case)"
     for name in ("gan", "dcgan", "wgan", "wgan-gp", "began", "infogan")
+} | {
+    "ebm": "its training step is mostly Langevin steps, whose fused op has an op case "
+    "(langevin_step)"
 }
 
 

@@ -5,6 +5,7 @@ from .autoencoders import VAE, Autoencoder, ConvAutoencoder, DenoisingAutoencode
 from .autoregressive import AutoregressiveImageModel
 from .base import ByCliName, GenerativeModel
 from .began import BEGAN
+from .ebm import EnergyBasedModel
 from .gans import DCGAN, GAN, WGAN, WGANGP
 from .gated_pixelcnn import GatedPixelCNN
 from .infogan import InfoGAN
@@ -35,6 +36,7 @@ __all__ = [
     "WGANGP",
     "BEGAN",
     "InfoGAN",
+    "EnergyBasedModel",
     "MODELS",
     "corrupt",
 ]

@@ -9,7 +9,6 @@ import math
 from contextlib import contextmanager
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gen_ext.metrics.quality import IMAGE_SHAPE, real_baseline, score_samples
@@ -202,29 +201,7 @@ class AdversarialModel(GenerativeModel):
             )
         ]
         if self.scores_digits:
-            real_fd = real_baseline()["frechet_distance"]
-            panels += [
-                CurvePanel(
-                    "Fréchet distance (log scale)",
-                    {"test_frechet_distance": "1,000 samples vs held-out digits"},
-                    title="sample quality (lower is better)",
-                    log=True,
-                    references={
-                        "real training digits vs held-out": real_fd,
-                        "3x the real digits' distance": 3 * real_fd,
-                    },
-                ),
-                CurvePanel(
-                    "share",
-                    {
-                        "test_precision": "precision",
-                        "test_recall": "recall",
-                        "test_coverage": "class coverage",
-                        "test_class_entropy": "class entropy",
-                    },
-                    title="precision, recall and mode coverage",
-                ),
-            ]
+            panels += quality_panels()
         else:
             metric = f"test_{self.main_metric}"
             panels.append(CurvePanel(f"loss ({self.unit})", {metric: "held-out"}))
@@ -235,12 +212,35 @@ class AdversarialModel(GenerativeModel):
         return []
 
 
-def non_saturating_losses(real_logits, fake_logits_detached, fake_logits):
-    """The standard GAN's losses: the discriminator's cross-entropy of real (1) against fake (0),
-    and the generator's non-saturating -log D(G(z))."""
-    d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits_detached).mean()
-    g_loss = F.softplus(-fake_logits).mean()
-    return d_loss, g_loss
+def quality_panels() -> list:
+    """The curves of a model scored by score_samples every epoch: the Fréchet distance (log
+    scale, beside the real digits' distance and 3x it), and precision, recall and mode
+    coverage."""
+    from gen_ext.viz import CurvePanel
+
+    real_fd = real_baseline()["frechet_distance"]
+    return [
+        CurvePanel(
+            "Fréchet distance (log scale)",
+            {"test_frechet_distance": "1,000 samples vs held-out digits"},
+            title="sample quality (lower is better)",
+            log=True,
+            references={
+                "real training digits vs held-out": real_fd,
+                "3x the real digits' distance": 3 * real_fd,
+            },
+        ),
+        CurvePanel(
+            "share",
+            {
+                "test_precision": "precision",
+                "test_recall": "recall",
+                "test_coverage": "class coverage",
+                "test_class_entropy": "class entropy",
+            },
+            title="precision, recall and mode coverage",
+        ),
+    ]
 
 
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, generator=None):

@@ -17,6 +17,7 @@ from .diagonal_lstm import diagonal_lstm_scan
 from .dlm import discretized_logistic_mixture_nll, sample_discretized_logistic_mixture
 from .gated import gated_activation
 from .gaussian import gaussian_reparameterize_kl
+from .langevin import langevin_step
 from .masked_conv import masked_conv2d
 from .wavenet_step import wavenet_layer_step
 
@@ -25,6 +26,7 @@ if _extension.available():
     from . import dlm as _dlm
     from . import gated as _gated
     from . import gaussian as _gaussian
+    from . import langevin as _langevin
     from . import masked_conv as _masked_conv
     from . import wavenet_step as _wavenet_step
     from .causal_conv1d import register as _register_causal_conv1d
@@ -36,6 +38,7 @@ if _extension.available():
     _dlm.register()
     _gated.register()
     _gaussian.register()
+    _langevin.register()
     _masked_conv.register()
     _wavenet_step.register()
 
@@ -47,6 +50,7 @@ __all__ = [
     "sample_discretized_logistic_mixture",
     "gaussian_reparameterize_kl",
     "gated_activation",
+    "langevin_step",
     "masked_conv2d",
     "wavenet_layer_step",
     "get_backend",

@@ -12,6 +12,7 @@ from .dlm import (
 )
 from .gated import gated_activation
 from .gaussian import gaussian_noise, gaussian_reparameterize_kl
+from .langevin import langevin_step
 from .masked_conv import masked_conv2d, masked_conv2d_dense, pixelcnn_mask
 from .wavenet_step import wavenet_layer_step
 
@@ -30,4 +31,5 @@ __all__ = [
     "masked_conv2d_dense",
     "pixelcnn_mask",
     "wavenet_layer_step",
+    "langevin_step",
 ]
