@@ -25,3 +25,18 @@ def check_like_output(t, want, x, op: str, name: str) -> None:
         f"{name} must match x in dtype and device ({x.dtype} on {x.device}), "
         f"got {t.dtype} on {t.device}",
     )
+
+
+def check_shaped_like(t, ref, op: str, name: str, ref_name: str) -> None:
+    """`t` must have the shape, dtype and device of the input `ref` (named `ref_name`)."""
+    check_arg(
+        t.shape == ref.shape,
+        op,
+        f"{name} must have the shape of {ref_name} {list(ref.shape)}, got {list(t.shape)}",
+    )
+    check_arg(
+        t.dtype == ref.dtype and t.device == ref.device,
+        op,
+        f"{name} must match {ref_name} in dtype and device ({ref.dtype} on {ref.device}), "
+        f"got {t.dtype} on {t.device}",
+    )

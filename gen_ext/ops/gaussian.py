@@ -10,7 +10,7 @@ import torch
 from gen_ext import _extension
 from gen_ext import reference as ref
 
-from .arg_checks import FLOAT_DTYPES, check_arg
+from .arg_checks import FLOAT_DTYPES, check_arg, check_shaped_like
 from .backend import get_backend
 from .second_order import backward_of_backward, register_autograd_pair
 
@@ -28,17 +28,7 @@ def check_inputs(mu, logvar, eps, op="gaussian_reparameterize_kl"):
     for name, t in (("logvar", logvar), ("eps", eps)):
         if t is None:
             continue
-        check_arg(
-            t.shape == mu.shape,
-            op,
-            f"{name} must have the shape of mu {list(mu.shape)}, got {list(t.shape)}",
-        )
-        check_arg(
-            t.dtype == mu.dtype and t.device == mu.device,
-            op,
-            f"{name} must match mu in dtype and device ({mu.dtype} on {mu.device}), "
-            f"got {t.dtype} on {t.device}",
-        )
+        check_shaped_like(t, mu, op, name, "mu")
 
 
 def gaussian_reparameterize_kl(

@@ -14,7 +14,7 @@ import torch
 from gen_ext import _extension
 from gen_ext import reference as ref
 
-from .arg_checks import FLOAT_DTYPES, check_arg
+from .arg_checks import FLOAT_DTYPES, check_arg, check_shaped_like
 from .backend import get_backend
 from .gaussian import draw_seed, draw_seed_tensor
 
@@ -25,17 +25,7 @@ INPLACE_OP = "gen_ext::langevin_step_"
 def check_inputs(x, grad_energy, step_size, noise_scale, lo, hi, op="langevin_step") -> None:
     """The conditions and messages of csrc/langevin_checks.h."""
     check_arg(x.dtype in FLOAT_DTYPES, op, f"x must be float32 or float64, got {x.dtype}")
-    check_arg(
-        grad_energy.shape == x.shape,
-        op,
-        f"grad_energy must have the shape of x {list(x.shape)}, got {list(grad_energy.shape)}",
-    )
-    check_arg(
-        grad_energy.dtype == x.dtype and grad_energy.device == x.device,
-        op,
-        f"grad_energy must match x in dtype and device ({x.dtype} on {x.device}), "
-        f"got {grad_energy.dtype} on {grad_energy.device}",
-    )
+    check_shaped_like(grad_energy, x, op, "grad_energy", "x")
     check_arg(math.isfinite(step_size), op, f"step_size must be finite, got {step_size}")
     check_arg(
         math.isfinite(noise_scale) and noise_scale >= 0,
