@@ -99,7 +99,7 @@ results: $(VENV)/.built
 	  $(RUN) $$m && $(RUN) $$m --data rgb-patches --out results/train/$$m-rgb-patches || exit 1; \
 	done
 	$(RUN) wavenet
-	for m in gan dcgan wgan wgan-gp began infogan; do $(RUN) $$m || exit 1; done
+	for m in gan dcgan wgan wgan-gp began infogan ebm; do $(RUN) $$m || exit 1; done
 	$(RUN) began --early-stop 10 --out results/train/began-early-stop
 	$(BIN)/python -m gen_ext.results_table results/train docs/digit_samples.png
 
