@@ -115,13 +115,18 @@ def _quality_cells(q: dict) -> str:
     )
 
 
-def quality_table(runs: list[dict], references: dict | None = None) -> list[str]:
-    """Sample quality of every run that scored its samples on the digits, best Fréchet distance
-    first, under the reference sets {label: sample_quality result}."""
-    runs = sorted(
+def scored_runs(runs: list[dict]) -> list[dict]:
+    """The runs that scored their samples on the digits, best Fréchet distance first."""
+    return sorted(
         (m for m in runs if "sample_quality" in m),
         key=lambda m: m["sample_quality"]["frechet_distance"],
     )
+
+
+def quality_table(runs: list[dict], references: dict | None = None) -> list[str]:
+    """Sample quality of every run that scored its samples on the digits, best Fréchet distance
+    first, under the reference sets {label: sample_quality result}."""
+    runs = scored_runs(runs)
     if not runs:
         return []
     lines = [
@@ -165,10 +170,7 @@ def samples_picture(root, path, runs: list[dict]) -> Path:
     from gen_ext.viz import save_grid
 
     rows, labels = [], []
-    for m in sorted(
-        (m for m in runs if "sample_quality" in m),
-        key=lambda m: m["sample_quality"]["frechet_distance"],
-    ):
+    for m in scored_runs(runs):
         folder = Path(root) / m["folder"]
         best = folder / "best.pt"
         model = GenerativeModel.load(best if best.is_file() else folder / "checkpoint.pt").eval()

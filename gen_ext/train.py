@@ -199,9 +199,11 @@ def _epoch(model, data, cfg, epoch, optimizers, device, progress) -> dict:
     )
     sums, counts, running = {}, {}, {}
     per_step = {key: [] for key in model.step_logs}
+    # the parameters' names are looked up once; the updater is told each step's number
+    update = _Updater(model, optimizers, 0, len(steps))
     for step, start in enumerate(bar, 1):
         x = data.train[order[start : start + cfg.batch_size]].to(device)
-        update = _Updater(model, optimizers, step, len(steps))
+        update.step = step
         try:
             logs = model.training_step(x, update, (epoch - 1) * len(steps) + step)
         except DivergenceError as err:  # the model's own check (an EBM's energies)

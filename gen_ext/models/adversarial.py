@@ -29,11 +29,13 @@ def to_unit(y: torch.Tensor) -> torch.Tensor:
 
 @contextmanager
 def frozen(module: nn.Module):
-    """The generator's step: gradients flow through the discriminator to the generator, but
-    the discriminator's own weight gradients (which that step would throw away) are not
-    computed. Batch norm running statistics still update (as in the usual DCGAN training, where
-    the discriminator stays in training mode); only the discriminator's held-out loss on
-    non-digit data reads them."""
+    """`module`'s weights leave the autograd graph for the duration (their requires_grad flags
+    restored after): gradients still flow through it to its input, but its own weight gradients
+    are not computed. A GAN's generator step (the discriminator's weight gradients would be
+    thrown away) and an EBM's Langevin chains (only the gradient in x is wanted) use it. Batch
+    norm running statistics still update (as in the usual DCGAN training, where the
+    discriminator stays in training mode); only the discriminator's held-out loss on non-digit
+    data reads them."""
     flags = [p.requires_grad for p in module.parameters()]
     for p in module.parameters():
         p.requires_grad_(False)
@@ -75,14 +77,14 @@ def check_shape(model: str, input_shape) -> tuple[int, int, int]:
     return shape
 
 
-def check_image_side(model: str, input_shape) -> tuple[int, int, int]:
-    """(C, H, W) of square images whose side is a power of two of at least 4: the convolutional
-    generators grow a 4x4 map by factors of two."""
+def check_image_side(model: str, input_shape, smallest: int = 4) -> tuple[int, int, int]:
+    """(C, H, W) of square images whose side is a power of two of at least `smallest` (the
+    convolutional generators grow a 4x4 map by factors of two)."""
     c, h, w = check_shape(model, input_shape)
-    if h != w or h < 4 or h & (h - 1):
+    if h != w or h < smallest or h & (h - 1):
         raise ValueError(
             f"{model}: input_shape must be square with a side that is a power of two of at "
-            f"least 4, got {tuple(input_shape)}"
+            f"least {smallest}, got {tuple(input_shape)}"
         )
     return c, h, w
 

@@ -10,7 +10,14 @@ from gen_ext.errors import TrainingError
 from gen_ext.metrics.quality import IMAGE_SHAPE, score_samples
 from gen_ext.ops import langevin_step
 
-from .adversarial import QUALITY_KEYS, check_positive, check_shape, check_weight, quality_panels
+from .adversarial import (
+    QUALITY_KEYS,
+    check_image_side,
+    check_positive,
+    check_weight,
+    frozen,
+    quality_panels,
+)
 from .base import GenerativeModel
 
 
@@ -81,7 +88,8 @@ class EnergyBasedModel(GenerativeModel):
         divergence_energy: float = 1e4,
     ):
         name = "EnergyBasedModel"
-        shape = check_shape(name, input_shape)
+        shape = check_image_side(name, input_shape, smallest=2)
+        side = shape[1]
         for key, value in (
             ("width", width),
             ("langevin_steps", langevin_steps),
@@ -103,12 +111,6 @@ class EnergyBasedModel(GenerativeModel):
                 raise ValueError(f"{name}: {key} must be > 0, got {value!r}")
         if not (isinstance(restart, (int, float)) and 0 <= restart <= 1):
             raise ValueError(f"{name}: restart must lie in [0, 1], got {restart!r}")
-        side = shape[1]
-        if shape[1] != shape[2] or side < 2 or side & (side - 1):
-            raise ValueError(
-                f"{name}: input_shape must be square with a side that is a power of two, got "
-                f"{tuple(input_shape)}"
-            )
         super().__init__(
             input_shape=shape,
             width=width,
@@ -142,10 +144,7 @@ class EnergyBasedModel(GenerativeModel):
 
         limit = self.config["divergence_energy"]
         step_size, noise_scale = self.config["step_size"], self.config["noise_scale"]
-        flags = [p.requires_grad for p in self.parameters()]
-        for p in self.parameters():
-            p.requires_grad_(False)
-        try:
+        with frozen(self):
             for _ in tqdm(range(steps), desc="langevin", leave=False, disable=not progress):
                 with torch.enable_grad():
                     x.requires_grad_(True)
@@ -161,9 +160,6 @@ class EnergyBasedModel(GenerativeModel):
                         f"energy_penalty"
                     )
                 langevin_step(x, grad, step_size, noise_scale, (0.0, 1.0), generator, inplace=True)
-        finally:
-            for p, flag in zip(self.parameters(), flags, strict=True):
-                p.requires_grad_(flag)
         return x
 
     def sample(
