@@ -103,15 +103,18 @@ def train_digit_classifier() -> tuple[DigitClassifier, dict]:
             model = DigitClassifier()
         opt = torch.optim.Adam(model.parameters(), lr=TRAIN_LR)
         x, y = data.train, data.train_labels
-        for _ in range(TRAIN_EPOCHS):
-            model.train()
-            order = torch.randperm(x.shape[0], generator=gen)
-            for i in range(0, x.shape[0], TRAIN_BATCH):
-                idx = order[i : i + TRAIN_BATCH]
-                loss = F.cross_entropy(model(x[idx]), y[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+        # gradients on even when called under no_grad: the first scoring of samples, inside a
+        # model's no_grad evaluation, is what trains the classifier on a new machine
+        with torch.enable_grad():
+            for _ in range(TRAIN_EPOCHS):
+                model.train()
+                order = torch.randperm(x.shape[0], generator=gen)
+                for i in range(0, x.shape[0], TRAIN_BATCH):
+                    idx = order[i : i + TRAIN_BATCH]
+                    loss = F.cross_entropy(model(x[idx]), y[idx])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
         accuracy = _accuracy(model, data.test, data.test_labels)
     finally:
         torch.set_num_threads(threads)
