@@ -66,10 +66,25 @@ def test_sampling_from_noise_or_the_buffer():
     model.replay.fill_(0.25)
     from_buffer = model.sample(3, torch.Generator().manual_seed(0), source="buffer")
     assert torch.equal(from_buffer, torch.full((3, 1, 8, 8), 0.25, dtype=torch.float64))
-    from_noise = model.sample(3, torch.Generator().manual_seed(0))
+    from_noise = model.sample(3, torch.Generator().manual_seed(0), source="noise")
     assert not torch.equal(from_noise, from_buffer)
+    # the default source is the sample_from setting
+    assert torch.equal(model.sample(3, torch.Generator().manual_seed(0)), from_buffer)
+    model.config["sample_from"] = "noise"
+    assert torch.equal(model.sample(3, torch.Generator().manual_seed(0)), from_noise)
     with pytest.raises(ValueError, match="source must be 'noise' or 'buffer'"):
         model.sample(3, source="data")
+
+
+def test_buffer_chains_continue_for_one_training_steps_length_and_noise_for_sample_steps():
+    model = tiny(langevin_steps=2, sample_steps=5, step_size=0.25, noise_scale=0.0)
+    model.energy = Quadratic(0.3)  # each step moves x a quarter of the way to 0.3
+    model.replay.fill_(1.0)
+    from_buffer = model.sample(2, torch.Generator().manual_seed(0), source="buffer")
+    torch.testing.assert_close(from_buffer, torch.full_like(from_buffer, 0.3 + 0.7 * 0.75**2))
+    start = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0)).double()
+    from_noise = model.sample(2, torch.Generator().manual_seed(0), source="noise")
+    torch.testing.assert_close(from_noise, 0.3 + (start - 0.3) * 0.75**5)
 
 
 def test_a_training_step_writes_its_negatives_back_and_restarts_a_share_from_noise():
@@ -150,6 +165,14 @@ def test_evaluation_reports_energies_and_sample_quality():
         metrics
     )
     assert metrics["energy_gap"] == pytest.approx(metrics["energy_noise"] - metrics["energy_data"])
+    # samples from the buffer are scored, and those from noise beside them
+    assert metrics["frechet_distance_from_noise"] != metrics["frechet_distance"]
+    from_noise = tiny(sample_from="noise").float().evaluate(torch.rand(20, 1, 8, 8))
+    assert "frechet_distance_from_noise" not in from_noise
+    assert from_noise["frechet_distance"] == pytest.approx(metrics["frechet_distance_from_noise"])
+    # and the curves draw both
+    drawn = {k for panel in model.curve_panels() for k in panel.lines}
+    assert {"test_frechet_distance", "test_frechet_distance_from_noise"} <= drawn
     other = EnergyBasedModel(input_shape=(3, 4, 4), **TINY["ebm"])
     assert other.main_metric == "held_out_energy_gap"
     assert set(other.evaluate(torch.rand(5, 3, 4, 4))) == {
@@ -169,6 +192,7 @@ def test_evaluation_reports_energies_and_sample_quality():
         ({"max_grad_norm": 0.0}, "max_grad_norm"),
         ({"input_shape": (1, 6, 6)}, "power of two"),
         ({"buffer_size": True}, "buffer_size"),
+        ({"sample_from": "data"}, "sample_from"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_argument(kwargs, words):

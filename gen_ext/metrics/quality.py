@@ -374,19 +374,23 @@ SCORING_SEED = 0
 
 
 def score_samples(
-    model, reference: torch.Tensor | None = None, n: int = SCORED_SAMPLES, seed: int = SCORING_SEED
+    model,
+    reference: torch.Tensor | None = None,
+    n: int = SCORED_SAMPLES,
+    seed: int = SCORING_SEED,
+    **sample_args,
 ) -> dict:
     """sample_quality of n samples of `model` (anything with `sample(n, generator)` returning
-    [n, 1, 8, 8] in [0, 1]) against `reference` (default: the held-out digits), drawn from a
-    generator seeded with `seed` on the model's device: the same draws each time, so scores of
-    one model at different epochs differ by its weights only."""
+    [n, 1, 8, 8] in [0, 1]; `sample_args` go to it) against `reference` (default: the held-out
+    digits), drawn from a generator seeded with `seed` on the model's device: the same draws
+    each time, so scores of one model at different epochs differ by its weights only."""
     device = next(iter(model.parameters())).device
     generator = torch.Generator(device=device).manual_seed(seed)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            samples = model.sample(n, generator)
+            samples = model.sample(n, generator, **sample_args)
     finally:
         model.train(was_training)
     scores = sample_quality(samples.float().cpu(), None if reference is None else reference.cpu())

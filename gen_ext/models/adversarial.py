@@ -214,9 +214,10 @@ class AdversarialModel(GenerativeModel):
         return []
 
 
-def quality_panels() -> list:
+def quality_panels(distances: dict | None = None) -> list:
     """The curves of a model scored by score_samples every epoch: the Fréchet distance (log
-    scale, beside the real digits' distance and 3x it), and precision, recall and mode
+    scale, beside the real digits' distance and 3x it; `distances`, metric key -> label, names
+    the curves where a model samples more than one way), and precision, recall and mode
     coverage."""
     from gen_ext.viz import CurvePanel
 
@@ -224,7 +225,7 @@ def quality_panels() -> list:
     return [
         CurvePanel(
             "Fréchet distance (log scale)",
-            {"test_frechet_distance": "1,000 samples vs held-out digits"},
+            distances or {"test_frechet_distance": "1,000 samples vs held-out digits"},
             title="sample quality (lower is better)",
             log=True,
             references={

@@ -20,6 +20,8 @@ from .adversarial import (
 )
 from .base import GenerativeModel
 
+SOURCES = ("noise", "buffer")  # where sampling chains start: uniform noise, the replay buffer
+
 
 class DivergenceError(TrainingError):
     """The energies or their gradients exploded: training stops before a checkpoint holds
@@ -54,9 +56,12 @@ class EnergyBasedModel(GenerativeModel):
     `divergence_energy` or a non-finite Langevin gradient stop training with a DivergenceError.
 
     `sample(n, generator, source="noise"|"buffer")`: Langevin dynamics for `sample_steps` steps
-    from uniform noise, or continued from random buffer entries (the persistent chains training
-    left there). The held-out metrics: sample quality of samples from noise on the digits, and
-    the mean energy of held-out images and of uniform noise."""
+    from uniform noise, or for `langevin_steps` steps from random buffer entries (continuing the
+    persistent chains training left there by one training step's length); `sample_from` is the
+    default source. The held-out metrics: sample quality on the digits of samples from
+    `sample_from` (and, when that is the buffer, the Fréchet distance of samples from noise too,
+    `frechet_distance_from_noise`), and the mean energy of held-out images and of uniform
+    noise."""
 
     cli_name = "ebm"
     unit = "energy"
@@ -64,7 +69,13 @@ class EnergyBasedModel(GenerativeModel):
     # Tuning runs on the digits (2026-12-03, 15 epochs each): step_size 10 with noise 0.005 (the
     # values of Du and Mordatch's larger images) saturated the chains, Fréchet distance 585-2196 of
     # samples from noise; step 1 with noise 0.01 gave 146-475 by epoch 8-14, varying from epoch
-    # to epoch; energy_penalty 0.01 or 0.1 (lr 3e-4) did no better in 6-7 epochs.
+    # to epoch; energy_penalty 0.01 or 0.1 (lr 3e-4) did no better in 6-7 epochs. (2026-12-04,
+    # default run, Intel Xeon, 2 threads) On its final weights, samples from noise scored 828,
+    # 482, 315 and 405 after 300, 150, 60 and 40 steps, while the persistent chains of the buffer
+    # continued by 1, 10, 20, 40, 60 and 100 steps scored 87, 80, 76, 80, 98 and 153: the model
+    # is a good sampler only near the chains it was trained on, hence sampling from the buffer
+    # by default, for langevin_steps. Chains restarted from noise at every step (restart 1.0,
+    # 60 steps in training and sampling) gave 97-229 over epochs 3-20 from noise, 110 at the end.
     default_epochs = 20
     default_lr = 1e-4
     default_batch_size = 64
@@ -86,6 +97,7 @@ class EnergyBasedModel(GenerativeModel):
         energy_penalty: float = 1.0,
         max_grad_norm: float = 1.0,
         divergence_energy: float = 1e4,
+        sample_from: str = "buffer",
     ):
         name = "EnergyBasedModel"
         shape = check_image_side(name, input_shape, smallest=2)
@@ -111,6 +123,8 @@ class EnergyBasedModel(GenerativeModel):
                 raise ValueError(f"{name}: {key} must be > 0, got {value!r}")
         if not (isinstance(restart, (int, float)) and 0 <= restart <= 1):
             raise ValueError(f"{name}: restart must lie in [0, 1], got {restart!r}")
+        if sample_from not in SOURCES:
+            raise ValueError(f"{name}: sample_from must be one of {SOURCES}, got {sample_from!r}")
         super().__init__(
             input_shape=shape,
             width=width,
@@ -123,6 +137,7 @@ class EnergyBasedModel(GenerativeModel):
             energy_penalty=energy_penalty,
             max_grad_norm=max_grad_norm,
             divergence_energy=divergence_energy,
+            sample_from=sample_from,
         )
         self.input_shape = shape
         self.energy = EnergyNet(shape[0], side, width)
@@ -167,24 +182,26 @@ class EnergyBasedModel(GenerativeModel):
         n: int,
         generator: torch.Generator | None = None,
         progress: bool = False,
-        source: str = "noise",
+        source: str | None = None,
     ) -> torch.Tensor:
-        """n images by `sample_steps` Langevin steps from uniform noise (source="noise") or from
-        random entries of the replay buffer (source="buffer")."""
+        """n images by `sample_steps` Langevin steps from uniform noise (source="noise"), or by
+        `langevin_steps` steps (one training step's chain) from random entries of the replay
+        buffer (source="buffer"); by default from `sample_from`."""
         device = self.replay.device
+        source = self.config["sample_from"] if source is None else source
         if source == "noise":
             start = torch.rand(n, *self.input_shape, generator=generator, device=device)
+            steps = self.config["sample_steps"]
         elif source == "buffer":
             pick = torch.randint(self.replay.shape[0], (n,), generator=generator, device=device)
             start = self.replay[pick].clone()
+            steps = self.config["langevin_steps"]
         else:
             raise ValueError(
                 f"EnergyBasedModel.sample: source must be 'noise' or 'buffer', got {source!r}"
             )
         with torch.no_grad():
-            return self.langevin(
-                start.to(self.replay.dtype), self.config["sample_steps"], generator, progress
-            )
+            return self.langevin(start.to(self.replay.dtype), steps, generator, progress)
 
     # --- training ------------------------------------------------------------------------
     def make_optimizers(self, lr: float) -> dict:
@@ -237,6 +254,9 @@ class EnergyBasedModel(GenerativeModel):
         if self.scores_digits:
             scores = score_samples(self, x)
             metrics.update({k: float(scores[k]) for k in QUALITY_KEYS})
+            if self.config["sample_from"] != "noise":
+                from_noise = score_samples(self, x, source="noise")
+                metrics["frechet_distance_from_noise"] = float(from_noise["frechet_distance"])
         else:
             # lower is better, like the other main metrics: minus the gap
             metrics["held_out_energy_gap"] = -(noise_energy - data_energy)
@@ -256,4 +276,10 @@ class EnergyBasedModel(GenerativeModel):
             title="energies (low for data)",
             step_keys=("train_energy_data", "train_energy_negative"),
         )
-        return [energies] + (quality_panels() if self.scores_digits else [])
+        if not self.scores_digits:
+            return [energies]
+        source = {"noise": "noise", "buffer": "the replay buffer"}[self.config["sample_from"]]
+        distances = {"test_frechet_distance": f"1,000 samples from {source}"}
+        if self.config["sample_from"] != "noise":
+            distances["test_frechet_distance_from_noise"] = "1,000 samples from noise"
+        return [energies] + quality_panels(distances)
