@@ -11,6 +11,10 @@
 #include <ATen/core/Tensor.h>
 
 #include <algorithm>
+#include <type_traits>
+#if defined(CPU_CAPABILITY_AVX2)
+#include <immintrin.h>
+#endif
 
 #include "gen_ext/concat_elu_math.h"
 #include "gated_kernel_impl.h"  // for_each_row_span
@@ -26,11 +30,57 @@ struct Dropout {
   double keep_scale;
 };
 
+#if defined(CPU_CAPABILITY_AVX2)
+// AVX2 has no 64-bit multiply, so the compiler leaves splitmix64's loop scalar: the AVX2 build's
+// concat-ELU with dropout measured 5x slower than the AVX-512 build's on the same Intel Xeon, most
+// of it drawing. Four draws at once instead, each 64-bit product's low half from three 32x32->64
+// multiplies: lo(a) * lo(b) + ((hi(a) * lo(b) + lo(a) * hi(b)) << 32).
+inline __m256i mul64_low(__m256i a, uint64_t b) {
+  const __m256i b_lo = _mm256_set1_epi64x(static_cast<int64_t>(b));
+  const __m256i b_hi = _mm256_set1_epi64x(static_cast<int64_t>(b >> 32));
+  const __m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), b_lo),
+                                         _mm256_mul_epu32(a, b_hi));
+  return _mm256_add_epi64(_mm256_mul_epu32(a, b_lo), _mm256_slli_epi64(cross, 32));
+}
+
+// The top 32 bits of splitmix64 (gaussian_math.h) of the four states z.
+inline __m256i splitmix64_high4(__m256i z) {
+  z = mul64_low(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), 0xBF58476D1CE4E5B9ull);
+  z = mul64_low(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), 0x94D049BB133111EBull);
+  return _mm256_srli_epi64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 31)), 32);
+}
+#endif
+
 // The factors of output elements first, first + 1, ..., first + count - 1.
 template <typename T>
 void dropout_factors(const Dropout& d, int64_t first, int64_t count, T* out) {
   const T scale = static_cast<T>(d.keep_scale);
-  for (int64_t i = 0; i < count; ++i) {
+  int64_t i = 0;
+#if defined(CPU_CAPABILITY_AVX2)
+  constexpr uint64_t golden = 0x9E3779B97F4A7C15ull;  // splitmix64's increment
+  // states seed + (j + 1) * golden of j = first .. first + 3, then 4 * golden further each time
+  __m256i z = _mm256_add_epi64(
+      _mm256_set1_epi64x(static_cast<int64_t>(d.seed + (static_cast<uint64_t>(first) + 1) * golden)),
+      _mm256_setr_epi64x(0, static_cast<int64_t>(golden), static_cast<int64_t>(2 * golden),
+                         static_cast<int64_t>(3 * golden)));
+  const __m256i step = _mm256_set1_epi64x(static_cast<int64_t>(4 * golden));
+  // both sides of the comparison lie below 2^33, so the signed one serves; the factors come from
+  // masks, not branches (a branch per draw, taken at random, cost as much as the scalar hash)
+  const __m256i threshold = _mm256_set1_epi64x(static_cast<int64_t>(d.threshold));
+  for (; i + 4 <= count; i += 4) {
+    const __m256i drop = _mm256_cmpgt_epi64(threshold, splitmix64_high4(z));
+    if constexpr (std::is_same_v<T, float>) {
+      // the low 32 bits of each 64-bit mask, gathered into four float lanes
+      const __m128i drop32 = _mm256_castsi256_si128(
+          _mm256_permutevar8x32_epi32(drop, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+      _mm_storeu_ps(out + i, _mm_andnot_ps(_mm_castsi128_ps(drop32), _mm_set1_ps(scale)));
+    } else {
+      _mm256_storeu_pd(out + i, _mm256_andnot_pd(_mm256_castsi256_pd(drop), _mm256_set1_pd(scale)));
+    }
+    z = _mm256_add_epi64(z, step);
+  }
+#endif
+  for (; i < count; ++i) {
     out[i] = concat_elu::dropout_factor<T>(d.seed, static_cast<uint64_t>(first + i), d.threshold,
                                            scale);
   }
