@@ -49,3 +49,13 @@ def test_one_import_exposes_the_subpackages_in_any_order(first):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["VAE", "load", "bits_per_dim", gen_ext.__version__]
+
+
+def test_portable_kernels_on_an_x86_build_warn_unless_asked_for():
+    from gen_ext._extension import portable_kernels_warning
+
+    x86 = ["default", "avx2", "avx512"]
+    assert "no AVX2" in portable_kernels_warning("default", x86, None)
+    assert portable_kernels_warning("default", x86, "default") is None  # asked for
+    assert portable_kernels_warning("avx2", x86, None) is None
+    assert portable_kernels_warning("default", ["default"], None) is None  # ARM: the only build
