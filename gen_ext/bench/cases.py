@@ -105,13 +105,7 @@ def lean_dlm_nll(x: torch.Tensor, params: torch.Tensor, num_bins: int = 256) -> 
     logits, means, log_scales, coeffs = reference.dlm.split_params(params, C)
     log_scales = log_scales.clamp(min=reference.dlm.MIN_LOG_SCALE)
     xk = x.unsqueeze(2)
-    if C == 3:
-        t = torch.tanh(coeffs)
-        x0, x1 = xk[:, 0], xk[:, 1]
-        means = torch.stack(
-            [means[:, 0], means[:, 1] + t[:, 0] * x0, means[:, 2] + t[:, 1] * x0 + t[:, 2] * x1],
-            dim=1,
-        )
+    means = reference.dlm.colour_conditioned_means(means, coeffs, xk)
     half_bin = 1.0 / (num_bins - 1)
     centred = xk - means
     inv_scale = torch.exp(-log_scales)

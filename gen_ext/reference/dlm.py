@@ -43,6 +43,21 @@ def split_params(params: torch.Tensor, num_channels: int):
     return logits, rest[:, :, 0], rest[:, :, 1], coeffs
 
 
+def colour_conditioned_means(
+    means: torch.Tensor, coeffs: torch.Tensor, xk: torch.Tensor
+) -> torch.Tensor:
+    """The components' means [B, C, M, *S], for RGB (C = 3) shifted by the earlier channels'
+    values xk [B, C, 1, *S] times tanh of the coefficients: green by red, blue by red and green."""
+    if means.shape[1] != 3:
+        return means
+    t = torch.tanh(coeffs)
+    x0, x1 = xk[:, 0], xk[:, 1]
+    return torch.stack(
+        [means[:, 0], means[:, 1] + t[:, 0] * x0, means[:, 2] + (t[:, 1] * x0 + t[:, 2] * x1)],
+        dim=1,
+    )
+
+
 def discretized_logistic_mixture_nll(
     x: torch.Tensor, params: torch.Tensor, num_bins: int = 256
 ) -> torch.Tensor:
@@ -51,13 +66,7 @@ def discretized_logistic_mixture_nll(
     logits, means, raw_log_scales, coeffs = split_params(params, C)
     log_scales = clamp_keeping_nan(raw_log_scales, min=MIN_LOG_SCALE)
     xk = x.unsqueeze(2)  # [B, C, 1, *S] against components [B, C, M, *S]
-    if C == 3:
-        t = torch.tanh(coeffs)
-        x0, x1 = xk[:, 0], xk[:, 1]
-        means = torch.stack(
-            [means[:, 0], means[:, 1] + t[:, 0] * x0, means[:, 2] + (t[:, 1] * x0 + t[:, 2] * x1)],
-            dim=1,
-        )
+    means = colour_conditioned_means(means, coeffs, xk)
     half_bin = 1.0 / (num_bins - 1)
     centred = xk - means
     inv_scale = torch.exp(-log_scales)
