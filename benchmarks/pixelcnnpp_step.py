@@ -4,11 +4,16 @@ kernels and on the reference backend, interleaved in one process so both see the
 
     python benchmarks/pixelcnnpp_step.py [steps] [label]
 
-Prints the median seconds per step of each, their ratio and every step's time. `gen-ext bench
+A third run is the reference backend with torch's own dropout (a Bernoulli mask from torch's
+generator, what F.dropout draws) in place of the reference's counter-based stream, which it
+computes in integer tensor ops to match the kernels bit for bit: is the plain model the kernels are
+compared with slowed by that? Prints the median seconds per step of each, the ratios and every
+step's time. `gen-ext bench
 --models pixelcnn++` measures the same step with torch.compile as a third implementation (and
 its peak memory), at the price of a compilation of several minutes.
 """
 
+import importlib
 import statistics
 import sys
 import time
@@ -20,6 +25,14 @@ from gen_ext.bench.model_cases import SIZES
 from gen_ext.models import PixelCNNPlusPlus
 
 SIZE = SIZES["pixelcnn++"]  # the model-level benchmark's documented size
+# the module, not the function gen_ext.reference re-exports under the same name
+REFERENCE_CONCAT_ELU = importlib.import_module("gen_ext.reference.concat_elu")
+COUNTER_BASED = REFERENCE_CONCAT_ELU.dropout_factors
+
+
+def torch_dropout_factors(shape, p, seed, dtype=torch.float32, device="cpu"):
+    """F.dropout's mask: Bernoulli(1 - p) from torch's generator, scaled by 1 / (1 - p)."""
+    return torch.empty(shape, dtype=dtype, device=device).bernoulli_(1 - p).div_(1 - p)
 
 
 def make():
@@ -31,11 +44,13 @@ def make():
 def main(steps: int, label: str) -> None:
     g = torch.Generator().manual_seed(1)
     x = torch.randint(0, 256, (SIZE.batch, 3, 32, 32), generator=g).float() / 255
-    runs = {backend: make() for backend in ("kernels", "reference")}
+    runs = {run: make() for run in ("kernels", "reference", "torch dropout")}
 
-    def step(backend):
-        model, optimizer = runs[backend]
-        with ops.use_backend(backend):
+    def step(run):
+        model, optimizer = runs[run]
+        plain = run == "torch dropout"
+        REFERENCE_CONCAT_ELU.dropout_factors = torch_dropout_factors if plain else COUNTER_BASED
+        with ops.use_backend("reference" if plain else run):
             optimizer.zero_grad()
             model.loss(x)[0].backward()
             optimizer.step()
@@ -54,6 +69,8 @@ def main(steps: int, label: str) -> None:
         {b: round(m, 3) for b, m in median.items()},
         "ratio",
         round(median["reference"] / median["kernels"], 3),
+        "with torch's dropout",
+        round(median["torch dropout"] / median["kernels"], 3),
         "steps",
         {b: [round(t, 2) for t in ts] for b, ts in times.items()},
     )
