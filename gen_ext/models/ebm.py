@@ -20,7 +20,8 @@ from .adversarial import (
 )
 from .base import GenerativeModel
 
-SOURCES = ("noise", "buffer")  # where sampling chains start: uniform noise, the replay buffer
+# where sampling chains start, and how the curves name it
+SOURCES = {"noise": "uniform noise", "buffer": "the replay buffer"}
 
 
 class DivergenceError(TrainingError):
@@ -124,7 +125,9 @@ class EnergyBasedModel(GenerativeModel):
         if not (isinstance(restart, (int, float)) and 0 <= restart <= 1):
             raise ValueError(f"{name}: restart must lie in [0, 1], got {restart!r}")
         if sample_from not in SOURCES:
-            raise ValueError(f"{name}: sample_from must be one of {SOURCES}, got {sample_from!r}")
+            raise ValueError(
+                f"{name}: sample_from must be one of {tuple(SOURCES)}, got {sample_from!r}"
+            )
         super().__init__(
             input_shape=shape,
             width=width,
@@ -198,7 +201,8 @@ class EnergyBasedModel(GenerativeModel):
             steps = self.config["langevin_steps"]
         else:
             raise ValueError(
-                f"EnergyBasedModel.sample: source must be 'noise' or 'buffer', got {source!r}"
+                f"EnergyBasedModel.sample: source must be "
+                f"{' or '.join(repr(s) for s in SOURCES)}, got {source!r}"
             )
         with torch.no_grad():
             return self.langevin(start.to(self.replay.dtype), steps, generator, progress)
@@ -278,8 +282,8 @@ class EnergyBasedModel(GenerativeModel):
         )
         if not self.scores_digits:
             return [energies]
-        source = {"noise": "noise", "buffer": "the replay buffer"}[self.config["sample_from"]]
+        source = SOURCES[self.config["sample_from"]]
         distances = {"test_frechet_distance": f"1,000 samples from {source}"}
         if self.config["sample_from"] != "noise":
-            distances["test_frechet_distance_from_noise"] = "1,000 samples from noise"
+            distances["test_frechet_distance_from_noise"] = f"1,000 samples from {SOURCES['noise']}"
         return [energies] + quality_panels(distances)
