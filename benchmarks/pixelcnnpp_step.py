@@ -8,9 +8,8 @@ A third run is the reference backend with torch's own dropout (a Bernoulli mask 
 generator, what F.dropout draws) in place of the reference's counter-based stream, which it
 computes in integer tensor ops to match the kernels bit for bit: is the plain model the kernels are
 compared with slowed by that? Prints the median seconds per step of each, the ratios and every
-step's time. `gen-ext bench
---models pixelcnn++` measures the same step with torch.compile as a third implementation (and
-its peak memory), at the price of a compilation of several minutes.
+step's time. `gen-ext bench --models pixelcnn++` measures the same step under torch.compile too
+(and its peak memory), at the price of a compilation of several minutes.
 """
 
 import importlib
