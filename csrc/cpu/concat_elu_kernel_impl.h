@@ -45,8 +45,8 @@ inline __m256i mul64_low(__m256i a, uint64_t b) {
 
 // The top 32 bits of splitmix64 (gaussian_math.h) of the four states z.
 inline __m256i splitmix64_high4(__m256i z) {
-  z = mul64_low(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), 0xBF58476D1CE4E5B9ull);
-  z = mul64_low(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), 0x94D049BB133111EBull);
+  z = mul64_low(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), gaussian::kSplitmixMultiplier1);
+  z = mul64_low(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), gaussian::kSplitmixMultiplier2);
   return _mm256_srli_epi64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 31)), 32);
 }
 #endif
@@ -57,7 +57,7 @@ void dropout_factors(const Dropout& d, int64_t first, int64_t count, T* out) {
   const T scale = static_cast<T>(d.keep_scale);
   int64_t i = 0;
 #if defined(CPU_CAPABILITY_AVX2)
-  constexpr uint64_t golden = 0x9E3779B97F4A7C15ull;  // splitmix64's increment
+  constexpr uint64_t golden = gaussian::kSplitmixIncrement;
   // states seed + (j + 1) * golden of j = first .. first + 3, then 4 * golden further each time
   __m256i z = _mm256_add_epi64(
       _mm256_set1_epi64x(static_cast<int64_t>(d.seed + (static_cast<uint64_t>(first) + 1) * golden)),

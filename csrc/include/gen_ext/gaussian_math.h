@@ -26,10 +26,16 @@ constexpr double kMaxLogVar = 20.0;
 // one 64-bit word, the j-th output of splitmix64 started at `seed`: for u1 in (0, 1] and u2 in
 // [0, 1), 32 bits each in double and 24 in float (what a float holds exactly, so u1 never rounds
 // above 1).
+// splitmix64's state increment and its two mixing multipliers (named so a kernel's vector lanes
+// use the very constants the scalar function does).
+constexpr uint64_t kSplitmixIncrement = 0x9E3779B97F4A7C15ull;
+constexpr uint64_t kSplitmixMultiplier1 = 0xBF58476D1CE4E5B9ull;
+constexpr uint64_t kSplitmixMultiplier2 = 0x94D049BB133111EBull;
+
 GEN_EXT_HOST_DEVICE uint64_t splitmix64(uint64_t seed, uint64_t j) {
-  uint64_t z = seed + (j + 1) * 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  uint64_t z = seed + (j + 1) * kSplitmixIncrement;
+  z = (z ^ (z >> 30)) * kSplitmixMultiplier1;
+  z = (z ^ (z >> 27)) * kSplitmixMultiplier2;
   return z ^ (z >> 31);
 }
 
