@@ -37,6 +37,24 @@ CPU_BUILD_CORE_SECONDS = 300.0
 CUDA_FILE_ARCH_CORE_SECONDS = 60.0
 MEASURED_ON = "a 2-core AMD EPYC at 2.6 GHz"
 
+# The instruction-set builds of the CPU kernels and the compiler flags of each (x86-64 only). Each
+# file is compiled with its own flags, as torch compiles its own per-ISA kernels: a target pragma
+# inside the file instead compiled with GCC 12 but not with GCC 13, whose libstdc++ inlines
+# always_inline functions across the pragma's target boundary and refuses ("target specific
+# option mismatch"; seen building against torch 2.11 on the GPU machine).
+ISA_FLAGS = {
+    "csrc/cpu/kernels_avx2.cpp": ["-mavx2", "-mfma", "-mf16c"],
+    "csrc/cpu/kernels_avx512.cpp": [
+        "-mavx512f",
+        "-mavx512bw",
+        "-mavx512vl",
+        "-mavx512dq",
+        "-mavx2",
+        "-mfma",
+        "-mf16c",
+    ],
+}
+
 
 class BuildConfigError(Exception):
     """The build cannot go as asked; the message says why and what to change."""

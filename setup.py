@@ -5,11 +5,13 @@ built and about how long it takes before compiling. No GPU is needed to compile.
 Build against the installed torch: pip install --no-build-isolation .
 """
 
+import copy
 import logging
 import os
 import platform
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -118,6 +120,43 @@ def timed_build_ext(base):
             start = time.monotonic()
             super().build_extensions()
             say(f"gen_ext build: gen_ext._C built in {time.monotonic() - start:.0f} s")
+
+        def build_extension(self, ext):
+            # here, after BuildExtension has added its flags to ext.extra_compile_args
+            isa_sources = [s for s in ext.sources if s in build_config.ISA_FLAGS]
+            if isa_sources and platform.machine() in ("x86_64", "AMD64"):
+                ext.sources = [s for s in ext.sources if s not in isa_sources]
+                objects = self.compile_isa_sources(ext, isa_sources)
+                # linked after every other object: where an inline function (of libstdc++, of
+                # torch) is compiled in several files, the linker keeps the first copy, and that
+                # must be one built for the baseline processor, not with AVX-512
+                ext.extra_objects = list(ext.extra_objects or []) + objects
+                ext.depends = list(ext.depends or []) + isa_sources + objects
+            super().build_extension(ext)
+
+        def compile_isa_sources(self, ext, sources) -> list[str]:
+            """Each instruction-set file compiled with its own -m flags, the files side by side
+            (each in its own folder: the ninja compile writes one build file per folder)."""
+
+            def compile_one(source):
+                args = copy.deepcopy(ext.extra_compile_args)
+                flags = build_config.ISA_FLAGS[source]
+                if isinstance(args, dict):
+                    args["cxx"] = list(args.get("cxx", [])) + flags
+                else:
+                    args = list(args or []) + flags
+                return self.compiler.compile(
+                    [source],
+                    output_dir=os.path.join(self.build_temp, "isa", Path(source).stem),
+                    macros=ext.define_macros,
+                    include_dirs=ext.include_dirs,
+                    debug=self.debug,
+                    extra_postargs=args,
+                    depends=ext.depends,
+                )
+
+            with ThreadPoolExecutor(len(sources)) as pool:
+                return [obj for objects in pool.map(compile_one, sources) for obj in objects]
 
     return TimedBuildExt
 

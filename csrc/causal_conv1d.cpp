@@ -110,7 +110,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad, 
   const auto none = [&] { return at::empty({0}, x.options()); };
   at::Tensor grad_x = want_x ? at::empty({B, Cin, T}, x.options()) : none();
   at::Tensor grad_weight = none();
-  at::Tensor grad_bias = want_bias ? grad.sum({0, 2}) : none();
+  at::Tensor grad_bias = want_bias ? grad.sum(at::IntArrayRef{0, 2}) : none();
   if (B == 0 || T == 0) {
     if (want_x) grad_x.zero_();
     if (want_weight) grad_weight = at::zeros(weight.sizes(), x.options());

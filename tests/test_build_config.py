@@ -183,3 +183,8 @@ def test_setup_py_fails_at_once_when_cuda_cannot_be_built(tmp_path):
     assert f"CUDA_HOME={wrong}: {wrong} is not a CUDA toolkit" in done.stderr
     assert "Set CUDA_HOME to the toolkit folder" in done.stderr
     assert time.monotonic() - start < 120  # the time to import torch, not to compile
+
+
+def test_every_isa_file_named_in_the_build_exists():
+    for source in build_config.ISA_FLAGS:
+        assert (build_config.ROOT / source).is_file(), source
