@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
 
+#include <utility>
 #include <vector>
 
 namespace gen_ext {
@@ -22,6 +23,20 @@ inline std::vector<int64_t> gated_output_shape(const at::Tensor& x) {
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape[1] /= 2;
   return shape;
+}
+
+// The rows the kernels see the output as, [rows, N], x being [rows, 2N] with each row's first
+// N values the a half and the next N the b half: one row per image in NCHW (N = C * spatial),
+// one per pixel in channels last (N = C). out: the output, or a tensor of its shape.
+inline std::pair<int64_t, int64_t> gated_rows(const at::Tensor& out, at::MemoryFormat layout) {
+  const int64_t n = out.numel();
+  const int64_t N = layout == at::MemoryFormat::ChannelsLast ? out.size(1) : n / out.size(0);
+  return {n / N, N};
+}
+
+// A dense tensor in that layout, seen as its rows (a view: its memory is already in row order).
+inline at::Tensor as_rows(const at::Tensor& t, int64_t rows, int64_t N) {
+  return t.as_strided({rows, N}, {N, 1});
 }
 
 // A tensor that must look like the output (the residual, the incoming gradient).

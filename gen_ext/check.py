@@ -348,6 +348,15 @@ def _masked_conv_rows(device, g, path: str) -> list[CheckRow]:
     return rows
 
 
+def _in_layout(tensors, layout, kernel_made: int = 2):
+    """tensors, or copies holding inf when one of the first `kernel_made` (the output and the
+    gradient the kernels write) is not stored in `layout`: the row then fails, saying the kernels
+    lost the layout they were given. (A residual's gradient is the incoming one, passed on.)"""
+    if all(t.is_contiguous(memory_format=layout) for t in tensors[:kernel_made]):
+        return tensors
+    return tuple(torch.full_like(t, math.inf) for t in tensors)
+
+
 def check_gated(device: torch.device) -> list[CheckRow]:
     rows = []
     op = "gated_activation"
@@ -359,22 +368,33 @@ def check_gated(device: torch.device) -> list[CheckRow]:
         torch.randn((8, 24, 13, 11), generator=g, device=device).double() for _ in range(2)
     )
 
-    def run(fn, dtype):
-        leaves = [t.to(dtype).requires_grad_() for t in (x, residual)]
+    def run(fn, dtype, layout=torch.contiguous_format):
+        leaves = [
+            t.to(dtype).contiguous(memory_format=layout).requires_grad_() for t in (x, residual)
+        ]
         out = fn(*leaves)
         return (out, *torch.autograd.grad((out * weights.to(dtype)).sum(), leaves))
 
     exact = run(reference.gated_activation, torch.float64)
-    # float32: a product of a few factors, each a few float32 ulps (6e-8) off
-    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 2e-6)):
-        got = run(ops.gated_activation, dtype)
+    # float32: a product of a few factors, each a few float32 ulps (6e-8) off; channels last:
+    # the kernels' rows are pixels, and the output and gradients must keep that layout
+    for dtype, tol, layout in (
+        (torch.float64, 1e-12, None),
+        (torch.float32, 2e-6, None),
+        (torch.float32, 2e-6, torch.channels_last),
+    ):
+        if layout is None:
+            got = run(ops.gated_activation, dtype)
+        else:
+            got = _in_layout(run(ops.gated_activation, dtype, layout), layout)
         rows.append(
             CheckRow(
                 op,
-                f"{str(dtype).removeprefix('torch.')} fwd+bwd",
+                f"{str(dtype).removeprefix('torch.')}{' channels-last' if layout else ''} fwd+bwd",
                 _relative_error(got, exact),
                 tol,
-                "out, grads of x and residual vs float64 reference (relative)",
+                "out, grads of x and residual vs float64 reference (relative)"
+                + ("; out and grad x channels last" if layout else ""),
             )
         )
     extremes = torch.tensor([-1e4, -88.0, 0.0, 88.0, 1e4], dtype=torch.float64, device=device)
@@ -521,27 +541,36 @@ def check_concat_elu(device: torch.device) -> list[CheckRow]:
     x = (torch.randn((8, 24, 13, 11), generator=g, device=device) * 3).double()
     seed = 20261203
 
-    def run(fn, dtype, p, pad):
-        leaf = x.to(dtype).requires_grad_()
+    def run(fn, dtype, p, pad, layout=torch.contiguous_format):
+        leaf = x.to(dtype).contiguous(memory_format=layout).requires_grad_()
         out = fn(leaf, p, seed, pad)
         # the same weights for every run of an output shape, drawn apart from g's stream
         weights_g = torch.Generator(device=device).manual_seed(1)
         weights = torch.randn(out.shape, generator=weights_g, device=device).double()
         return out, torch.autograd.grad((out * weights.to(dtype)).sum(), leaf)[0]
 
-    # pad: the zero border a down-shifted 2x3 convolution reads (the padded kernels)
-    for p, pad in ((0.0, []), (0.5, []), (0.5, [1, 1, 1, 0])):
+    # pad: the zero border a down-shifted 2x3 convolution reads (the padded kernels); channels
+    # last: the kernels of that layout, whose output and gradient must keep it
+    cases = [(0.0, [], None), (0.5, [], None), (0.5, [1, 1, 1, 0], None)]
+    cases += [(0.5, [], torch.channels_last), (0.5, [1, 1, 1, 0], torch.channels_last)]
+    for p, pad, layout in cases:
         exact = run(reference.concat_elu, torch.float64, p, pad)
         # float32: expm1 and a multiply or two, each a float32 ulp (6e-8) or so
         for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-6)):
-            got = run(torch.ops.gen_ext.concat_elu, dtype, p, pad)
+            if layout is None:
+                got = run(torch.ops.gen_ext.concat_elu, dtype, p, pad)
+            else:
+                got = run(torch.ops.gen_ext.concat_elu, dtype, p, pad, layout)
+                got = _in_layout(got, layout)
             rows.append(
                 CheckRow(
                     op,
-                    f"p={p}{' pad' if pad else ''} {str(dtype).removeprefix('torch.')} fwd+bwd",
+                    f"p={p}{' pad' if pad else ''}{' channels-last' if layout else ''} "
+                    f"{str(dtype).removeprefix('torch.')} fwd+bwd",
                     _relative_error(got, exact),
                     tol,
-                    "out, grad x vs float64 reference, same dropout stream (relative)",
+                    "out, grad x vs float64 reference, same dropout stream (relative)"
+                    + ("; both channels last" if layout else ""),
                 )
             )
     small = [torch.randn((2, 3, 4), generator=g, dtype=torch.float64, device=device)]

@@ -265,3 +265,67 @@ def test_bad_pad_names_the_argument():
         ops.concat_elu(x, pad=(1.0, 1, 1, 0))
     with FakeTensorMode(), pytest.raises(RuntimeError, match="pad must be non-negative"):
         OP(torch.ones(2, 3, 4, 5), 0.0, 0, [0, 0, -2, 0])
+
+
+# ---- channels last: the layout a channels-last model hands over, kept with no copy ----
+
+CL = torch.channels_last
+
+
+def channels_last(t):
+    return t.contiguous(memory_format=CL)
+
+
+@pytest.mark.parametrize("shape", PADDED_SHAPES + [(2, 80, 4, 5), (3, 17, 2, 3)])
+@pytest.mark.parametrize("pad", [None, (1, 1, 1, 0), (1, 0, 1, 0), (2, 3, 1, 2)])
+@pytest.mark.parametrize("p", [0.0, 0.5])
+def test_channels_last_matches_reference_float64(cpu_isa, shape, pad, p):
+    """Channel runs shorter and longer than a vector, every border; the dropout stream still
+    counts the NCHW output's elements (a pixel's channels are H * W apart in it), so the values
+    equal the NCHW kernels' and the reference's; output and gradient stay channels last."""
+    x = channels_last(data(shape, seed=len(shape) + (sum(pad) if pad else 0)))
+    pad = list(pad) if pad else []
+    got = value_and_grad(lambda t: OP(t, p, SEED, pad), x)
+    want = value_and_grad(lambda t: reference.concat_elu(t, p, SEED, pad), x.contiguous())
+    for name, g, w in zip(("out", "grad x"), got, want, strict=True):
+        torch.testing.assert_close(g, w, **EXACT, msg=lambda m, name=name: f"{name}: {m}")
+    if not x.is_contiguous():  # one channel or a 1x1 map is both layouts at once: NCHW then
+        assert got[0].is_contiguous(memory_format=CL) and got[1].is_contiguous(memory_format=CL)
+
+
+def test_channels_last_border_is_written_over_garbage():
+    x = channels_last(data((2, 3, 6, 9), torch.float32, seed=11))
+    for _ in range(3):
+        torch.full((2, 6, 7, 11), float("nan")).sum()
+        out = OP(x, 0.0, 0, [1, 1, 1, 0])
+        border = out.clone()
+        border[:, :, 1:, 1:-1] = 0
+        assert torch.equal(border, torch.zeros_like(border))
+
+
+def test_channels_last_gradient_in_another_layout():
+    """An incoming gradient in NCHW (a reduction's, say) is read in the kernels' layout."""
+    x = channels_last(data((2, 5, 3, 4), seed=12))
+    grad = data(output_shape(x, [1, 1, 1, 0]), seed=13)
+    got = BACKWARD_OP(grad, x, 0.5, SEED, [1, 1, 1, 0])
+    want = BACKWARD_OP(grad, x.contiguous(), 0.5, SEED, [1, 1, 1, 0])
+    torch.testing.assert_close(got, want, **EXACT)
+    assert got.is_contiguous(memory_format=CL)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.4])
+def test_channels_last_gradcheck_and_gradgradcheck(p):
+    x = channels_last(data((2, 3, 3, 4), seed=3)).requires_grad_()
+    fn = lambda t: OP(t, p, SEED, [1, 1, 1, 0])  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x,))
+    assert torch.autograd.gradgradcheck(fn, (x,))
+
+
+@pytest.mark.parametrize("pad", [[], [1, 0, 1, 0]])
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_channels_last_opcheck(pad, requires_grad):
+    """opcheck compares the fake kernel's strides with the real one's: both channels last."""
+    x = channels_last(data((2, 3, 4, 5), seed=4)).requires_grad_(requires_grad)
+    torch.library.opcheck(OP, (x, 0.25, SEED, pad))
+    grad = channels_last(torch.rand(output_shape(x, pad), dtype=x.dtype))
+    torch.library.opcheck(BACKWARD_OP, (grad, x.detach(), 0.25, SEED, pad))

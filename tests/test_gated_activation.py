@@ -279,3 +279,44 @@ def test_small_a_keeps_its_relative_accuracy(cpu_isa):
     want = value_and_grads(reference.gated_activation, x.double())
     torch.testing.assert_close(got[0].double(), want[0], rtol=1e-6, atol=0)
     torch.testing.assert_close(got[1][:, 1].double(), want[1][:, 1], rtol=1e-6, atol=0)
+
+
+# ---- channels last: rows of pixels instead of images, the layout kept with no copy ----
+
+CL = torch.channels_last
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 3, 7), (2, 160, 5, 4), (1, 34, 3, 3)])
+@pytest.mark.parametrize("with_residual", [False, True])
+def test_channels_last_matches_reference_float64(cpu_isa, shape, with_residual):
+    x, residual = (t.contiguous(memory_format=CL) for t in inputs(shape, seed=len(shape)))
+    residual = residual if with_residual else None
+    got = value_and_grads(ops.gated_activation, x, residual)
+    want = value_and_grads(reference.gated_activation, x.contiguous(), residual)
+    assert_all_close(got, want, ("out", "grad x", "grad residual"), **EXACT)
+    assert got[0].is_contiguous(memory_format=CL) and got[1].is_contiguous(memory_format=CL)
+
+
+def test_channels_last_with_an_nchw_residual():
+    """Only x decides the layout; a residual stored otherwise is read in x's."""
+    x, residual = inputs((2, 6, 4, 5), seed=5)
+    got = ops.gated_activation(x.contiguous(memory_format=CL), residual)
+    torch.testing.assert_close(got, reference.gated_activation(x, residual), **EXACT)
+    assert got.is_contiguous(memory_format=CL)
+
+
+def test_channels_last_gradcheck_and_gradgradcheck():
+    x, residual = (
+        t.contiguous(memory_format=CL).requires_grad_()
+        for t in inputs((2, 4, 3, 2), seed=6, spread=1.0)
+    )
+    assert torch.autograd.gradcheck(ops.gated_activation, (x, residual))
+    assert torch.autograd.gradgradcheck(ops.gated_activation, (x, residual))
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_channels_last_opcheck(requires_grad):
+    x, residual = (t.contiguous(memory_format=CL) for t in inputs((2, 6, 3, 4), seed=7))
+    torch.library.opcheck(OP, (x.requires_grad_(requires_grad), residual))
+    grad = torch.rand(output_shape(x), dtype=x.dtype).contiguous(memory_format=CL)
+    torch.library.opcheck(BACKWARD_OP, (grad, x.detach()))

@@ -51,19 +51,22 @@ inline __m256i splitmix64_high4(__m256i z) {
 }
 #endif
 
-// The factors of output elements first, first + 1, ..., first + count - 1.
+// The factors of output elements first, first + stride, ..., first + (count - 1) * stride (the
+// stream counts elements of the NCHW output: a channels-last run steps H * W between channels).
 template <typename T>
-void dropout_factors(const Dropout& d, int64_t first, int64_t count, T* out) {
+void dropout_factors(const Dropout& d, int64_t first, int64_t stride, int64_t count, T* out) {
   const T scale = static_cast<T>(d.keep_scale);
   int64_t i = 0;
 #if defined(CPU_CAPABILITY_AVX2)
   constexpr uint64_t golden = gaussian::kSplitmixIncrement;
-  // states seed + (j + 1) * golden of j = first .. first + 3, then 4 * golden further each time
+  const uint64_t lane = static_cast<uint64_t>(stride) * golden;
+  // states seed + (j + 1) * golden of the first four elements j, then 4 * stride * golden
+  // further each time
   __m256i z = _mm256_add_epi64(
       _mm256_set1_epi64x(static_cast<int64_t>(d.seed + (static_cast<uint64_t>(first) + 1) * golden)),
-      _mm256_setr_epi64x(0, static_cast<int64_t>(golden), static_cast<int64_t>(2 * golden),
-                         static_cast<int64_t>(3 * golden)));
-  const __m256i step = _mm256_set1_epi64x(static_cast<int64_t>(4 * golden));
+      _mm256_setr_epi64x(0, static_cast<int64_t>(lane), static_cast<int64_t>(2 * lane),
+                         static_cast<int64_t>(3 * lane)));
+  const __m256i step = _mm256_set1_epi64x(static_cast<int64_t>(4 * lane));
   // both sides of the comparison lie below 2^33, so the signed one serves; the factors come from
   // masks, not branches (a branch per draw, taken at random, cost as much as the scalar hash)
   const __m256i threshold = _mm256_set1_epi64x(static_cast<int64_t>(d.threshold));
@@ -81,17 +84,18 @@ void dropout_factors(const Dropout& d, int64_t first, int64_t count, T* out) {
   }
 #endif
   for (; i < count; ++i) {
-    out[i] = concat_elu::dropout_factor<T>(d.seed, static_cast<uint64_t>(first + i), d.threshold,
-                                           scale);
+    out[i] = concat_elu::dropout_factor<T>(d.seed, static_cast<uint64_t>(first + i * stride),
+                                           d.threshold, scale);
   }
 }
 
 // The n values of one run of input into its two output runs; pos_index, neg_index: the dropout
-// stream positions of their first elements. Whole vectors, then the tail one element at a time
-// on the scalar policy the CUDA kernels use (so the CPU tests run that math too).
+// stream positions of their first elements, `stride` apart along the run (1 in NCHW, H * W for a
+// channels-last pixel). Whole vectors, then the tail one element at a time on the scalar policy
+// the CUDA kernels use (so the CPU tests run that math too).
 template <typename T>
 void forward_row(const T* xr, T* pos, T* neg, int64_t n, int64_t pos_index, int64_t neg_index,
-                 const Dropout& d) {
+                 int64_t stride, const Dropout& d) {
   using Vec = concat_elu::Element<VecOps<T>>;
   using Tail = concat_elu::Element<TailOps<T>>;
   using V = at::vec::Vectorized<T>;
@@ -102,8 +106,8 @@ void forward_row(const T* xr, T* pos, T* neg, int64_t n, int64_t pos_index, int6
     V p, q;
     Vec::forward(V::loadu(xr + j), p, q);
     if (d.on) {
-      dropout_factors(d, pos_index + j, W, fp);
-      dropout_factors(d, neg_index + j, W, fn);
+      dropout_factors(d, pos_index + j * stride, stride, W, fp);
+      dropout_factors(d, neg_index + j * stride, stride, W, fn);
       p = p * V::loadu(fp);
       q = q * V::loadu(fn);
     }
@@ -114,8 +118,8 @@ void forward_row(const T* xr, T* pos, T* neg, int64_t n, int64_t pos_index, int6
     T p, q;
     Tail::forward(xr[j], p, q);
     if (d.on) {
-      dropout_factors(d, pos_index + j, 1, fp);
-      dropout_factors(d, neg_index + j, 1, fn);
+      dropout_factors(d, pos_index + j * stride, stride, 1, fp);
+      dropout_factors(d, neg_index + j * stride, stride, 1, fn);
       p *= fp[0];
       q *= fn[0];
     }
@@ -126,7 +130,7 @@ void forward_row(const T* xr, T* pos, T* neg, int64_t n, int64_t pos_index, int6
 
 template <typename T>
 void backward_row(const T* gp, const T* gn, const T* xr, T* gx, int64_t n, int64_t pos_index,
-                  int64_t neg_index, const Dropout& d) {
+                  int64_t neg_index, int64_t stride, const Dropout& d) {
   using Vec = concat_elu::Element<VecOps<T>>;
   using Tail = concat_elu::Element<TailOps<T>>;
   using V = at::vec::Vectorized<T>;
@@ -136,8 +140,8 @@ void backward_row(const T* gp, const T* gn, const T* xr, T* gx, int64_t n, int64
   for (; j + W <= n; j += W) {
     V p = V::loadu(gp + j), q = V::loadu(gn + j);
     if (d.on) {
-      dropout_factors(d, pos_index + j, W, fp);
-      dropout_factors(d, neg_index + j, W, fn);
+      dropout_factors(d, pos_index + j * stride, stride, W, fp);
+      dropout_factors(d, neg_index + j * stride, stride, W, fn);
       p = p * V::loadu(fp);
       q = q * V::loadu(fn);
     }
@@ -146,8 +150,8 @@ void backward_row(const T* gp, const T* gn, const T* xr, T* gx, int64_t n, int64
   for (; j < n; ++j) {
     T p = gp[j], q = gn[j];
     if (d.on) {
-      dropout_factors(d, pos_index + j, 1, fp);
-      dropout_factors(d, neg_index + j, 1, fn);
+      dropout_factors(d, pos_index + j * stride, stride, 1, fp);
+      dropout_factors(d, neg_index + j * stride, stride, 1, fn);
       p *= fp[0];
       q *= fn[0];
     }
@@ -164,7 +168,7 @@ void concat_elu_forward_typed(const T* x, T* out, int64_t B, int64_t N, const Dr
     for_each_row_span(begin, end, N, [&](int64_t b, int64_t j0, int64_t j1) {
       const int64_t row = b * 2 * N;  // the output row's first element
       forward_row(x + b * N + j0, out + row + j0, out + row + N + j0, j1 - j0, row + j0,
-                  row + N + j0, d);
+                  row + N + j0, 1, d);
     });
   });
 }
@@ -176,7 +180,7 @@ void concat_elu_backward_typed(const T* grad, const T* x, T* grad_x, int64_t B, 
     for_each_row_span(begin, end, N, [&](int64_t b, int64_t j0, int64_t j1) {
       const int64_t row = b * 2 * N;
       backward_row(grad + row + j0, grad + row + N + j0, x + b * N + j0, grad_x + b * N + j0,
-                   j1 - j0, row + j0, row + N + j0, d);
+                   j1 - j0, row + j0, row + N + j0, 1, d);
     });
   });
 }
@@ -192,6 +196,9 @@ struct Padding {
 };
 
 inline Padding padding_of(at::IntArrayRef pad) { return {pad[0], pad[1], pad[2], pad[3]}; }
+inline Padding padding_or_none(at::IntArrayRef pad) {
+  return pad.empty() ? Padding{0, 0, 0, 0} : padding_of(pad);
+}
 
 // Rows per parallel task: about kGatedGrain elements.
 inline int64_t row_grain(int64_t W) {
@@ -217,7 +224,7 @@ void concat_elu_forward_padded(const T* x, T* out, int64_t B, int64_t C, int64_t
       const int64_t pos_index = ((b * 2 * C + c) * H + h) * W;
       forward_row(x + r * W, pos_plane + (pad.top + h) * Wp + pad.left,
                   neg_plane + (pad.top + h) * Wp + pad.left, W, pos_index,
-                  pos_index + C * H * W, d);
+                  pos_index + C * H * W, 1, d);
     }
   });
 }
@@ -232,7 +239,56 @@ void concat_elu_backward_padded(const T* grad, const T* x, T* grad_x, int64_t B,
       const T* gp = grad + ((b * 2 * C + c) * Hp + pad.top + h) * Wp + pad.left;
       const int64_t pos_index = ((b * 2 * C + c) * H + h) * W;
       backward_row(gp, gp + C * Hp * Wp, x + r * W, grad_x + r * W, W, pos_index,
-                   pos_index + C * H * W, d);
+                   pos_index + C * H * W, 1, d);
+    }
+  });
+}
+
+// ---- channels last: x [B, H, W, C] in memory, out [B, Hp, Wp, 2C], zeros in the border ----
+// Each pixel's C input values are one run; its output pixel holds elu(x) in its first C values
+// and elu(-x) in the next C. Work is split over the input's image rows (b, h), each writing its
+// output row with the border pixels beside it (and the border rows above or below for the first
+// and last row). The dropout stream counts the NCHW output's elements, as in the other layouts,
+// so the layout changes where values are stored, never which.
+
+template <typename T>
+void concat_elu_forward_channels_last(const T* x, T* out, int64_t B, int64_t C, int64_t H,
+                                      int64_t W, const Padding& pad, const Dropout& d) {
+  const int64_t Hp = pad.top + H + pad.bottom, Wp = pad.left + W + pad.right, HW = H * W;
+  const int64_t out_row = Wp * 2 * C;  // one output image row, all channels
+  at::parallel_for(0, B * H, row_grain(W * C), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t h = r % H, b = r / H;
+      T* image = out + b * Hp * out_row;
+      if (h == 0) std::fill(image, image + pad.top * out_row, T(0));
+      if (h == H - 1) std::fill(image + (pad.top + H) * out_row, image + Hp * out_row, T(0));
+      T* row = image + (pad.top + h) * out_row;
+      std::fill(row, row + pad.left * 2 * C, T(0));
+      std::fill(row + (pad.left + W) * 2 * C, row + out_row, T(0));
+      for (int64_t w = 0; w < W; ++w) {
+        T* pixel = row + (pad.left + w) * 2 * C;
+        const int64_t pos_index = b * 2 * C * HW + h * W + w;  // channel 0's NCHW position
+        forward_row(x + (r * W + w) * C, pixel, pixel + C, C, pos_index, pos_index + C * HW, HW,
+                    d);
+      }
+    }
+  });
+}
+
+template <typename T>
+void concat_elu_backward_channels_last(const T* grad, const T* x, T* grad_x, int64_t B, int64_t C,
+                                       int64_t H, int64_t W, const Padding& pad,
+                                       const Dropout& d) {
+  const int64_t Hp = pad.top + H + pad.bottom, Wp = pad.left + W + pad.right, HW = H * W;
+  at::parallel_for(0, B * H, row_grain(W * C), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t h = r % H, b = r / H;
+      for (int64_t w = 0; w < W; ++w) {
+        const T* gp = grad + ((b * Hp + pad.top + h) * Wp + pad.left + w) * 2 * C;
+        const int64_t pos_index = b * 2 * C * HW + h * W + w;
+        const int64_t i = (r * W + w) * C;
+        backward_row(gp, gp + C, x + i, grad_x + i, C, pos_index, pos_index + C * HW, HW, d);
+      }
     }
   });
 }
@@ -243,14 +299,19 @@ inline Dropout dropout_of(double p, int64_t seed) {
 }
 
 // x, grad_x: contiguous, seen as [B, N]; out, grad: contiguous, [B, 2N] (pad empty) or
-// [B, 2C, Hp, Wp] (pad given; x then [B, C, H, W]). Non-empty; checks are the caller's.
+// [B, 2C, Hp, Wp] (pad given; x then [B, C, H, W]). channels_last: x, grad_x, out and grad are
+// 4-D and channels-last contiguous instead (pad empty or given). Non-empty; checks are the
+// caller's.
 void concat_elu_forward(const at::Tensor& x, double p, int64_t seed, at::IntArrayRef pad,
-                        at::Tensor& out) {
+                        bool channels_last, at::Tensor& out) {
   const Dropout d = dropout_of(p, seed);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "concat_elu", [&] {
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
-    if (pad.empty()) {
+    if (channels_last) {
+      concat_elu_forward_channels_last<scalar_t>(xp, op, x.size(0), x.size(1), x.size(2),
+                                                 x.size(3), padding_or_none(pad), d);
+    } else if (pad.empty()) {
       concat_elu_forward_typed<scalar_t>(xp, op, x.size(0), x.numel() / x.size(0), d);
     } else {
       concat_elu_forward_padded<scalar_t>(xp, op, x.size(0), x.size(1), x.size(2), x.size(3),
@@ -260,13 +321,16 @@ void concat_elu_forward(const at::Tensor& x, double p, int64_t seed, at::IntArra
 }
 
 void concat_elu_backward(const at::Tensor& grad, const at::Tensor& x, double p, int64_t seed,
-                         at::IntArrayRef pad, at::Tensor& grad_x) {
+                         at::IntArrayRef pad, bool channels_last, at::Tensor& grad_x) {
   const Dropout d = dropout_of(p, seed);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "concat_elu_backward", [&] {
     const scalar_t* gp = grad.const_data_ptr<scalar_t>();
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     scalar_t* gx = grad_x.mutable_data_ptr<scalar_t>();
-    if (pad.empty()) {
+    if (channels_last) {
+      concat_elu_backward_channels_last<scalar_t>(gp, xp, gx, x.size(0), x.size(1), x.size(2),
+                                                  x.size(3), padding_or_none(pad), d);
+    } else if (pad.empty()) {
       concat_elu_backward_typed<scalar_t>(gp, xp, gx, x.size(0), x.numel() / x.size(0), d);
     } else {
       concat_elu_backward_padded<scalar_t>(gp, xp, gx, x.size(0), x.size(1), x.size(2),

@@ -38,9 +38,9 @@ namespace cpu {
   void gated_forward(const at::Tensor& x, const at::Tensor& residual, at::Tensor& out);        \
   void gated_backward(const at::Tensor& grad, const at::Tensor& x, at::Tensor& grad_x);        \
   void concat_elu_forward(const at::Tensor& x, double p, int64_t seed, at::IntArrayRef pad,     \
-                          at::Tensor& out);                                                    \
+                          bool channels_last, at::Tensor& out);                                \
   void concat_elu_backward(const at::Tensor& grad, const at::Tensor& x, double p, int64_t seed, \
-                           at::IntArrayRef pad, at::Tensor& grad_x);                           \
+                           at::IntArrayRef pad, bool channels_last, at::Tensor& grad_x);       \
   void diagonal_lstm_forward(const at::Tensor& i2s_pm, const at::Tensor& wt, at::Tensor& h_pm,   \
                              at::Tensor& c_pm);                                                \
   void diagonal_lstm_backward(const at::Tensor& grad_h_pm, const at::Tensor& grad_c_pm,         \

@@ -4,6 +4,7 @@
 // in the next N. With a pad (left, right, top, bottom) the output is [B, 2C, Hp, Wp] with a zero
 // border: its forward runs one thread per output element, the dropout stream still counting
 // unpadded elements. One backward kernel serves both layouts (the dense one is a border of 0).
+// A channels-last x (memory_layout.h) has its own pair of kernels, output channels last too.
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -13,6 +14,7 @@
 #include <torch/library.h>
 
 #include "../concat_elu_checks.h"
+#include "../memory_layout.h"
 #include "gen_ext/concat_elu_math.h"
 #include "launch.h"
 
@@ -106,15 +108,71 @@ __global__ void backward_padded_kernel(const T* __restrict__ grad, const T* __re
   }
 }
 
+// Channels last: x [B, H, W, C] in memory, out [B, Hp, Wp, 2C]; output element k, zero in the
+// border, else one half of its input's value (the stream counting the NCHW output's elements).
+template <typename T>
+__global__ void forward_channels_last_kernel(const T* __restrict__ x, T* __restrict__ out,
+                                             int64_t n, Padded s, Dropout d) {
+  for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < n;
+       k += int64_t(blockDim.x) * gridDim.x) {
+    const int64_t c2 = k % (2 * s.C), w = (k / (2 * s.C)) % s.Wp - s.left;
+    const int64_t h = (k / (2 * s.C * s.Wp)) % s.Hp - s.top, b = k / (2 * s.C * s.Wp * s.Hp);
+    if (w < 0 || w >= s.W || h < 0 || h >= s.H) {
+      out[k] = T(0);
+      continue;
+    }
+    const int64_t c = c2 < s.C ? c2 : c2 - s.C;
+    T pos, neg;
+    concat_elu::Element<ScalarOps<T>>::forward(x[((b * s.H + h) * s.W + w) * s.C + c], pos, neg);
+    const int64_t index = ((b * 2 * s.C + c2) * s.H + h) * s.W + w;  // NCHW, unpadded
+    out[k] = (c2 < s.C ? pos : neg) * factor<T>(d, index);
+  }
+}
+
+// Input element i of x [B, H, W, C] in memory, its gradients read from the output's interior.
+template <typename T>
+__global__ void backward_channels_last_kernel(const T* __restrict__ grad, const T* __restrict__ x,
+                                              T* __restrict__ grad_x, int64_t n, Padded s,
+                                              Dropout d) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(blockDim.x) * gridDim.x) {
+    const int64_t c = i % s.C, w = (i / s.C) % s.W, h = (i / (s.C * s.W)) % s.H;
+    const int64_t b = i / (s.C * s.W * s.H);
+    const int64_t gk = ((b * s.Hp + h + s.top) * s.Wp + w + s.left) * 2 * s.C + c;
+    const int64_t k = ((b * 2 * s.C + c) * s.H + h) * s.W + w;  // NCHW, unpadded
+    grad_x[i] = concat_elu::Element<ScalarOps<T>>::backward(
+        grad[gk] * factor<T>(d, k), grad[gk + s.C] * factor<T>(d, k + s.C * s.H * s.W), x[i]);
+  }
+}
+
+// A 4-D x's shape and border (none when pad is empty), for the channels-last kernels.
+Padded image_padding_of(const at::Tensor& x, at::IntArrayRef pad) {
+  const int64_t H = x.size(2), W = x.size(3);
+  if (pad.empty()) return {x.size(1), H, W, 0, 0, H, W};
+  return padded_of(x, pad);
+}
+
 at::Tensor forward(const at::Tensor& x, double p, int64_t seed, at::IntArrayRef pad) {
   constexpr const char* op = "concat_elu";
   check_concat_elu_inputs(x, p, op);
   check_concat_elu_pad(x, pad, op);
   const c10::cuda::CUDAGuard guard(x.device());
-  auto out = at::empty(concat_elu_output_shape(x, pad), x.options());
+  const auto layout = kernel_layout(x);
+  auto out = at::empty(concat_elu_output_shape(x, pad), x.options().memory_format(layout));
   const int64_t n = x.numel();
   if (n == 0) return out.zero_();  // an empty x may still have a border
-  const auto xc = x.contiguous();
+  const auto xc = x.contiguous(layout);
+  if (is_channels_last(layout)) {
+    const int64_t n_out = out.numel();
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "concat_elu", [&] {
+      forward_channels_last_kernel<scalar_t>
+          <<<blocks_for(n_out), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
+              xc.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), n_out,
+              image_padding_of(x, pad), dropout_of(p, seed));
+    });
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return out;
+  }
   if (!pad.empty()) {
     const int64_t n_out = out.numel();
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "concat_elu", [&] {
@@ -142,10 +200,22 @@ at::Tensor backward(const at::Tensor& grad, const at::Tensor& x, double p, int64
   check_concat_elu_pad(x, pad, op);
   check_concat_elu_grad(grad, x, pad, op);
   const c10::cuda::CUDAGuard guard(x.device());
-  auto grad_x = at::empty(x.sizes(), x.options());
+  const auto layout = kernel_layout(x);
+  auto grad_x = at::empty(x.sizes(), x.options().memory_format(layout));
   const int64_t n = x.numel();
   if (n == 0) return grad_x;
-  const auto g = grad.contiguous(), xc = x.contiguous();
+  const auto g = grad.contiguous(layout), xc = x.contiguous(layout);
+  if (is_channels_last(layout)) {
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "concat_elu_backward", [&] {
+      backward_channels_last_kernel<scalar_t>
+          <<<blocks_for(n), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
+              g.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>(),
+              grad_x.mutable_data_ptr<scalar_t>(), n, image_padding_of(x, pad),
+              dropout_of(p, seed));
+    });
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return grad_x;
+  }
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "concat_elu_backward", [&] {
     backward_padded_kernel<scalar_t>
         <<<blocks_for(n), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(

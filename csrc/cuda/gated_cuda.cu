@@ -1,6 +1,7 @@
 // CUDA kernels of the fused gated activation over the shared per-element math
-// (gen_ext/gated_math.h): grid-stride loops over the output's positions. x is seen as [B, 2N]
-// rows (N = C * spatial) whose first N values are the a half and next N the b half.
+// (gen_ext/gated_math.h): grid-stride loops over the output's positions. x is seen as [rows, 2N]
+// whose first N values are the a half and next N the b half: rows of images (N = C * spatial)
+// in NCHW, of pixels (N = C) in channels last (gated_rows, gated_checks.h).
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -12,6 +13,7 @@
 #include <optional>
 
 #include "../gated_checks.h"
+#include "../memory_layout.h"
 #include "gen_ext/gated_math.h"
 #include "launch.h"
 
@@ -49,12 +51,13 @@ at::Tensor forward(const at::Tensor& x, const std::optional<at::Tensor>& residua
   check_gated_x(x, op);
   if (residual.has_value()) check_gated_like_output(*residual, x, op, "residual");
   const c10::cuda::CUDAGuard guard(x.device());
-  auto out = at::empty(gated_output_shape(x), x.options());
+  const auto layout = kernel_layout(x);
+  auto out = at::empty(gated_output_shape(x), x.options().memory_format(layout));
   const int64_t n = out.numel();
   if (n == 0) return out;
-  const int64_t N = n / x.size(0);
-  const auto xc = x.contiguous();
-  const at::Tensor r = residual.has_value() ? residual->contiguous() : at::Tensor();
+  const int64_t N = gated_rows(out, layout).second;
+  const auto xc = x.contiguous(layout);
+  const at::Tensor r = residual.has_value() ? residual->contiguous(layout) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gated_activation", [&] {
     gated_forward_kernel<scalar_t><<<blocks_for(n), kThreads, 0,
                                      c10::cuda::getCurrentCUDAStream()>>>(
@@ -70,11 +73,12 @@ at::Tensor backward(const at::Tensor& grad, const at::Tensor& x) {
   check_gated_x(x, op);
   check_gated_like_output(grad, x, op, "grad");
   const c10::cuda::CUDAGuard guard(x.device());
-  auto grad_x = at::empty(x.sizes(), x.options());
+  const auto layout = kernel_layout(x);
+  auto grad_x = at::empty(x.sizes(), x.options().memory_format(layout));
   const int64_t n = grad.numel();
   if (n == 0) return grad_x;
-  const int64_t N = n / x.size(0);
-  const auto g = grad.contiguous(), xc = x.contiguous();
+  const int64_t N = gated_rows(grad, layout).second;
+  const auto g = grad.contiguous(layout), xc = x.contiguous(layout);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gated_activation_backward", [&] {
     gated_backward_kernel<scalar_t><<<blocks_for(n), kThreads, 0,
                                       c10::cuda::getCurrentCUDAStream()>>>(

@@ -16,6 +16,7 @@ from gen_ext import reference as ref
 from .arg_checks import FLOAT_DTYPES, check_arg, check_like_output
 from .backend import get_backend
 from .gaussian import draw_seed, draw_seed_tensor
+from .memory_layout import empty_in_layout_of
 from .second_order import backward_of_backward, register_autograd_pair
 
 OP = "gen_ext::concat_elu"
@@ -89,14 +90,14 @@ def concat_elu(
 
 def _fake(x, p, seed, pad=()):
     check_inputs(x, p, pad)
-    return x.new_empty(output_shape(x, pad))
+    return empty_in_layout_of(x, output_shape(x, pad))
 
 
 def _backward_fake(grad, x, p, seed, pad=()):
     op = "concat_elu_backward"
     check_inputs(x, p, pad, op)
     check_like_output(grad, output_shape(x, pad), x, op, "grad")
-    return torch.empty_like(x, memory_format=torch.contiguous_format)
+    return empty_in_layout_of(x, x.shape)
 
 
 def _setup_context(ctx, inputs, output):

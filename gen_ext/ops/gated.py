@@ -12,6 +12,7 @@ from gen_ext import reference as ref
 
 from .arg_checks import FLOAT_DTYPES, check_arg, check_like_output
 from .backend import get_backend
+from .memory_layout import empty_in_layout_of
 from .second_order import backward_of_backward, register_autograd_pair
 
 OP = "gen_ext::gated_activation"
@@ -58,14 +59,14 @@ def gated_activation(x: torch.Tensor, residual: torch.Tensor | None = None) -> t
 
 def _fake(x, residual):
     check_inputs(x, residual)
-    return x.new_empty(output_shape(x))
+    return empty_in_layout_of(x, output_shape(x))
 
 
 def _backward_fake(grad, x):
     op = "gated_activation_backward"
     check_x(x, op)
     check_like_output(grad, output_shape(x), x, op, "grad")
-    return torch.empty_like(x, memory_format=torch.contiguous_format)
+    return empty_in_layout_of(x, x.shape)
 
 
 def _setup_context(ctx, inputs, output):

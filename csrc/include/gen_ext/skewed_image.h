@@ -13,7 +13,7 @@ struct SkewedImage {
   int64_t B, H, Ws, hid, G, W;  // G = 4 * hid gate channels; W = Ws - H + 1, the image's width
 
   GEN_EXT_HOST_DEVICE bool inside(int64_t r, int64_t j) const {
-    return r >= 0 && j >= r && j - r < W;
+    return r >= 0 && r < H && j >= r && j - r < W;
   }
   // The rows of column j inside the image.
   GEN_EXT_HOST_DEVICE int64_t first_row(int64_t j) const { return j - W + 1 > 0 ? j - W + 1 : 0; }
