@@ -313,8 +313,11 @@ def bench_cases(args) -> list[str]:
 def cmd_bench(args) -> int:
     from gen_ext import _extension
     from gen_ext.bench import runner
+    from gen_ext.cpu_memory import keep_freed_cpu_memory
 
     _extension.require()
+    # as `gen-ext train` does, for every implementation alike (gen_ext/cpu_memory.py)
+    keep_freed_cpu_memory()
     if args.suite == "sampling":
         return bench_sampling(args)
     load_before = runner.load_average()

@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from gen_ext import ops
+from gen_ext.cpu_memory import keep_freed_cpu_memory
 from gen_ext.data import ImageData, load, load_audio, mu_law_encode
 from gen_ext.errors import CheckpointError, TrainingError, one_line
 from gen_ext.files import atomic_write_bytes
@@ -540,6 +541,7 @@ def train(
         history, first_epoch = _resume(ckpt, ckpt_path, model, optimizers, device)
     if overwrite:
         _remove_earlier_results(out)
+    keep_freed_cpu_memory()  # no step pays for page faults of memory freed by the one before
     started = time.perf_counter()
     if cfg.early_stop is not None and not model.lower_is_better:
         raise TrainingError(
