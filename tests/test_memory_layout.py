@@ -37,25 +37,29 @@ def small_model():
     return model.eval(), x
 
 
-def test_kernels_run_channels_last_on_a_cpu(monkeypatch):
-    monkeypatch.delenv("GEN_EXT_CPU_LAYOUT", raising=False)
+@pytest.mark.parametrize(
+    "backend,setting,layout",
+    [
+        ("kernels", None, "channels_last"),  # the default
+        ("kernels", "channels_last", "channels_last"),
+        ("kernels", "contiguous", "contiguous"),
+        ("reference", "channels_last", "contiguous"),  # the model as written, whatever the setting
+    ],
+)
+def test_layout_of_the_network_on_a_cpu(monkeypatch, backend, setting, layout):
+    """Every convolution reads the layout asked for, and the loss is the reference's NCHW one up
+    to float32 rounding (oneDNN sums in another order per layout)."""
     model, x = small_model()
-    layouts, fused = conv_input_layouts(model, x)
-    assert layouts == {"channels_last"}
     with ops.use_backend("reference"):
-        layouts, reference = conv_input_layouts(model, x)
-    assert layouts == {"contiguous"}
-    torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-5)
-
-
-def test_contiguous_layout_on_request(monkeypatch):
-    model, x = small_model()
-    monkeypatch.setenv("GEN_EXT_CPU_LAYOUT", "channels_last")
-    channels_last = conv_input_layouts(model, x)[1]
-    monkeypatch.setenv("GEN_EXT_CPU_LAYOUT", "contiguous")
-    layouts, contiguous = conv_input_layouts(model, x)
-    assert layouts == {"contiguous"}
-    torch.testing.assert_close(channels_last, contiguous, rtol=1e-5, atol=1e-5)
+        want = model.loss(x)[0]
+    if setting is None:
+        monkeypatch.delenv("GEN_EXT_CPU_LAYOUT", raising=False)
+    else:
+        monkeypatch.setenv("GEN_EXT_CPU_LAYOUT", setting)
+    with ops.use_backend(backend):
+        layouts, got = conv_input_layouts(model, x)
+    assert layouts == {layout}
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_bad_layout_names_the_variable(monkeypatch):

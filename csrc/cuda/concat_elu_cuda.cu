@@ -145,7 +145,7 @@ __global__ void backward_channels_last_kernel(const T* __restrict__ grad, const 
   }
 }
 
-// A 4-D x's shape and border (none when pad is empty), for the channels-last kernels.
+// A 4-D x's shape and border (none when pad is empty), for the kernels over output elements.
 Padded image_padding_of(const at::Tensor& x, at::IntArrayRef pad) {
   const int64_t H = x.size(2), W = x.size(3);
   if (pad.empty()) return {x.size(1), H, W, 0, 0, H, W};
@@ -162,24 +162,15 @@ at::Tensor forward(const at::Tensor& x, double p, int64_t seed, at::IntArrayRef 
   const int64_t n = x.numel();
   if (n == 0) return out.zero_();  // an empty x may still have a border
   const auto xc = x.contiguous(layout);
-  if (is_channels_last(layout)) {
+  const bool channels_last = is_channels_last(layout);
+  if (channels_last || !pad.empty()) {  // one thread per output element, border included
     const int64_t n_out = out.numel();
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "concat_elu", [&] {
-      forward_channels_last_kernel<scalar_t>
-          <<<blocks_for(n_out), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
-              xc.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), n_out,
-              image_padding_of(x, pad), dropout_of(p, seed));
-    });
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-    return out;
-  }
-  if (!pad.empty()) {
-    const int64_t n_out = out.numel();
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "concat_elu", [&] {
-      forward_padded_kernel<scalar_t>
-          <<<blocks_for(n_out), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
-              xc.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), n_out,
-              padded_of(x, pad), dropout_of(p, seed));
+      const auto kernel = channels_last ? forward_channels_last_kernel<scalar_t>
+                                        : forward_padded_kernel<scalar_t>;
+      kernel<<<blocks_for(n_out), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
+          xc.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), n_out,
+          image_padding_of(x, pad), dropout_of(p, seed));
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return out;
