@@ -4,13 +4,17 @@
 // the outputs that read it). The body is device-generic ATen and is registered for both CPU and
 // CUDA; what differs is the schedule: on the CPU one task per sample runs its taps one after the
 // other while that sample's output is in cache (the GEMMs single-threaded inside the task), on
-// other devices one batched GEMM per tap covers every sample.
+// other devices one batched GEMM per tap covers every sample. On the CPU each shape may instead
+// run oneDNN's conv1d over a left-padded copy, whichever is faster there (cpu/conv_path.h).
 #include <ATen/Parallel.h>
 #include <ATen/core/LegacyTypeDispatch.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/addmm.h>
 #include <ATen/ops/baddbmm.h>
 #include <ATen/ops/bmm.h>
+#include <ATen/ops/constant_pad_nd.h>
+#include <ATen/ops/conv1d.h>
+#include <ATen/ops/convolution_backward.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/mm.h>
 #include <ATen/ops/sum.h>
@@ -19,10 +23,14 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <optional>
+#include <sstream>
+#include <string>
 #include <tuple>
 
 #include "causal_conv1d_checks.h"
+#include "cpu/conv_path.h"
 
 namespace gen_ext {
 namespace {
@@ -52,14 +60,11 @@ int64_t sample_grain(int64_t macs_per_sample) {
 // wt [K, C_out, C_in]: the taps' weights, each a contiguous matrix.
 at::Tensor weight_taps(const at::Tensor& weight) { return weight.permute({2, 0, 1}).contiguous(); }
 
-at::Tensor forward(const at::Tensor& x, const at::Tensor& weight,
-                   const std::optional<at::Tensor>& bias_opt, int64_t dilation) {
-  constexpr const char* op = "causal_conv1d";
-  const at::Tensor bias = bias_opt.has_value() ? *bias_opt : at::Tensor();
-  check_causal_conv1d_inputs(x, weight, bias, dilation, op);
+// The kernel: checked, non-empty inputs.
+at::Tensor kernel_forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                          int64_t dilation) {
   const int64_t B = x.size(0), Cin = x.size(1), T = x.size(2);
   const int64_t Cout = weight.size(0), K = weight.size(2);
-  if (B == 0 || Cout == 0 || T == 0) return at::empty({B, Cout, T}, x.options());
   const auto xc = x.contiguous();
   const auto wt = weight_taps(weight);
   const auto b = bias.defined() ? bias.contiguous().view({Cout, 1}) : at::Tensor();
@@ -98,25 +103,14 @@ at::Tensor forward(const at::Tensor& x, const at::Tensor& weight,
   return out;
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Tensor& x,
-                                                        const at::Tensor& weight, int64_t dilation,
-                                                        std::array<bool, 3> output_mask) {
-  constexpr const char* op = "causal_conv1d_backward";
-  check_causal_conv1d_inputs(x, weight, at::Tensor(), dilation, op);
-  check_causal_conv1d_grad(grad, x, weight, op);
+// The kernel's input and weight gradients (those wanted; the others left as given): checked,
+// non-empty inputs.
+void kernel_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& weight,
+                     int64_t dilation, bool want_x, bool want_weight, at::Tensor& grad_x,
+                     at::Tensor& grad_weight) {
   const int64_t B = x.size(0), Cin = x.size(1), T = x.size(2);
   const int64_t Cout = weight.size(0), K = weight.size(2);
-  const auto [want_x, want_weight, want_bias] = output_mask;
-  const auto none = [&] { return at::empty({0}, x.options()); };
-  at::Tensor grad_x = want_x ? at::empty({B, Cin, T}, x.options()) : none();
-  at::Tensor grad_weight = none();
-  at::Tensor grad_bias = want_bias ? grad.sum(at::IntArrayRef{0, 2}) : none();
-  if (B == 0 || T == 0) {
-    if (want_x) grad_x.zero_();
-    if (want_weight) grad_weight = at::zeros(weight.sizes(), x.options());
-    return {grad_x, grad_weight, grad_bias};
-  }
-  if (!want_x && !want_weight) return {grad_x, grad_weight, grad_bias};
+  if (want_x) grad_x = at::empty({B, Cin, T}, x.options());
   const auto g = grad.contiguous();  // autograd may hand a stride-0 expanded gradient
   const auto xc = x.contiguous();
   const auto wt = weight_taps(weight);
@@ -175,6 +169,121 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad, 
     }
   }
   if (want_weight) grad_weight = taps_grad.permute({1, 2, 0}).contiguous();
+}
+
+// ---- the dense alternative on the CPU: oneDNN's conv1d over x padded with (K-1)d zeros ----
+// It multiplies the padding's zeros by the weights (forward) and by the output gradient (the
+// weight's gradient), which is exact while those are finite: a finite sum of the forward's
+// results proves it (a non-finite weight makes some padded product NaN), and the backward checks
+// the gradient first; otherwise the call runs the kernel, which matches the reference in every
+// case. Offered only where every tap reads some x ((K-1)d < T), so the copy stays shorter than
+// twice the sequence.
+
+bool all_finite(const at::Tensor& t) {
+  return t.numel() == 0 || std::isfinite(t.sum().item<double>());
+}
+
+bool dense_offered(const at::Tensor& x, const at::Tensor& weight, int64_t dilation) {
+  return x.is_cpu() && x.size(1) > 0 && weight.size(0) > 0 &&  // conv1d refuses empty channels
+         tap_shift(0, weight.size(2), dilation, x.size(2)) >= 0;
+}
+
+// Identifies a call's shape for the path choice: everything the speed of either path depends on.
+std::string path_key(const char* op, const at::Tensor& x, const at::Tensor& weight,
+                     int64_t dilation, bool bias) {
+  std::ostringstream key;
+  key << op << " x[" << x.size(0) << "," << x.size(1) << "," << x.size(2) << "] out "
+      << weight.size(0) << " K " << weight.size(2) << " d " << dilation << " "
+      << c10::toString(x.scalar_type()) << (bias ? " bias" : "") << " " << at::get_num_threads()
+      << " threads";
+  return key.str();
+}
+
+int64_t left_padding(const at::Tensor& weight, int64_t dilation) {
+  return (weight.size(2) - 1) * dilation;
+}
+
+// The dense forward, or an undefined tensor where it is not exact.
+at::Tensor dense_forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                         int64_t dilation) {
+  const std::optional<at::Tensor> b = bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt;
+  const auto padded = at::constant_pad_nd(x, {left_padding(weight, dilation), 0});
+  auto out = at::conv1d(padded, weight, b, at::IntArrayRef{1}, at::IntArrayRef{0},
+                        at::IntArrayRef{dilation})
+                 .contiguous();
+  return all_finite(out) ? out : at::Tensor();
+}
+
+// The dense input and weight gradients (those wanted); false where they would not be exact.
+bool dense_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& weight,
+                    int64_t dilation, bool want_x, bool want_weight, at::Tensor& grad_x,
+                    at::Tensor& grad_weight) {
+  if (!all_finite(grad)) return false;
+  const int64_t pad = left_padding(weight, dilation);
+  auto [gx, gw, gb] = at::convolution_backward(
+      grad, at::constant_pad_nd(x, {pad, 0}), weight, std::nullopt, at::IntArrayRef{1},
+      at::IntArrayRef{0}, at::IntArrayRef{dilation}, false, at::IntArrayRef{0}, 1,
+      {want_x, want_weight, false});
+  if (want_x) grad_x = gx.narrow(2, pad, x.size(2)).contiguous();
+  if (want_weight) grad_weight = gw.contiguous();
+  return true;
+}
+
+at::Tensor forward(const at::Tensor& x, const at::Tensor& weight,
+                   const std::optional<at::Tensor>& bias_opt, int64_t dilation) {
+  constexpr const char* op = "causal_conv1d";
+  const at::Tensor bias = bias_opt.has_value() ? *bias_opt : at::Tensor();
+  check_causal_conv1d_inputs(x, weight, bias, dilation, op);
+  const int64_t B = x.size(0), Cout = weight.size(0), T = x.size(2);
+  if (B == 0 || Cout == 0 || T == 0) return at::empty({B, Cout, T}, x.options());
+  if (dense_offered(x, weight, dilation)) {
+    const auto path = cpu::choose_conv_path(
+        [&] { return path_key(op, x, weight, dilation, bias.defined()); },
+        [&] { kernel_forward(x, weight, bias, dilation); },
+        [&] { dense_forward(x, weight, bias, dilation); });
+    if (path == cpu::ConvPath::kDense) {
+      auto out = dense_forward(x, weight, bias, dilation);
+      if (out.defined()) return out;
+    }
+  }
+  return kernel_forward(x, weight, bias, dilation);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Tensor& x,
+                                                        const at::Tensor& weight, int64_t dilation,
+                                                        std::array<bool, 3> output_mask) {
+  constexpr const char* op = "causal_conv1d_backward";
+  check_causal_conv1d_inputs(x, weight, at::Tensor(), dilation, op);
+  check_causal_conv1d_grad(grad, x, weight, op);
+  const int64_t B = x.size(0), Cin = x.size(1), T = x.size(2);
+  const auto [want_x, want_weight, want_bias] = output_mask;
+  const auto none = [&] { return at::empty({0}, x.options()); };
+  at::Tensor grad_x = none(), grad_weight = none();
+  at::Tensor grad_bias = want_bias ? grad.sum(at::IntArrayRef{0, 2}) : none();
+  if (B == 0 || T == 0) {
+    if (want_x) grad_x = at::zeros({B, Cin, T}, x.options());
+    if (want_weight) grad_weight = at::zeros(weight.sizes(), x.options());
+    return {grad_x, grad_weight, grad_bias};
+  }
+  if (!want_x && !want_weight) return {grad_x, grad_weight, grad_bias};
+  if (dense_offered(x, weight, dilation)) {
+    at::Tensor scratch_x, scratch_weight;  // the timing runs' results, dropped
+    const auto path = cpu::choose_conv_path(
+        [&] { return path_key(op, x, weight, dilation, false); },
+        [&] {
+          kernel_backward(grad, x, weight, dilation, want_x, want_weight, scratch_x,
+                          scratch_weight);
+        },
+        [&] {
+          dense_backward(grad, x, weight, dilation, want_x, want_weight, scratch_x,
+                         scratch_weight);
+        });
+    if (path == cpu::ConvPath::kDense &&
+        dense_backward(grad, x, weight, dilation, want_x, want_weight, grad_x, grad_weight)) {
+      return {grad_x, grad_weight, grad_bias};
+    }
+  }
+  kernel_backward(grad, x, weight, dilation, want_x, want_weight, grad_x, grad_weight);
   return {grad_x, grad_weight, grad_bias};
 }
 

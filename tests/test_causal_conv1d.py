@@ -44,14 +44,17 @@ def assert_all_close(got, want, **tol):
         torch.testing.assert_close(g, w, **tol, msg=lambda m, name=name: f"{name}: {m}")
 
 
-@pytest.fixture(params=["per-sample", "batched"])
+@pytest.fixture(params=["per-sample", "batched", "dense"])
 def schedule(request):
     """The kernel's two schedules on the CPU: one task per sample when there are at least as many
     samples as threads (1 thread here), the batched GEMMs otherwise (more threads than any test's
-    batch)."""
+    batch); and the dense path (conv1d over a left-padded copy), which the op may choose per shape
+    instead (gen_ext.ops.conv_path). Each is forced, so every one is tested whatever is faster
+    here."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1 if request.param == "per-sample" else 16)
-    yield request.param
+    with ops.use_conv_path("dense" if request.param == "dense" else "kernel"):
+        yield request.param
     torch.set_num_threads(threads)
 
 
@@ -364,3 +367,42 @@ def test_layer_compiles():
     torch.testing.assert_close(out, layer(x))
     out.sum().backward()
     assert x.grad is not None and x.grad.shape == x.shape
+
+
+def test_auto_chooses_a_path_per_shape_and_records_it():
+    """Under "auto" the first call of a shape times both paths and keeps the faster; the choice is
+    listed (and stored in training checkpoints) under the shape's key."""
+    x, weight, b = inputs(3, 5, 7, 61, 3, seed=21)
+    with ops.use_conv_path("auto"):
+        got = value_and_grads(ops.causal_conv1d, x, weight, b, 2)
+    choices = {k: v for k, v in ops.conv_path_choices().items() if k.startswith("causal_conv1d")}
+    assert any("x[3,5,61] out 7 K 3 d 2" in k for k in choices), choices
+    assert set(choices.values()) <= {"kernel", "dense"}
+    assert_all_close(got, value_and_grads(reference.causal_conv1d, x, weight, b, 2), **EXACT)
+
+
+def test_dense_path_not_offered_where_a_tap_reads_nothing():
+    """(K-1)d >= T: the padded copy would outgrow the sequence, so the kernel runs even when the
+    dense path is asked for (no choice is recorded for the shape)."""
+    x, weight, b = inputs(2, 3, 4, 9, 3, seed=22)
+    with ops.use_conv_path("auto"):
+        got = value_and_grads(ops.causal_conv1d, x, weight, b, 5)  # reads back 10 >= 9
+    assert not any("x[2,3,9]" in k for k in ops.conv_path_choices())
+    assert_all_close(got, value_and_grads(reference.causal_conv1d, x, weight, b, 5), **EXACT)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_dense_path_falls_back_for_a_non_finite_gradient(value):
+    """An infinite or NaN output gradient times the padding's zeros would put NaN into the weight
+    gradient where the reference has none: the dense backward refuses it and the kernel runs."""
+    x, weight, b = inputs(2, 3, 4, 20, 3, seed=23)
+    grad = torch.randn(2, 4, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    grad[0, 1, 2] = value  # t = 2: taps 0 and 1 (shifts 8, 4) read the padding there
+    results = []
+    for fn, path in ((ops.causal_conv1d, "dense"), (reference.causal_conv1d, "kernel")):
+        leaves = [t.clone().requires_grad_() for t in (x, weight, b)]
+        with ops.use_conv_path(path):
+            fn(*leaves[:2], leaves[2], 4).backward(grad)
+        results.append([t.grad for t in leaves])
+    for g, w in zip(*results, strict=True):
+        torch.testing.assert_close(g, w, **EXACT, equal_nan=True)

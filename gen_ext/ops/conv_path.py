@@ -1,5 +1,6 @@
-"""Which path the CPU convolution ops take per shape: their own kernel, or the dense alternative
-(oneDNN's convolution of the masked weight), whichever this processor runs faster.
+"""Which path the CPU convolution ops (masked_conv2d, causal_conv1d) take per shape: their own
+kernel, or the dense alternative (oneDNN's convolution of the masked weight; conv1d over a
+left-padded copy), whichever this processor runs faster.
 
 Under the default policy "auto" both paths are timed once, the first time a shape is seen, and the
 faster is kept for that shape in this process (csrc/cpu/conv_path.h). "kernel" and "dense" force
