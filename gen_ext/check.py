@@ -434,22 +434,17 @@ def check_causal_conv1d(device: torch.device) -> list[CheckRow]:
     # on the CPU each shape runs whichever of the kernel and the dense path (conv1d over a padded
     # copy) is faster: both are checked
     paths = ("kernel", "dense") if device.type == "cpu" else ("kernel",)
+    fused, ref = ops.causal_conv1d, reference.causal_conv1d
     for k, dilation, length in ((2, 64, 301), (3, 7, 97), (3, 40, 61)):
         x = torch.randn((4, 32, length), generator=g, dtype=torch.float64, device=device)
         weight = torch.randn((48, 32, k), generator=g, dtype=torch.float64, device=device)
         bias = torch.randn((48,), generator=g, dtype=torch.float64, device=device)
         # the dense path is offered only where every tap reads some x, (K - 1) d < T
         for path in paths if (k - 1) * dilation < length else ("kernel",):
-            case = f"K={k}, d={dilation}, T={length}" + (f" {path}" if len(paths) > 1 else "")
+            case = f"K={k}, d={dilation}, T={length}"
+            case = f"{case}, {path} path" if len(paths) > 1 else case
             with ops.use_conv_path(path):
-                rows += _conv_rows(
-                    op,
-                    case,
-                    ops.causal_conv1d,
-                    reference.causal_conv1d,
-                    (x, weight, bias),
-                    dilation,
-                )
+                rows += _conv_rows(op, case, fused, ref, (x, weight, bias), dilation)
     small = [
         torch.randn(shape, generator=g, dtype=torch.float64, device=device).requires_grad_()
         for shape in ((2, 3, 7), (2, 3, 3), (2,))
