@@ -2,8 +2,9 @@
 // CPU kernels of the fused concat-ELU with dropout, compiled once per instruction set (see
 // vec_ops.h). Without a border x is seen as [B, N] rows (N = C * spatial) and the output as
 // [B, 2N]: a row's first N values are elu(x), the next N elu(-x), so both halves are contiguous
-// runs that vectorize; with one, each image row is such a run. One routine per direction
-// processes a run, for both layouts.
+// runs that vectorize; with one, each image row is such a run; channels last, each pixel's
+// channels are one (the dropout stream then steps H * W between them). One routine per direction
+// processes a run, for every layout.
 // The dropout factors (concat_elu_math.h) of a vector are drawn lane by lane into a small buffer:
 // splitmix64 is a few integer operations, far cheaper than the memory traffic around it.
 
