@@ -351,8 +351,9 @@ def _masked_conv_rows(device, g, path: str) -> list[CheckRow]:
 def _in_layout(tensors, layout, kernel_made: int = 2):
     """tensors, or copies holding inf when one of the first `kernel_made` (the output and the
     gradient the kernels write) is not stored in `layout`: the row then fails, saying the kernels
-    lost the layout they were given. (A residual's gradient is the incoming one, passed on.)"""
-    if all(t.is_contiguous(memory_format=layout) for t in tensors[:kernel_made]):
+    lost the layout they were given. (A residual's gradient is the incoming one, passed on.)
+    layout None: nothing to check."""
+    if layout is None or all(t.is_contiguous(memory_format=layout) for t in tensors[:kernel_made]):
         return tensors
     return tuple(torch.full_like(t, math.inf) for t in tensors)
 
@@ -368,7 +369,8 @@ def check_gated(device: torch.device) -> list[CheckRow]:
         torch.randn((8, 24, 13, 11), generator=g, device=device).double() for _ in range(2)
     )
 
-    def run(fn, dtype, layout=torch.contiguous_format):
+    def run(fn, dtype, layout=None):
+        layout = layout or torch.contiguous_format
         leaves = [
             t.to(dtype).contiguous(memory_format=layout).requires_grad_() for t in (x, residual)
         ]
@@ -383,10 +385,7 @@ def check_gated(device: torch.device) -> list[CheckRow]:
         (torch.float32, 2e-6, None),
         (torch.float32, 2e-6, torch.channels_last),
     ):
-        if layout is None:
-            got = run(ops.gated_activation, dtype)
-        else:
-            got = _in_layout(run(ops.gated_activation, dtype, layout), layout)
+        got = _in_layout(run(ops.gated_activation, dtype, layout), layout)
         rows.append(
             CheckRow(
                 op,
@@ -547,8 +546,9 @@ def check_concat_elu(device: torch.device) -> list[CheckRow]:
     x = (torch.randn((8, 24, 13, 11), generator=g, device=device) * 3).double()
     seed = 20261203
 
-    def run(fn, dtype, p, pad, layout=torch.contiguous_format):
-        leaf = x.to(dtype).contiguous(memory_format=layout).requires_grad_()
+    def run(fn, dtype, p, pad, layout=None):
+        leaf = x.to(dtype).contiguous(memory_format=layout or torch.contiguous_format)
+        leaf.requires_grad_()
         out = fn(leaf, p, seed, pad)
         # the same weights for every run of an output shape, drawn apart from g's stream
         weights_g = torch.Generator(device=device).manual_seed(1)
@@ -563,11 +563,7 @@ def check_concat_elu(device: torch.device) -> list[CheckRow]:
         exact = run(reference.concat_elu, torch.float64, p, pad)
         # float32: expm1 and a multiply or two, each a float32 ulp (6e-8) or so
         for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-6)):
-            if layout is None:
-                got = run(torch.ops.gen_ext.concat_elu, dtype, p, pad)
-            else:
-                got = run(torch.ops.gen_ext.concat_elu, dtype, p, pad, layout)
-                got = _in_layout(got, layout)
+            got = _in_layout(run(torch.ops.gen_ext.concat_elu, dtype, p, pad, layout), layout)
             rows.append(
                 CheckRow(
                     op,

@@ -24,12 +24,14 @@ def inputs(B, Cin, Cout, T, K, dtype=torch.float64, seed=0, bias=True):
     return x, weight, b
 
 
-def value_and_grads(fn, x, weight, bias, dilation):
-    """fn's output and the gradients of x, weight (and bias) of a randomly weighted sum of it."""
+def value_and_grads(fn, x, weight, bias, dilation, cotangent=None):
+    """fn's output and the gradients of x, weight (and bias) of a randomly weighted sum of it (or
+    of its sum weighted by `cotangent`)."""
     leaves = [t.detach().clone().requires_grad_() for t in (x, weight, bias) if t is not None]
     out = fn(*leaves[:2], leaves[2] if bias is not None else None, dilation)
-    g = torch.Generator().manual_seed(9)
-    cotangent = torch.randn(out.shape, generator=g, dtype=torch.float64).to(out.dtype)
+    if cotangent is None:
+        g = torch.Generator().manual_seed(9)
+        cotangent = torch.randn(out.shape, generator=g, dtype=torch.float64).to(out.dtype)
     grads = torch.autograd.grad(out, leaves, cotangent, allow_unused=True)
     # (the reference reads no x where T = 0)
     return (
@@ -398,11 +400,8 @@ def test_dense_path_falls_back_for_a_non_finite_gradient(value):
     x, weight, b = inputs(2, 3, 4, 20, 3, seed=23)
     grad = torch.randn(2, 4, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
     grad[0, 1, 2] = value  # t = 2: taps 0 and 1 (shifts 8, 4) read the padding there
-    results = []
-    for fn, path in ((ops.causal_conv1d, "dense"), (reference.causal_conv1d, "kernel")):
-        leaves = [t.clone().requires_grad_() for t in (x, weight, b)]
-        with ops.use_conv_path(path):
-            fn(*leaves[:2], leaves[2], 4).backward(grad)
-        results.append([t.grad for t in leaves])
-    for g, w in zip(*results, strict=True):
+    with ops.use_conv_path("dense"):
+        got = value_and_grads(ops.causal_conv1d, x, weight, b, 4, grad)
+    want = value_and_grads(reference.causal_conv1d, x, weight, b, 4, grad)
+    for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, **EXACT, equal_nan=True)

@@ -15,7 +15,12 @@ def conv_input_layouts(model, x):
 
     def record(module, args):
         t = args[0]
-        seen.append("channels_last" if not t.is_contiguous() else "contiguous")
+        if t.is_contiguous():
+            seen.append("contiguous")
+        elif t.is_contiguous(memory_format=torch.channels_last):
+            seen.append("channels_last")
+        else:
+            seen.append(f"strides {t.stride()}")  # neither: a copy would be made
 
     handles = [
         m.register_forward_pre_hook(record)
