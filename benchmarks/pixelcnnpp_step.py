@@ -28,6 +28,7 @@ from gen_ext import ops
 from gen_ext.bench.model_cases import SIZES
 from gen_ext.cpu_memory import keep_freed_cpu_memory
 from gen_ext.models import PixelCNNPlusPlus
+from gen_ext.nn import GatedResidualBlock
 
 SIZE = SIZES["pixelcnn++"]  # the model-level benchmark's documented size
 # the module, not the function gen_ext.reference re-exports under the same name
@@ -46,13 +47,40 @@ def make():
     return model, torch.optim.Adam(model.parameters(), 1e-4)
 
 
-# run -> (backend, GEN_EXT_CPU_LAYOUT, batch layout, dropout factors of the reference)
+FUSED_BLOCK = GatedResidualBlock.forward
+
+# run -> (backend, GEN_EXT_CPU_LAYOUT, batch layout, dropout factors of the reference, block)
 RUNS = {
-    "kernels": ("kernels", "channels_last", torch.contiguous_format, COUNTER_BASED),
-    "kernels NCHW": ("kernels", "contiguous", torch.contiguous_format, COUNTER_BASED),
-    "reference": ("reference", "channels_last", torch.contiguous_format, COUNTER_BASED),
-    "reference channels-last": ("reference", "channels_last", torch.channels_last, COUNTER_BASED),
-    "torch dropout": ("reference", "channels_last", torch.contiguous_format, torch_dropout_factors),
+    "kernels": ("kernels", "channels_last", torch.contiguous_format, COUNTER_BASED, FUSED_BLOCK),
+    "kernels unfused blocks": (
+        "kernels",
+        "channels_last",
+        torch.contiguous_format,
+        COUNTER_BASED,
+        GatedResidualBlock.forward_unfused,
+    ),
+    "kernels NCHW": ("kernels", "contiguous", torch.contiguous_format, COUNTER_BASED, FUSED_BLOCK),
+    "reference": (
+        "reference",
+        "channels_last",
+        torch.contiguous_format,
+        COUNTER_BASED,
+        FUSED_BLOCK,
+    ),
+    "reference channels-last": (
+        "reference",
+        "channels_last",
+        torch.channels_last,
+        COUNTER_BASED,
+        FUSED_BLOCK,
+    ),
+    "torch dropout": (
+        "reference",
+        "channels_last",
+        torch.contiguous_format,
+        torch_dropout_factors,
+        FUSED_BLOCK,
+    ),
 }
 
 
@@ -67,8 +95,9 @@ def main(steps: int, label: str, names: list[str]) -> None:
 
     def step(run):
         model, optimizer = runs[run]
-        backend, cpu_layout, batch_layout, dropout = RUNS[run]
+        backend, cpu_layout, batch_layout, dropout, block = RUNS[run]
         REFERENCE_CONCAT_ELU.dropout_factors = dropout
+        GatedResidualBlock.forward = block
         os.environ["GEN_EXT_CPU_LAYOUT"] = cpu_layout
         with ops.use_backend(backend):
             optimizer.zero_grad()

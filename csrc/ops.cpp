@@ -112,6 +112,25 @@ TORCH_LIBRARY(gen_ext, m) {
   // grad_x [B, 2C, *spatial]; the residual's gradient is grad itself (added in Python autograd).
   m.def("gated_activation_backward(Tensor grad, Tensor x) -> Tensor");
 
+  m.set_python_module("gen_ext.ops.gated_resnet_block");
+  // PixelCNN++'s gated residual block, fused (csrc/gated_resnet_block.cpp): x [B, C, H, W], aux
+  // [B, Ca, H, W] or none, w_in [Cm, 2C, kh, kw], w_aux [Cm, 2Ca, 1, 1] (with aux), w_gate
+  // [2C, 2Cm, kh, kw]; stream "down" or "down_right" (the causal border of both convolutions);
+  // dropout rate p on the gate's input, from the counter-based stream of `seed`. Returns
+  // (out [B, C, H, W], h [B, Cm, H, W], g [B, 2C, H, W]): h and g are what the backward reads.
+  m.def(
+      "gated_resnet_block(Tensor x, Tensor? aux, Tensor w_in, Tensor? b_in, Tensor? w_aux, "
+      "Tensor? b_aux, Tensor w_gate, Tensor? b_gate, str stream, float p, int seed) "
+      "-> (Tensor, Tensor, Tensor)");
+  // (grad_x, grad_aux, grad_w_in, grad_b_in, grad_w_aux, grad_b_aux, grad_w_gate, grad_b_gate);
+  // without aux its three are empty [0] tensors. The biases are not read: they are there so the
+  // backward's own derivative (second order) can reach them.
+  m.def(
+      "gated_resnet_block_backward(Tensor grad, Tensor x, Tensor? aux, Tensor w_in, Tensor? b_in, "
+      "Tensor? w_aux, Tensor? b_aux, Tensor w_gate, Tensor? b_gate, Tensor h, Tensor g, "
+      "str stream, float p, int seed) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, "
+      "Tensor, Tensor)");
+
   m.set_python_module("gen_ext.ops.wavenet_step");
   // One WaveNet layer at one time step, for sampling: x [B, R] the layer's input at time
   // `step`, cache [L, B, R] its last L = (K - 1) * dilation inputs (time s in slot s mod L),

@@ -38,11 +38,12 @@ STREAMS = ("down", "down_right")
 
 
 class GatedResidualBlock(nn.Module):
-    """x + gate(conv(dropout(concat_elu(conv(concat_elu(x)) + nin(concat_elu(aux)))))),
-    concat-ELU and dropout fused into one op (gen_ext.ops.concat_elu), which also writes each
-    shifted convolution's zero border (no padded copy),
-    the gate being tanh(a) * sigmoid(b) with the residual fused (gen_ext.ops.gated_activation;
-    the paper gates with a * sigmoid(b)).
+    """x + gate(conv(dropout(concat_elu(conv(concat_elu(x)) + nin(concat_elu(aux)))))), the gate
+    being tanh(a) * sigmoid(b) (the paper gates with a * sigmoid(b)), computed by one fused op
+    (gen_ext.ops.gated_resnet_block): each concat-ELU writes its shifted convolution's zero
+    border in the same pass (no padded copy), dropout is drawn inside the concat-ELU, the 1x1
+    auxiliary convolution accumulates in place, and the backward keeps the two convolutions'
+    outputs instead of every intermediate map.
 
     stream "down" uses down-shifted 2x3 convolutions (the vertical stream: row i sees the rows
     above), "down_right" down-right-shifted 2x2 ones (the horizontal stream). `aux` is another
@@ -67,18 +68,41 @@ class GatedResidualBlock(nn.Module):
         conv, kernel = (
             (DownShiftedConv2d, (2, 3)) if stream == "down" else (DownRightShiftedConv2d, (2, 2))
         )
+        self.stream = stream
         self.conv_in = conv(2 * channels, channels, kernel)
         self.aux = nn.Conv2d(2 * aux_channels, channels, 1) if aux_channels else None
         self.conv_gate = conv(2 * channels, 2 * channels, kernel)
-        # the nonlinearity before conv_gate, with dropout and conv_gate's border
+        # the nonlinearity before conv_gate, with dropout and conv_gate's border (its rate is the
+        # block's dropout; the fused op applies it)
         self.dropout = ConcatELU(dropout, pad=self.conv_gate.causal_padding)
 
     def forward(self, x: torch.Tensor, aux: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.conv_in.forward_padded(concat_elu(x, pad=self.conv_in.causal_padding))
         if (aux is None) != (self.aux is None):
             raise ValueError(
                 "GatedResidualBlock: pass aux exactly when the block was built with aux_channels"
             )
+        return ops.gated_resnet_block(
+            x,
+            aux,
+            self.conv_in.weight,
+            self.conv_in.bias,
+            None if self.aux is None else self.aux.weight,
+            None if self.aux is None else self.aux.bias,
+            self.conv_gate.weight,
+            self.conv_gate.bias,
+            self.stream,
+            self.dropout.p if self.training else 0.0,
+        )
+
+    def forward_unfused(self, x: torch.Tensor, aux: torch.Tensor | None = None) -> torch.Tensor:
+        """The same block from its separate fused ops (concat-ELU, convolution, gated activation),
+        as it was computed before the block op: for benchmarks that ask what fusing the block
+        adds (benchmarks/pixelcnnpp_step.py)."""
+        if (aux is None) != (self.aux is None):
+            raise ValueError(
+                "GatedResidualBlock: pass aux exactly when the block was built with aux_channels"
+            )
+        h = self.conv_in.forward_padded(concat_elu(x, pad=self.conv_in.causal_padding))
         if aux is not None:
             h = h + self.aux(concat_elu(aux))
         h = self.conv_gate.forward_padded(self.dropout(h))

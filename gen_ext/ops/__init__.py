@@ -16,6 +16,7 @@ from .conv_path import (
 from .diagonal_lstm import diagonal_lstm_scan
 from .dlm import discretized_logistic_mixture_nll, sample_discretized_logistic_mixture
 from .gated import gated_activation
+from .gated_resnet_block import gated_resnet_block
 from .gaussian import gaussian_reparameterize_kl
 from .langevin import langevin_step
 from .masked_conv import masked_conv2d
@@ -31,12 +32,14 @@ if _extension.available():
     from . import wavenet_step as _wavenet_step
     from .causal_conv1d import register as _register_causal_conv1d
     from .concat_elu import register as _register_concat_elu
+    from .gated_resnet_block import register as _register_gated_resnet_block
 
     _register_concat_elu()
     _register_causal_conv1d()
     _diagonal_lstm.register()
     _dlm.register()
     _gated.register()
+    _register_gated_resnet_block()
     _gaussian.register()
     _langevin.register()
     _masked_conv.register()
@@ -50,6 +53,7 @@ __all__ = [
     "sample_discretized_logistic_mixture",
     "gaussian_reparameterize_kl",
     "gated_activation",
+    "gated_resnet_block",
     "langevin_step",
     "masked_conv2d",
     "wavenet_layer_step",
