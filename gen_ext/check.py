@@ -617,6 +617,80 @@ def check_diagonal_lstm(device: torch.device) -> list[CheckRow]:
     return rows
 
 
+def _out_and_grads_flat(results):
+    """(out, every gradient flattened into one vector)."""
+    return results[0], torch.cat([t.flatten() for t in results[1:]])
+
+
+def check_gated_resnet_block(device: torch.device) -> list[CheckRow]:
+    rows = []
+    op = "gated_resnet_block"
+    g = torch.Generator(device=device).manual_seed(0)
+    seed = 20261204
+    B, C, Ca, H, W = 4, 24, 16, 13, 11  # odd sizes leave row tails
+
+    def randn(*shape, scale=1.0):
+        return (torch.randn(shape, generator=g, device=device) * scale).double()
+
+    for stream, (kh, kw) in (("down", (2, 3)), ("down_right", (2, 2))):
+        tensors = [
+            randn(B, C, H, W, scale=2),
+            randn(B, Ca, H, W, scale=2),
+            randn(C, 2 * C, kh, kw, scale=0.2),
+            randn(C),
+            randn(C, 2 * Ca, 1, 1, scale=0.2),
+            randn(C),
+            randn(2 * C, 2 * C, kh, kw, scale=0.2),
+            randn(2 * C),
+        ]
+        weights = randn(B, C, H, W)
+
+        def run(fn, dtype, layout=None, tensors=tensors, stream=stream, weights=weights):
+            leaves = [t.to(dtype).requires_grad_() for t in tensors]
+            args = list(leaves)
+            if layout is not None:  # the maps in the layout, the leaves as they were
+                args[:2] = [t.contiguous(memory_format=layout) for t in leaves[:2]]
+            out = fn(*args, stream, 0.5, seed)
+            return (out, *torch.autograd.grad((out * weights.to(dtype)).sum(), leaves))
+
+        fused = lambda *a: torch.ops.gen_ext.gated_resnet_block(*a)[0]  # noqa: E731
+        exact = run(reference.gated_resnet_block, torch.float64)
+        ref32 = run(reference.gated_resnet_block, torch.float32)
+        for dtype, layout in (
+            (torch.float64, None),
+            (torch.float32, None),
+            (torch.float32, torch.channels_last),
+        ):
+            got = _in_layout(run(fused, dtype, layout), layout, kernel_made=1)
+            case = f"{stream} {str(dtype).removeprefix('torch.')}"
+            case += f"{' channels-last' if layout else ''} fwd+bwd"
+            detail = "out, grads of x, aux, weights, biases vs float64 reference, same dropout"
+            if dtype == torch.float64:
+                rows.append(CheckRow(op, case, _relative_error(got, exact), 1e-11, detail))
+            else:
+                # the gradients as one vector: a bias gradient of 24 values alone would put
+                # the luck of a few roundings in the 99th percentile
+                error, allowed = float32_reference_budget(
+                    *(_out_and_grads_flat(t) for t in (got, ref32, exact))
+                )
+                rows.append(
+                    CheckRow(op, case, error, allowed, detail + "; float32 reference's error x2/x4")
+                )
+    small = [
+        randn(1, 2, 3, 3, scale=2),
+        randn(1, 1, 3, 3),
+        randn(2, 4, 2, 3, scale=0.5),
+        randn(2),
+        randn(2, 2, 1, 1),
+        randn(2),
+        randn(4, 4, 2, 3, scale=0.5),
+        randn(4),
+    ]
+    fn = lambda *a: torch.ops.gen_ext.gated_resnet_block(*a, "down", 0.5, seed)[0]  # noqa: E731
+    rows.append(_second_order_row(op, fn, [t.requires_grad_() for t in small]))
+    return rows
+
+
 CHECKS = {
     "discretized_logistic_mixture_nll": check_dlm_nll,
     "discretized_logistic_mixture_sample": check_dlm_sample,
@@ -624,6 +698,7 @@ CHECKS = {
     "masked_conv2d": check_masked_conv,
     "gated_activation": check_gated,
     "concat_elu": check_concat_elu,
+    "gated_resnet_block": check_gated_resnet_block,
     "diagonal_lstm_scan": check_diagonal_lstm,
     "causal_conv1d": check_causal_conv1d,
     "wavenet_layer_step": check_wavenet_layer_step,

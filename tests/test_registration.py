@@ -22,6 +22,8 @@ KERNEL_OPS = [
     "gated_activation_backward",
     "concat_elu",
     "concat_elu_backward",
+    "gated_resnet_block",
+    "gated_resnet_block_backward",
     "diagonal_lstm_scan",
     "diagonal_lstm_scan_backward",
     "causal_conv1d",

@@ -363,6 +363,70 @@ def concat_elu_case(
     )
 
 
+def _plain_gated_resnet_block(x, aux, w_in, b_in, w_aux, b_aux, w_gate, b_gate, stream, p):
+    """What a user writes without the op: padded copies, neg and cat for the concat-ELU, torch's
+    dropout, the gate and the residual."""
+    pad = reference.gated_resnet_block_causal_pad(stream, w_in.shape[2], w_in.shape[3])
+    h = F.conv2d(F.pad(_plain_concat_elu_dropout(x, 0.0), pad), w_in, b_in)
+    h = h + F.conv2d(_plain_concat_elu_dropout(aux, 0.0), w_aux, b_aux)
+    g = F.conv2d(F.pad(_plain_concat_elu_dropout(h, p), pad), w_gate, b_gate)
+    a, b = g.chunk(2, dim=1)
+    return torch.tanh(a) * torch.sigmoid(b) + x
+
+
+def gated_resnet_block_case(
+    device: torch.device,
+    batch: int = 8,
+    channels: int = 80,
+    size: int = 32,
+    stream: str = "down_right",
+    p: float = 0.5,
+) -> BenchCase:
+    """PixelCNN++'s gated residual block (the horizontal stream, with its auxiliary input) at the
+    model's size: the fused op against the block as a user writes it in plain PyTorch (eager and
+    compiled)."""
+    g = torch.Generator(device=device).manual_seed(0)
+    kh, kw = (2, 3) if stream == "down" else (2, 2)
+    C = channels
+
+    def leaf(*shape, scale=1.0):
+        t = torch.randn(shape, generator=g, device=device) * scale
+        return t.requires_grad_()
+
+    tensors = [
+        leaf(batch, C, size, size),
+        leaf(batch, C, size, size),
+        leaf(C, 2 * C, kh, kw, scale=0.05),
+        leaf(C),
+        leaf(C, 2 * C, 1, 1, scale=0.05),
+        leaf(C),
+        leaf(2 * C, 2 * C, kh, kw, scale=0.05),
+        leaf(2 * C),
+    ]
+    impls = _implementations(
+        lambda *t: ops.gated_resnet_block(*t, stream, p),
+        lambda *t: _plain_gated_resnet_block(*t, stream, p),
+    )
+
+    def full(fn):
+        def step():
+            for t in tensors:
+                t.grad = None
+            fn(*tensors).sum().backward()
+
+        return step
+
+    return BenchCase(
+        "gated_resnet_block",
+        f"B={batch}, {C} ch, {stream} {kh}x{kw} with aux {C} ch, {size}x{size}, p={p}, "
+        f"float32, {device.type}",
+        make=_builders(impls, full),
+        forward_only=_builders(impls, lambda fn: _no_grad(lambda: fn(*tensors))),
+        # the output and the gradients of every input
+        result_bytes=(tensors[0].numel() + sum(t.numel() for t in tensors)) * 4,
+    )
+
+
 def plain_diagonal_lstm_scan(i2s, weight):
     """The scan as a user would write it in plain PyTorch: a per-column loop, batched over
     images and rows, the state-to-state 2x1 convolution as one conv1d over the whole column and
@@ -504,6 +568,7 @@ CASES = {
     "masked_conv2d 3x3 B": lambda device: masked_conv_case(device, 3, "B"),
     "gated_activation": gated_case,
     "concat_elu (dropout)": concat_elu_case,
+    "gated_resnet_block": gated_resnet_block_case,
     "diagonal_lstm_scan": diagonal_lstm_case,
     "DiagonalBiLSTM layer": diagonal_bilstm_layer_case,
     "causal_conv1d": causal_conv1d_case,

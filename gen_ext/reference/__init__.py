@@ -11,6 +11,7 @@ from .dlm import (
     sample_discretized_logistic_mixture,
 )
 from .gated import gated_activation
+from .gated_resnet_block import causal_pad as gated_resnet_block_causal_pad
 from .gated_resnet_block import gated_resnet_block, gated_resnet_block_parts
 from .gaussian import gaussian_noise, gaussian_reparameterize_kl
 from .langevin import langevin_step
@@ -29,6 +30,7 @@ __all__ = [
     "gaussian_noise",
     "gated_activation",
     "gated_resnet_block",
+    "gated_resnet_block_causal_pad",
     "gated_resnet_block_parts",
     "masked_conv2d",
     "masked_conv2d_dense",
