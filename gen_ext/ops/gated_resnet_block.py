@@ -174,12 +174,17 @@ def _setup_context(ctx, inputs, output):
     *tensors, stream, p, seed = inputs
     _, h, g = output
     ctx.mark_non_differentiable(h, g)
+    # h and g get no gradient: leave theirs undefined rather than have autograd fill two maps of
+    # zeros per block (measured: 1.5% of a PixelCNN++ training step)
+    ctx.set_materialize_grads(False)
     ctx.present = [t is not None for t in tensors]
     ctx.save_for_backward(*tensors, h, g)
     ctx.args = (stream, p, seed)
 
 
 def _backward(ctx, grad, _grad_h, _grad_g):
+    if grad is None:  # the output got no gradient (grads are not materialized, above)
+        return (None,) * (len(_TENSORS) + 3)
     *tensors, h, g = ctx.saved_tensors
     grads = torch.ops.gen_ext.gated_resnet_block_backward(
         grad,
