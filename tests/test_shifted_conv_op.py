@@ -9,6 +9,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from gen_ext import ops, reference
 from gen_ext.check import float32_reference_budget
 from gen_ext.nn import DownRightShiftedConv2d, DownShiftedConv2d
+from gen_ext.ops.memory_layout import kernel_layout
 from gen_ext.ops.shifted_conv import (
     check_backward_inputs,
     check_inputs,
@@ -186,6 +187,26 @@ def test_non_contiguous_inputs_and_broadcast_gradient(conv_path, shift):
     reference.shifted_conv2d(ref_leaves[0], ref_leaves[1], None, shift).sum().backward()
     for got, wnt in zip(leaves, ref_leaves, strict=True):
         torch.testing.assert_close(got.grad, wnt.grad, **EXACT)
+
+
+@pytest.mark.parametrize("shift", SHIFTS)
+@pytest.mark.parametrize("shape", [(2, 5, 6, 4, 7), (0, 5, 6, 4, 7), (2, 0, 6, 4, 7)])
+def test_output_keeps_a_channels_last_layout(conv_path, shift, shape):
+    """A channels-last model stays channels last through the op (and its fake kernel agrees). An
+    empty or channel-less x has no layout of its own (torch's suggest_memory_format calls it
+    contiguous): the output is contiguous then."""
+    batch, cin, cout, h, w = shape
+    x, weight, bias = inputs(batch, cin, cout, h, w, (2, 3), seed=14)
+    x = x.contiguous(memory_format=torch.channels_last)
+    layout = torch.channels_last if batch * cin else torch.contiguous_format
+    assert kernel_layout(x) == layout
+    want = reference.shifted_conv2d(x, weight, bias, shift)
+    for fn in (ops.shifted_conv2d, shifted_conv2d_triton):
+        out = fn(x, weight, bias, shift)
+        assert out.is_contiguous(memory_format=layout), fn
+        torch.testing.assert_close(out, want, **EXACT)
+    assert ops.shifted_conv2d(x.contiguous(), weight, bias, shift).is_contiguous()
+    torch.library.opcheck(OP, (x, weight, bias, shift))
 
 
 # (batch, in, out, H, W)

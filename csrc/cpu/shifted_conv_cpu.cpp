@@ -15,6 +15,7 @@
 #include <string>
 #include <tuple>
 
+#include "../memory_layout.h"
 #include "../shifted_conv_checks.h"
 #include "conv_path.h"
 #include "kernels.h"
@@ -62,7 +63,7 @@ at::Tensor padded_input(const at::Tensor& x, const ShiftedConv& c) {
 at::Tensor dense_forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                          const ShiftedConv& c) {
   const std::optional<at::Tensor> b = bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt;
-  auto out = at::conv2d(padded_input(x, c), weight, b).contiguous();
+  auto out = at::conv2d(padded_input(x, c), weight, b).contiguous(kernel_layout(x));
   return all_finite(out) ? out : at::Tensor();
 }
 
@@ -72,11 +73,15 @@ at::Tensor forward(const at::Tensor& x, const at::Tensor& weight,
   const std::string shift(shift_view);
   const auto c = check_shifted_conv_inputs(x, weight, bias, shift, "shifted_conv2d");
   const int64_t B = x.size(0), H = x.size(2), W = x.size(3);
+  // the output in x's layout (memory_layout.h), so that a channels-last model stays channels last
+  // from one convolution to the next; the dense path computes in it, the kernel's NCHW result is
+  // copied into it
+  const auto layout = kernel_layout(x);
   if (B * H * W == 0 || c.out_channels == 0) {
-    return at::empty({B, c.out_channels, H, W}, x.options());
+    return at::empty({B, c.out_channels, H, W}, x.options().memory_format(layout));
   }
   if (c.in_channels == 0) {  // nothing to convolve: the bias alone
-    auto out = at::zeros({B, c.out_channels, H, W}, x.options());
+    auto out = at::zeros({B, c.out_channels, H, W}, x.options().memory_format(layout));
     return bias.defined() ? out.add_(bias.view({1, -1, 1, 1})) : out;
   }
   const auto path = choose_conv_path(
@@ -86,7 +91,7 @@ at::Tensor forward(const at::Tensor& x, const at::Tensor& weight,
     auto out = dense_forward(x, weight, bias, c);
     if (out.defined()) return out;
   }
-  return kernel_forward(x, weight, bias, c);
+  return kernel_forward(x, weight, bias, c).contiguous(layout);
 }
 
 // The kernels' input gradient and weight gradient.

@@ -19,6 +19,7 @@ from gen_ext.reference.shifted_conv import shifted_padding
 
 from .arg_checks import FLOAT_DTYPES, check_arg, check_like_output
 from .backend import get_backend
+from .memory_layout import empty_in_layout_of, kernel_layout
 from .second_order import backward_of_backward, register_autograd_pair
 from .tap_plans import plan_from_offsets, taps_backward, taps_forward
 
@@ -91,7 +92,8 @@ def shifted_conv2d(
     odd), so output (i, j) sees rows i - kh + 1 .. i, centred columns. "down_right": kh - 1 rows
     on top and kw - 1 columns on the left, so it sees the pixels above and to the left. Taps
     outside the image are skipped (a non-finite weight reaches only the outputs that read the
-    image through it)."""
+    image through it). The output is stored like x: channels last for a channels-last x, else
+    contiguous (gen_ext.ops.memory_layout)."""
     if get_backend() == "reference":
         check_inputs(x, weight, bias, shift)
         return ref.shifted_conv2d(x, weight, bias, shift)
@@ -122,7 +124,8 @@ def shifted_conv2d_triton(x, weight, bias, shift):
     """The GPU forward (registered for CUDA; the tests run it on CPU tensors under
     TRITON_INTERPRET=1)."""
     check_inputs(x, weight, bias, shift)
-    return taps_forward(x, weight, bias, tap_plan(tuple(weight.shape), shift, False, x.device))
+    out = taps_forward(x, weight, bias, tap_plan(tuple(weight.shape), shift, False, x.device))
+    return out.contiguous(memory_format=kernel_layout(x))
 
 
 def shifted_conv2d_backward_triton(grad, x, weight, shift):
@@ -138,7 +141,7 @@ def shifted_conv2d_backward_triton(grad, x, weight, shift):
 
 def _fake(x, weight, bias, shift):
     check_inputs(x, weight, bias, shift)
-    return x.new_empty((x.shape[0], weight.shape[0], x.shape[2], x.shape[3]))
+    return empty_in_layout_of(x, (x.shape[0], weight.shape[0], x.shape[2], x.shape[3]))
 
 
 def _backward_fake(grad, x, weight, shift):

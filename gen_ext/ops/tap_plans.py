@@ -27,7 +27,8 @@ def plan_from_offsets(index, offsets, ranges, device) -> TapPlan:
 
 def packed_taps(weight, index, input_grad: bool):
     """The plan's taps of weight as [T, K, N]: [T, in, out] (forward) or [T, out, in]."""
-    taps = weight.reshape(weight.shape[0], weight.shape[1], -1)[:, :, index]
+    cout, cin, kh, kw = weight.shape
+    taps = weight.reshape(cout, cin, kh * kw)[:, :, index]  # (not -1: ambiguous with no channels)
     return (taps.permute(2, 0, 1) if input_grad else taps.permute(2, 1, 0)).contiguous()
 
 
