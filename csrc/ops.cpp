@@ -74,6 +74,15 @@ TORCH_LIBRARY(gen_ext, m) {
       "masked_conv2d_backward(Tensor grad, Tensor x, Tensor weight, str mask_type, "
       "int color_channels) -> (Tensor, Tensor)");
 
+  m.set_python_module("gen_ext.ops.shifted_conv");
+  // PixelCNN++'s shifted convolutions, stride 1: shift "down" (input bordered by kh - 1 rows on
+  // top and (kw - 1) / 2 columns each side, kw odd) or "down_right" (kh - 1 rows on top, kw - 1
+  // columns on the left); the kernels read no padded copy and skip the taps outside the image.
+  m.def("shifted_conv2d(Tensor x, Tensor weight, Tensor? bias, str shift) -> Tensor");
+  m.def(
+      "shifted_conv2d_backward(Tensor grad, Tensor x, Tensor weight, str shift) "
+      "-> (Tensor, Tensor)");
+
   m.set_python_module("gen_ext.ops.concat_elu");
   // Concat-ELU with dropout: x [B, C, *spatial] -> dropout(cat(elu(x), elu(-x))) [B, 2C, ...],
   // the dropout factors drawn from the counter-based stream `seed` (p = 0: none); the backward

@@ -348,6 +348,44 @@ def _masked_conv_rows(device, g, path: str) -> list[CheckRow]:
     return rows
 
 
+def check_shifted_conv(device: torch.device) -> list[CheckRow]:
+    rows = []
+    op = "shifted_conv2d"
+    g = torch.Generator(device=device).manual_seed(0)
+    # on the CPU each shape runs whichever of the kernel and the dense path is faster (see
+    # gen_ext.ops.conv_path): both are checked
+    paths = ("kernel", "dense") if device.type == "cpu" else ("kernel",)
+    for path in paths:
+        with ops.use_conv_path(path):
+            rows += _shifted_conv_rows(device, g, path if len(paths) > 1 else "")
+    small = [
+        torch.randn(shape, generator=g, dtype=torch.float64, device=device).requires_grad_()
+        for shape in ((2, 3, 4, 5), (3, 3, 2, 3), (3,))
+    ]
+    fn = lambda x, w, b: ops.shifted_conv2d(x, w, b, "down")  # noqa: E731
+    rows.append(_second_order_row(op, fn, small))
+    return rows
+
+
+def _shifted_conv_rows(device, g, path: str) -> list[CheckRow]:
+    rows = []
+    for shift, kernel in (("down", (2, 3)), ("down_right", (2, 2)), ("down", (1, 3))):
+        x = torch.randn((4, 64, 13, 11), generator=g, dtype=torch.float64, device=device)
+        weight = torch.randn((64, 64, *kernel), generator=g, dtype=torch.float64, device=device)
+        bias = torch.randn((64,), generator=g, dtype=torch.float64, device=device)
+        case = f"{kernel[0]}x{kernel[1]} {shift}"
+        case = f"{case}, {path} path" if path else case
+        rows += _conv_rows(
+            "shifted_conv2d",
+            case,
+            ops.shifted_conv2d,
+            reference.shifted_conv2d,
+            (x, weight, bias),
+            shift,
+        )
+    return rows
+
+
 def _in_layout(tensors, layout, kernel_made: int = 2):
     """tensors, or copies holding inf when one of the first `kernel_made` (the output and the
     gradient the kernels write) is not stored in `layout`: the row then fails, saying the kernels
@@ -696,6 +734,7 @@ CHECKS = {
     "discretized_logistic_mixture_sample": check_dlm_sample,
     "gaussian_reparameterize_kl": check_gaussian,
     "masked_conv2d": check_masked_conv,
+    "shifted_conv2d": check_shifted_conv,
     "gated_activation": check_gated,
     "concat_elu": check_concat_elu,
     "gated_resnet_block": check_gated_resnet_block,

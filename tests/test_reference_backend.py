@@ -104,6 +104,34 @@ def test_masked_conv2d(shape, mask_type, with_bias):
     assert_backends_agree(conv, *tensors)
 
 
+# (batch, in, out, H, W, kh, kw)
+SHIFTED_CONV_SHAPES = [
+    (2, 0, 5, 3, 4, 2, 3),  # no input channels: the output is the bias
+    (0, 3, 6, 4, 4, 2, 2),  # empty batch
+    (2, 3, 6, 0, 4, 2, 3),  # empty image
+    (2, 3, 6, 4, 0, 1, 1),
+    (2, 3, 0, 4, 4, 2, 3),  # no output channels
+    (1, 1, 1, 1, 1, 3, 5),  # a kernel larger than the image
+    (1, 3, 3, 1, 9, 2, 2),
+]
+
+
+@pytest.mark.parametrize("shape", SHIFTED_CONV_SHAPES)
+@pytest.mark.parametrize("shift", ["down", "down_right"])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_shifted_conv2d(shape, shift, with_bias):
+    batch, cin, cout, h, w, kh, kw = shape
+    if shift == "down" and kw % 2 == 0:
+        pytest.skip("a down shift centres its columns: its kernel width is odd")
+    x, weight, bias = randn(batch, cin, h, w), randn(cout, cin, kh, kw, seed=1), randn(cout, seed=2)
+
+    def conv(*t):
+        return ops.shifted_conv2d(*t, *(() if with_bias else (None,)), shift)
+
+    tensors = (x, weight, bias) if with_bias else (x, weight)
+    assert_backends_agree(conv, *tensors)
+
+
 # (batch, channels, components, spatial)
 DLM_SHAPES = [
     (0, 3, 2, (4, 4)),

@@ -18,6 +18,8 @@ KERNEL_OPS = [
     "gaussian_noise",
     "masked_conv2d",
     "masked_conv2d_backward",
+    "shifted_conv2d",
+    "shifted_conv2d_backward",
     "gated_activation",
     "gated_activation_backward",
     "concat_elu",

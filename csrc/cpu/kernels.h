@@ -1,7 +1,8 @@
 #pragma once
 // The per-instruction-set builds of the CPU kernels (kernels_<isa>.cpp), declared for the
-// entry points (dlm_cpu.cpp, gaussian_cpu.cpp, masked_conv_cpu.cpp, gated_cpu.cpp,
-// concat_elu_cpu.cpp, diagonal_lstm_cpu.cpp, wavenet_step_cpu.cpp, langevin_cpu.cpp).
+// entry points (dlm_cpu.cpp, gaussian_cpu.cpp, masked_conv_cpu.cpp, shifted_conv_cpu.cpp,
+// gated_cpu.cpp, concat_elu_cpu.cpp, diagonal_lstm_cpu.cpp, wavenet_step_cpu.cpp,
+// langevin_cpu.cpp).
 #include <ATen/core/Tensor.h>
 
 #include <string>

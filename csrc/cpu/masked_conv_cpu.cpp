@@ -1,18 +1,14 @@
 // CPU entry points of the masked convolution: checks, the side-padded copies and packed weights
-// the implicit GEMM reads (masked_conv_plan.h), dispatch to the instruction-set build.
+// the implicit GEMM reads (masked_conv_plan.h, tap_gemm_inputs.h), dispatch to the
+// instruction-set build.
 #include <ATen/core/Tensor.h>
 #include <ATen/Parallel.h>
-#include <ATen/ops/all.h>
 #include <ATen/ops/conv2d.h>
 #include <ATen/ops/convolution_backward.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/isfinite.h>
-#include <ATen/ops/sum.h>
-#include <ATen/ops/tensor.h>
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
-#include <cmath>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -21,41 +17,11 @@
 #include "../masked_conv_checks.h"
 #include "conv_path.h"
 #include "kernels.h"
+#include "tap_gemm_inputs.h"
 
 namespace gen_ext {
 namespace cpu {
 namespace {
-
-// t [B, C, H, W] with `side` zero columns left and right: [B, C, H, side + W + side], contiguous.
-// Rows are not padded: the kernels leave out taps whose row is outside the image.
-at::Tensor side_padded(const at::Tensor& t, int64_t side) {
-  auto out = at::empty({t.size(0), t.size(1), t.size(2), side + t.size(3) + side}, t.options());
-  out.narrow(3, 0, side).zero_();
-  out.narrow(3, side + t.size(3), side).zero_();
-  out.narrow(3, side, t.size(3)).copy_(t);
-  return out;
-}
-
-// Whether the implicit GEMM must leave out the taps outside the image one edge pixel at a time
-// (gemm_rows' exact_edges): only a non-finite weight makes the zero padding matter, and checking
-// the packed weights costs a pass over them, nothing next to the convolution.
-bool has_nonfinite(const at::Tensor& packed) {
-  return !at::isfinite(packed).all().item<bool>();
-}
-
-// Positions of the plan's taps in the flattened kh*kw kernel.
-at::Tensor tap_index(const TapPlan& plan, int64_t kw) {
-  std::vector<int64_t> index;
-  for (size_t t = 0; t < plan.dy.size(); ++t) index.push_back(plan.dy[t] * kw + plan.dx[t]);
-  return at::tensor(index, at::kLong);
-}
-
-// The kept taps of weight [Cout, Cin, kh, kw] as [T, Cin, Cout] (forward) or [T, Cout, Cin]
-// (input gradient): one contiguous k-by-n matrix per tap.
-at::Tensor packed_taps(const at::Tensor& weight, const at::Tensor& index, bool transposed) {
-  auto taps = weight.reshape({weight.size(0), weight.size(1), -1}).index_select(2, index);
-  return (transposed ? taps.permute({2, 0, 1}) : taps.permute({2, 1, 0})).contiguous();
-}
 
 // ---- the dense alternative: oneDNN's convolution of the masked weight ----
 // It multiplies what the kernels skip (masked taps, the zero padding), which is exact while every
@@ -72,10 +38,6 @@ at::Tensor dropped_taps(const PixelCnnMask& m, const at::Tensor& like) {
       for (int64_t r = 0; r < m.kh; ++r)
         for (int64_t c = 0; c < m.kw; ++c) *d++ = !m.kept(o, i, r, c);
   return dropped;
-}
-
-bool all_finite(const at::Tensor& t) {
-  return t.numel() == 0 || std::isfinite(t.sum().item<double>());
 }
 
 // Identifies a call's shape for the path choice (conv_path.h): everything the speed of either

@@ -1,7 +1,8 @@
 #pragma once
 // CPU kernels of the masked convolution, compiled once per instruction set (see vec_ops.h): a
 // register-blocked implicit GEMM over the kept taps (masked_conv_plan.h). One microkernel serves
-// the forward, the input gradient and the weight gradient; only the strides it walks differ.
+// the forward, the input gradient and the weight gradient; only the strides it walks differ. The
+// shifted convolutions run the same kernels over plans of every tap (shifted_conv_plan.h).
 
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>

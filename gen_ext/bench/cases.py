@@ -254,6 +254,42 @@ def masked_conv_case(
     )
 
 
+def shifted_conv_case(
+    device: torch.device,
+    kernel: tuple[int, int],
+    shift: str,
+    batch: int = 8,
+    channels: int = 160,
+    size: int = 32,
+) -> BenchCase:
+    """The shifted convolution (PixelCNN++'s stride-1 layers: 160 filters on 32x32) against
+    F.pad + conv2d (eager: what the layers ran before the kernel; compiled: the same through
+    torch.compile)."""
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn((batch, channels, size, size), generator=g, device=device, requires_grad=True)
+    weight = torch.randn(
+        (channels, channels, *kernel), generator=g, device=device, requires_grad=True
+    )
+    bias = torch.randn((channels,), generator=g, device=device, requires_grad=True)
+    impls = _implementations(ops.shifted_conv2d, reference.shifted_conv2d_dense)
+
+    def full(fn):
+        def step():
+            x.grad = weight.grad = bias.grad = None
+            fn(x, weight, bias, shift).sum().backward()
+
+        return step
+
+    result_bytes = (2 * x.numel() + weight.numel() + bias.numel()) * 4
+    return BenchCase(
+        f"shifted_conv2d {kernel[0]}x{kernel[1]} {shift}",
+        f"B={batch}, {channels}->{channels} ch, {size}x{size}, float32, {device.type}",
+        make=_builders(impls, full),
+        forward_only=_builders(impls, lambda fn: _no_grad(lambda: fn(x, weight, bias, shift))),
+        result_bytes=result_bytes,
+    )
+
+
 def gated_case(
     device: torch.device, batch: int = 16, channels: int = 64, size: int = 32
 ) -> BenchCase:
@@ -566,6 +602,8 @@ CASES = {
     "gaussian_reparameterize_kl (drawn eps)": gaussian_drawn_case,
     "masked_conv2d 7x7 A": lambda device: masked_conv_case(device, 7, "A"),
     "masked_conv2d 3x3 B": lambda device: masked_conv_case(device, 3, "B"),
+    "shifted_conv2d 2x3 down": lambda device: shifted_conv_case(device, (2, 3), "down"),
+    "shifted_conv2d 2x2 down_right": lambda device: shifted_conv_case(device, (2, 2), "down_right"),
     "gated_activation": gated_case,
     "concat_elu (dropout)": concat_elu_case,
     "gated_resnet_block": gated_resnet_block_case,

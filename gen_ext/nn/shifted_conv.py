@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gen_ext import ops
+
 
 def shift_down(x: torch.Tensor, rows: int = 1) -> torch.Tensor:
     """x moved down by `rows` along dim -2, zeros entering at the top:
@@ -41,11 +43,16 @@ def _stride(value, cls: str) -> int:
 
 class _CausallyPaddedConv2d(nn.Conv2d):
     """A convolution whose input gets the zero border `causal_padding` (left, right, top, bottom,
-    as F.pad orders it; set by the subclass) before it is read."""
+    as F.pad orders it; set by the subclass) before it is read. With stride 1 it is the op
+    gen_ext.ops.shifted_conv2d (`shift` set by the subclass), which reads no padded copy; a
+    larger stride pads a copy and runs nn.Conv2d (the op has no stride)."""
 
     causal_padding: tuple[int, int, int, int]
+    shift: str
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == (1, 1):
+            return ops.shifted_conv2d(x, self.weight, self.bias, self.shift)
         return self.forward_padded(F.pad(x, self.causal_padding))
 
     def forward_padded(self, x_padded: torch.Tensor) -> torch.Tensor:
@@ -57,10 +64,13 @@ class _CausallyPaddedConv2d(nn.Conv2d):
 class DownShiftedConv2d(_CausallyPaddedConv2d):
     """Output (i, j) sees input rows s*i-kh+1 .. s*i and columns s*j-(kw-1)/2 .. s*j+(kw-1)/2 (s the
     stride): its own row and the rows above, never a row below. kw must be odd (centred).
-    An H x W input gives ceil(H/s) x ceil(W/s).
+    An H x W input gives ceil(H/s) x ceil(W/s). Stride 1 runs gen_ext.ops.shifted_conv2d (no
+    padded copy); a larger stride pads a copy and runs nn.Conv2d.
 
     >>> conv = DownShiftedConv2d(32, 64, (2, 3))        # [B, 32, H, W] -> [B, 64, H, W]
     """
+
+    shift = "down"
 
     def __init__(
         self,
@@ -84,10 +94,13 @@ class DownShiftedConv2d(_CausallyPaddedConv2d):
 
 class DownRightShiftedConv2d(_CausallyPaddedConv2d):
     """Output (i, j) sees input rows s*i-kh+1 .. s*i and columns s*j-kw+1 .. s*j: the pixels above
-    and to the left, and its own. An H x W input gives ceil(H/s) x ceil(W/s).
+    and to the left, and its own. An H x W input gives ceil(H/s) x ceil(W/s). Stride 1 runs
+    gen_ext.ops.shifted_conv2d (no padded copy); a larger stride pads a copy and runs nn.Conv2d.
 
     >>> conv = DownRightShiftedConv2d(32, 64, (2, 2))   # [B, 32, H, W] -> [B, 64, H, W]
     """
+
+    shift = "down_right"
 
     def __init__(
         self,

@@ -20,6 +20,7 @@ from .gated_resnet_block import gated_resnet_block
 from .gaussian import gaussian_reparameterize_kl
 from .langevin import langevin_step
 from .masked_conv import masked_conv2d
+from .shifted_conv import shifted_conv2d
 from .wavenet_step import wavenet_layer_step
 
 if _extension.available():
@@ -29,6 +30,7 @@ if _extension.available():
     from . import gaussian as _gaussian
     from . import langevin as _langevin
     from . import masked_conv as _masked_conv
+    from . import shifted_conv as _shifted_conv
     from . import wavenet_step as _wavenet_step
     from .causal_conv1d import register as _register_causal_conv1d
     from .concat_elu import register as _register_concat_elu
@@ -43,6 +45,7 @@ if _extension.available():
     _gaussian.register()
     _langevin.register()
     _masked_conv.register()
+    _shifted_conv.register()
     _wavenet_step.register()
 
 __all__ = [
@@ -56,6 +59,7 @@ __all__ = [
     "gated_resnet_block",
     "langevin_step",
     "masked_conv2d",
+    "shifted_conv2d",
     "wavenet_layer_step",
     "get_backend",
     "use_backend",

@@ -18,6 +18,7 @@ from gen_ext import reference as ref
 from .arg_checks import FLOAT_DTYPES, check_arg, check_like_output
 from .backend import get_backend
 from .second_order import backward_of_backward, register_autograd_pair
+from .tap_plans import plan_from_offsets, taps_backward, taps_forward
 
 OP = "gen_ext::masked_conv2d"
 BACKWARD_OP = "gen_ext::masked_conv2d_backward"
@@ -113,10 +114,10 @@ def tap_plan(weight_shape, mask_type: str, color_channels: int, input_grad: bool
 
 @functools.lru_cache(maxsize=256)
 def _build_tap_plan(weight_shape, mask_type, color_channels, input_grad, device):
-    """What kernels/masked_conv.py computes, from the reference mask: (index of the kept taps in
-    the flattened kh*kw kernel, their [T, 2] offsets into the source, the [G, T, 2] range of k each
-    output-channel group reads at each tap). Forward: k = input channel, n = output channel.
-    Input gradient: k = output channel, n = input channel, the taps mirrored."""
+    """The tap plan (gen_ext/ops/tap_plans.py) of the mask, from the reference mask: the kept
+    taps, their offsets from the centre, and the range of k each colour group reads at each (the
+    colour mask's range at the centre). Forward: k = input channel, n = output channel. Input
+    gradient: k = output channel, n = input channel, the taps mirrored."""
     cout, cin, kh, kw = weight_shape
     mask = ref.pixelcnn_mask(cout, cin, (kh, kw), mask_type, color_channels).bool()
     index = mask.flatten(0, 1).any(0).flatten().nonzero().flatten()
@@ -137,48 +138,23 @@ def _build_tap_plan(weight_shape, mask_type, color_channels, input_grad, device)
                 # the colour mask keeps one contiguous range of k per group and tap
                 assert ks[-1] - ks[0] + 1 == len(ks), "non-contiguous channel range in the mask"
                 ranges[g, t] = torch.stack([ks[0], ks[-1] + 1])
-    as_int32 = lambda t: t.to(device=device, dtype=torch.int32).contiguous()  # noqa: E731
-    return index.to(device), as_int32(offsets), as_int32(ranges)
-
-
-def _packed(weight, index, input_grad: bool):
-    """The kept taps of weight as [T, K, N]: [T, in, out] (forward) or [T, out, in]."""
-    taps = weight.reshape(weight.shape[0], weight.shape[1], -1)[:, :, index]
-    return (taps.permute(2, 0, 1) if input_grad else taps.permute(2, 1, 0)).contiguous()
+    return plan_from_offsets(index, offsets, ranges, device)
 
 
 def masked_conv2d_triton(x, weight, bias, mask_type, color_channels):
     """The GPU forward (registered for CUDA; the tests run it on CPU tensors under
     TRITON_INTERPRET=1)."""
     check_inputs(x, weight, bias, mask_type, color_channels)
-    from gen_ext.kernels.masked_conv import taps_gemm
-
-    index, offsets, ranges = tap_plan(weight.shape, mask_type, color_channels, False, x.device)
-    return taps_gemm(
-        x,
-        _packed(weight, index, False),
-        offsets,
-        ranges,
-        None if bias is None else bias.contiguous(),
-        weight.shape[0] // color_channels,
-    )
+    plan = tap_plan(weight.shape, mask_type, color_channels, False, x.device)
+    return taps_forward(x, weight, bias, plan)
 
 
 def masked_conv2d_backward_triton(grad, x, weight, mask_type, color_channels):
     """The GPU backward: (grad_x, grad_weight), zero at the masked taps."""
     check_backward_inputs(grad, x, weight, mask_type, color_channels)
-    from gen_ext.kernels.masked_conv import taps_gemm, taps_weight_grad
-
-    cout, cin, kh, kw = weight.shape
-    index, offsets, ranges = tap_plan(weight.shape, mask_type, color_channels, True, x.device)
-    grad_x = taps_gemm(
-        grad, _packed(weight, index, True), offsets, ranges, None, cin // color_channels
-    )
-    _, offsets, ranges = tap_plan(weight.shape, mask_type, color_channels, False, x.device)
-    packed = taps_weight_grad(x, grad, offsets, ranges, cout // color_channels)
-    grad_weight = weight.new_zeros((cout, cin, kh * kw))
-    grad_weight[:, :, index] = packed.permute(2, 1, 0)
-    return grad_x, grad_weight.view(weight.shape)
+    forward = tap_plan(weight.shape, mask_type, color_channels, False, x.device)
+    input_grad = tap_plan(weight.shape, mask_type, color_channels, True, x.device)
+    return taps_backward(grad, x, weight, forward, input_grad)
 
 
 # ---- registrations (run by gen_ext.ops once gen_ext._C is loaded) ----

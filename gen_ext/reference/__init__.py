@@ -16,6 +16,7 @@ from .gated_resnet_block import gated_resnet_block, gated_resnet_block_parts
 from .gaussian import gaussian_noise, gaussian_reparameterize_kl
 from .langevin import langevin_step
 from .masked_conv import masked_conv2d, masked_conv2d_dense, pixelcnn_mask
+from .shifted_conv import shifted_conv2d, shifted_conv2d_dense
 from .wavenet_step import wavenet_layer_step
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "masked_conv2d",
     "masked_conv2d_dense",
     "pixelcnn_mask",
+    "shifted_conv2d",
+    "shifted_conv2d_dense",
     "wavenet_layer_step",
     "langevin_step",
 ]

@@ -11,6 +11,8 @@ every other kept tap sees all input channels.
 import torch
 import torch.nn.functional as F
 
+from .conv_taps import conv2d_of_empty, tap
+
 MASK_TYPES = ("A", "B")
 
 
@@ -61,7 +63,7 @@ def masked_conv2d(
     ch, cw = kh // 2, kw // 2
     above = [(di, dj) for di in range(ch) for dj in range(kw)]  # every row above the centre
     left = [(ch, dj) for dj in range(cw)]  # the centre row, left of the centre
-    out = sum(_tap(x, weight[:, :, di, dj], di - ch, dj - cw) for di, dj in above + left)
+    out = sum(tap(x, weight[:, :, di, dj], di - ch, dj - cw) for di, dj in above + left)
     # the centre tap: output group g sees the input groups before it (mask A) or up to it (B),
     # input channels [0, seen): pixelcnn_mask's centre, counted from the shapes (not from the
     # mask tensor, which would break a torch.compile graph at every layer)
@@ -91,26 +93,5 @@ def masked_conv2d_dense(
         out_channels, in_channels, (kh, kw), mask_type, color_channels, weight.dtype, weight.device
     )
     if x.numel() == 0 or out_channels == 0 or in_channels == 0:
-        return _conv2d_of_empty(x, weight * mask, bias)
+        return conv2d_of_empty(x, weight * mask, bias)
     return F.conv2d(x, weight * mask, bias, padding=(kh // 2, kw // 2))
-
-
-def _tap(x: torch.Tensor, w: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """Output (i, j) += w @ x[:, :, i + dy, j + dx] where that pixel lies in the image, else 0
-    (added as padding, never multiplied). w: [Cout, Cin]."""
-    H, W = x.shape[2:]
-    i0, i1 = max(0, -dy), min(H, H - dy)  # outputs whose input row lies in the image
-    j0, j1 = max(0, -dx), min(W, W - dx)
-    if i1 <= i0 or j1 <= j0:
-        return x.new_zeros((x.shape[0], w.shape[0], H, W))
-    part = torch.einsum("oi,bihw->bohw", w, x[:, :, i0 + dy : i1 + dy, j0 + dx : j1 + dx])
-    return F.pad(part, (j0, W - j1, i0, H - i1))
-
-
-def _conv2d_of_empty(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
-    """The convolution for the shapes F.conv2d rejects: an empty batch or image, no input channels
-    or no output channels. Either there is no output, or it sums over no input channel and is its
-    bias; the taps then play no part, so a 1x1 convolution by the summed taps says the same, and
-    autograd gives zero gradients of the right shapes."""
-    out = torch.einsum("bchw,oc->bohw", x, weight.sum((2, 3)))
-    return out if bias is None else out + bias.view(1, -1, 1, 1)
