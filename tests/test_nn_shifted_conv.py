@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from gen_ext import ops
 from gen_ext.nn import (
     DownRightShiftedConv2d,
     DownRightShiftedConvTranspose2d,
@@ -131,3 +132,25 @@ def test_forward_padded_reads_a_bordered_input():
         conv2d = torch.nn.functional.conv2d(padded, layer.weight, layer.bias)
         torch.testing.assert_close(layer.forward_padded(padded), conv2d, rtol=0, atol=0)
         torch.testing.assert_close(layer.forward_padded(padded), layer(x), rtol=1e-12, atol=1e-12)
+
+
+def test_stride_one_runs_the_op_and_the_reference_backend_the_plain_layer(monkeypatch):
+    """At stride 1 the layers run gen_ext.ops.shifted_conv2d; on the reference backend they are
+    the plain layer (F.pad + conv2d, bit for bit), the baseline of the model benchmarks."""
+    import gen_ext.nn.shifted_conv as shifted
+
+    calls = []
+    real = shifted.ops.shifted_conv2d
+    monkeypatch.setattr(shifted.ops, "shifted_conv2d", lambda *a: calls.append(a[-1]) or real(*a))
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 6, 5, dtype=torch.float64)
+    for layer in (DownShiftedConv2d(3, 4, (2, 3)), DownRightShiftedConv2d(3, 4, (2, 2))):
+        layer = layer.double()
+        plain = torch.nn.functional.conv2d(
+            torch.nn.functional.pad(x, layer.causal_padding), layer.weight, layer.bias
+        )
+        with ops.use_backend("reference"):
+            torch.testing.assert_close(layer(x), plain, rtol=0, atol=0)
+        assert calls == [] if layer.shift == "down" else calls == ["down"]
+        torch.testing.assert_close(layer(x), plain, rtol=1e-12, atol=1e-12)
+    assert calls == ["down", "down_right"]
