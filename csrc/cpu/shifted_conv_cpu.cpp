@@ -51,20 +51,24 @@ at::Tensor kernel_forward(const at::Tensor& x, const at::Tensor& weight, const a
 }
 
 // ---- the dense alternative: oneDNN's convolution of x padded on top and at the sides ----
-// It multiplies the padding's zeros, which is exact while every value is finite (all_finite).
+// It multiplies the padding's zeros, which the kernels (and the reference) never do. Only a
+// non-finite factor makes that matter (0 * inf is NaN), and the checks look at the small tensors:
+// - forward: the padding meets only weights, so a finite weight makes the dense output exact,
+//   whatever x holds (every product with an image value is one the reference takes too);
+// - backward: the input gradient's products (output gradient times weight) are the reference's
+//   own; the weight gradient's also multiply the padding by output gradients, and a non-finite
+//   one there makes that weight's gradient NaN, so a finite weight gradient proves it exact.
 
 at::Tensor padded_input(const at::Tensor& x, const ShiftedConv& c) {
   return at::constant_pad_nd(x, {c.left, c.right, c.top, 0});
 }
 
-// The dense forward, or an undefined tensor where it is not exact. Every input value meets some
-// output (input (i, j) through tap (top, left) of output (i, j)), and every weight meets some
-// input or padding value, so a non-finite input makes the output non-finite.
+// The dense forward, or an undefined tensor where it is not exact (a non-finite weight).
 at::Tensor dense_forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                          const ShiftedConv& c) {
+  if (!all_finite(weight)) return at::Tensor();
   const std::optional<at::Tensor> b = bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt;
-  auto out = at::conv2d(padded_input(x, c), weight, b).contiguous(kernel_layout(x));
-  return all_finite(out) ? out : at::Tensor();
+  return at::conv2d(padded_input(x, c), weight, b).contiguous(kernel_layout(x));
 }
 
 at::Tensor forward(const at::Tensor& x, const at::Tensor& weight,
@@ -119,17 +123,15 @@ std::tuple<at::Tensor, at::Tensor> kernel_backward(const at::Tensor& grad, const
   return {grad_x, grad_weight};
 }
 
-// The dense backward, or undefined tensors where it is not exact. A finite input gradient proves
-// the output gradient finite (each of its values meets input (i, j) through tap (top, left)), and
-// with it the weight gradient exact (the padding's zeros only meet finite values).
+// The dense backward, or undefined tensors where it is not exact (a non-finite weight gradient).
 std::tuple<at::Tensor, at::Tensor> dense_backward(const at::Tensor& grad, const at::Tensor& x,
                                                   const at::Tensor& weight,
                                                   const ShiftedConv& c) {
   auto [grad_padded, grad_weight, grad_bias] = at::convolution_backward(
       grad, padded_input(x, c), weight, std::nullopt, {1, 1}, {0, 0}, {1, 1}, false, {0, 0}, 1,
       {true, true, false});
+  if (!all_finite(grad_weight)) return {at::Tensor(), at::Tensor()};
   auto grad_x = grad_padded.narrow(2, c.top, x.size(2)).narrow(3, c.left, x.size(3)).contiguous();
-  if (!all_finite(grad_x)) return {at::Tensor(), at::Tensor()};
   return {grad_x, grad_weight.contiguous()};
 }
 
