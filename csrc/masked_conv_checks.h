@@ -6,30 +6,16 @@
 
 #include <string>
 
+#include "conv2d_checks.h"
 #include "gen_ext/pixelcnn_mask.h"
 
 namespace gen_ext {
-
-inline void check_masked_conv_same(const at::Tensor& t, const at::Tensor& x, const char* op,
-                                   const char* name) {
-  TORCH_CHECK(t.scalar_type() == x.scalar_type() && t.device() == x.device(), op, ": ", name,
-              " must match x in dtype and device (", x.scalar_type(), " on ", x.device(),
-              "), got ", t.scalar_type(), " on ", t.device());
-}
 
 // Checks the inputs (bias may be undefined) and returns the mask they describe.
 inline PixelCnnMask check_masked_conv_inputs(const at::Tensor& x, const at::Tensor& weight,
                                              const at::Tensor& bias, const std::string& mask_type,
                                              int64_t color_channels, const char* op) {
-  TORCH_CHECK(x.dim() == 4, op, ": x must be 4-D [B, C, H, W], got ", x.dim(), "-D");
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
-              ": x must be float32 or float64, got ", x.scalar_type());
-  TORCH_CHECK(weight.dim() == 4, op,
-              ": weight must be 4-D [out_channels, in_channels, kh, kw], got ", weight.dim(),
-              "-D");
-  check_masked_conv_same(weight, x, op, "weight");
-  TORCH_CHECK(weight.size(1) == x.size(1), op, ": weight has ", weight.size(1),
-              " input channels but x has ", x.size(1));
+  check_conv2d_operands(x, weight, op);
   TORCH_CHECK(weight.size(2) % 2 == 1 && weight.size(3) % 2 == 1, op,
               ": weight's kernel size must be odd in both dimensions, got ", weight.size(2), "x",
               weight.size(3));
@@ -43,22 +29,9 @@ inline PixelCnnMask check_masked_conv_inputs(const at::Tensor& x, const at::Tens
                 "by 3, got ",
                 weight.size(1), " and ", weight.size(0));
   }
-  if (bias.defined()) {
-    TORCH_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), op,
-                ": bias must have shape [", weight.size(0), "], got ", bias.sizes());
-    check_masked_conv_same(bias, x, op, "bias");
-  }
+  check_conv2d_bias(bias, weight, x, op);
   return PixelCnnMask{weight.size(0), weight.size(1), weight.size(2), weight.size(3),
                       mask_type == "B", color_channels};
-}
-
-inline void check_masked_conv_grad(const at::Tensor& grad, const at::Tensor& x,
-                                   const at::Tensor& weight, const char* op) {
-  const std::vector<int64_t> want{x.size(0), weight.size(0), x.size(2), x.size(3)};
-  TORCH_CHECK(grad.sizes() == at::IntArrayRef(want), op,
-              ": grad must have the output's shape ", at::IntArrayRef(want), ", got ",
-              grad.sizes());
-  check_masked_conv_same(grad, x, op, "grad");
 }
 
 }  // namespace gen_ext

@@ -146,7 +146,7 @@ std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Te
   const char* op = "masked_conv2d_backward";
   const auto mask = check_masked_conv_inputs(x, weight, at::Tensor(), std::string(mask_type),
                                              color_channels, op);
-  check_masked_conv_grad(grad, x, weight, op);
+  check_conv2d_grad(grad, x, weight, op);
   const int64_t B = x.size(0), H = x.size(2), W = x.size(3);
   if (B * H * W == 0 || mask.out_channels == 0 || mask.in_channels == 0) {
     return {at::zeros(x.sizes(), x.options()), at::zeros(weight.sizes(), weight.options())};

@@ -141,7 +141,7 @@ std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Te
   const char* op = "shifted_conv2d_backward";
   const std::string shift(shift_view);
   const auto c = check_shifted_conv_inputs(x, weight, at::Tensor(), shift, op);
-  check_shifted_conv_grad(grad, x, weight, op);
+  check_conv2d_grad(grad, x, weight, op);
   const int64_t B = x.size(0), H = x.size(2), W = x.size(3);
   if (B * H * W == 0 || c.out_channels == 0 || c.in_channels == 0) {
     return {at::zeros(x.sizes(), x.options()), at::zeros(weight.sizes(), weight.options())};

@@ -40,3 +40,43 @@ def check_shaped_like(t, ref, op: str, name: str, ref_name: str) -> None:
         f"{name} must match {ref_name} in dtype and device ({ref.dtype} on {ref.device}), "
         f"got {t.dtype} on {t.device}",
     )
+
+
+def check_conv2d_operands(x, weight, op: str) -> None:
+    """x [B, C, H, W] float32/float64 and weight [out_channels, C, kh, kw] like it: the checks
+    every 2-D convolution op shares (csrc/conv2d_checks.h)."""
+    check_arg(x.dim() == 4, op, f"x must be 4-D [B, C, H, W], got {x.dim()}-D")
+    check_arg(x.dtype in FLOAT_DTYPES, op, f"x must be float32 or float64, got {x.dtype}")
+    check_arg(
+        weight.dim() == 4,
+        op,
+        f"weight must be 4-D [out_channels, in_channels, kh, kw], got {weight.dim()}-D",
+    )
+    check_arg(
+        weight.dtype == x.dtype and weight.device == x.device,
+        op,
+        f"weight must match x in dtype and device ({x.dtype} on {x.device}), "
+        f"got {weight.dtype} on {weight.device}",
+    )
+    check_arg(
+        weight.shape[1] == x.shape[1],
+        op,
+        f"weight has {weight.shape[1]} input channels but x has {x.shape[1]}",
+    )
+
+
+def check_conv2d_bias(bias, weight, x, op: str) -> None:
+    """bias (or None): [out_channels], like x."""
+    if bias is None:
+        return
+    check_arg(
+        bias.shape == weight.shape[:1],
+        op,
+        f"bias must have shape [{weight.shape[0]}], got {list(bias.shape)}",
+    )
+    check_arg(
+        bias.dtype == x.dtype and bias.device == x.device,
+        op,
+        f"bias must match x in dtype and device ({x.dtype} on {x.device}), "
+        f"got {bias.dtype} on {bias.device}",
+    )

@@ -17,7 +17,7 @@ from gen_ext import _extension
 from gen_ext import reference as ref
 from gen_ext.reference.shifted_conv import shifted_padding
 
-from .arg_checks import FLOAT_DTYPES, check_arg, check_like_output
+from .arg_checks import check_arg, check_conv2d_bias, check_conv2d_operands, check_like_output
 from .backend import get_backend
 from .memory_layout import empty_in_layout_of, kernel_layout
 from .second_order import backward_of_backward, register_autograd_pair
@@ -29,24 +29,7 @@ BACKWARD_OP = "gen_ext::shifted_conv2d_backward"
 
 def check_inputs(x, weight, bias, shift, op="shifted_conv2d"):
     """The conditions and messages of csrc/shifted_conv_checks.h."""
-    check_arg(x.dim() == 4, op, f"x must be 4-D [B, C, H, W], got {x.dim()}-D")
-    check_arg(x.dtype in FLOAT_DTYPES, op, f"x must be float32 or float64, got {x.dtype}")
-    check_arg(
-        weight.dim() == 4,
-        op,
-        f"weight must be 4-D [out_channels, in_channels, kh, kw], got {weight.dim()}-D",
-    )
-    check_arg(
-        weight.dtype == x.dtype and weight.device == x.device,
-        op,
-        f"weight must match x in dtype and device ({x.dtype} on {x.device}), "
-        f"got {weight.dtype} on {weight.device}",
-    )
-    check_arg(
-        weight.shape[1] == x.shape[1],
-        op,
-        f"weight has {weight.shape[1]} input channels but x has {x.shape[1]}",
-    )
+    check_conv2d_operands(x, weight, op)
     kh, kw = weight.shape[2], weight.shape[3]
     check_arg(kh >= 1 and kw >= 1, op, f"weight's kernel size must be at least 1x1, got {kh}x{kw}")
     check_arg(
@@ -60,18 +43,7 @@ def check_inputs(x, weight, bias, shift, op="shifted_conv2d"):
             op,
             f"with shift 'down' weight's kernel width must be odd (it is centred), got {kh}x{kw}",
         )
-    if bias is not None:
-        check_arg(
-            bias.shape == weight.shape[:1],
-            op,
-            f"bias must have shape [{weight.shape[0]}], got {list(bias.shape)}",
-        )
-        check_arg(
-            bias.dtype == x.dtype and bias.device == x.device,
-            op,
-            f"bias must match x in dtype and device ({x.dtype} on {x.device}), "
-            f"got {bias.dtype} on {bias.device}",
-        )
+    check_conv2d_bias(bias, weight, x, op)
 
 
 def check_backward_inputs(grad, x, weight, shift):
