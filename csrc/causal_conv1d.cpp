@@ -30,6 +30,7 @@
 #include <tuple>
 
 #include "causal_conv1d_checks.h"
+#include "finite_checks.h"
 #include "cpu/conv_path.h"
 
 namespace gen_ext {
@@ -103,13 +104,15 @@ at::Tensor kernel_forward(const at::Tensor& x, const at::Tensor& weight, const a
   return out;
 }
 
-// The kernel's input and weight gradients (those wanted; the others left as given): checked,
+using Grads = std::tuple<at::Tensor, at::Tensor>;
+
+// The kernel's input and weight gradients (those wanted; the others undefined): checked,
 // non-empty inputs.
-void kernel_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& weight,
-                     int64_t dilation, bool want_x, bool want_weight, at::Tensor& grad_x,
-                     at::Tensor& grad_weight) {
+Grads kernel_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& weight,
+                      int64_t dilation, bool want_x, bool want_weight) {
   const int64_t B = x.size(0), Cin = x.size(1), T = x.size(2);
   const int64_t Cout = weight.size(0), K = weight.size(2);
+  at::Tensor grad_x, grad_weight;
   if (want_x) grad_x = at::empty({B, Cin, T}, x.options());
   const auto g = grad.contiguous();  // autograd may hand a stride-0 expanded gradient
   const auto xc = x.contiguous();
@@ -169,6 +172,7 @@ void kernel_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tens
     }
   }
   if (want_weight) grad_weight = taps_grad.permute({1, 2, 0}).contiguous();
+  return {grad_x, grad_weight};
 }
 
 // ---- the dense alternative on the CPU: oneDNN's conv1d over x padded with (K-1)d zeros ----
@@ -178,10 +182,6 @@ void kernel_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tens
 // the gradient first; otherwise the call runs the kernel, which matches the reference in every
 // case. Offered only where every tap reads some x ((K-1)d < T), so the copy stays shorter than
 // twice the sequence.
-
-bool all_finite(const at::Tensor& t) {
-  return t.numel() == 0 || std::isfinite(t.sum().item<double>());
-}
 
 bool dense_offered(const at::Tensor& x, const at::Tensor& weight, int64_t dilation) {
   return x.is_cpu() && x.size(1) > 0 && weight.size(0) > 0 &&  // conv1d refuses empty channels
@@ -203,30 +203,31 @@ int64_t left_padding(const at::Tensor& weight, int64_t dilation) {
   return (weight.size(2) - 1) * dilation;
 }
 
-// The dense forward, or an undefined tensor where it is not exact.
-at::Tensor dense_forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                         int64_t dilation) {
+// The dense forward, where a finite result proves it exact.
+std::optional<at::Tensor> dense_forward(const at::Tensor& x, const at::Tensor& weight,
+                                        const at::Tensor& bias, int64_t dilation) {
   const std::optional<at::Tensor> b = bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt;
   const auto padded = at::constant_pad_nd(x, {left_padding(weight, dilation), 0});
   auto out = at::conv1d(padded, weight, b, at::IntArrayRef{1}, at::IntArrayRef{0},
                         at::IntArrayRef{dilation})
                  .contiguous();
-  return all_finite(out) ? out : at::Tensor();
+  if (!sum_is_finite(out)) return std::nullopt;
+  return out;
 }
 
-// The dense input and weight gradients (those wanted); false where they would not be exact.
-bool dense_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& weight,
-                    int64_t dilation, bool want_x, bool want_weight, at::Tensor& grad_x,
-                    at::Tensor& grad_weight) {
-  if (!all_finite(grad)) return false;
+// The dense input and weight gradients (those wanted), where a finite output gradient proves
+// them exact.
+std::optional<Grads> dense_backward(const at::Tensor& grad, const at::Tensor& x,
+                                    const at::Tensor& weight, int64_t dilation, bool want_x,
+                                    bool want_weight) {
+  if (!sum_is_finite(grad)) return std::nullopt;
   const int64_t pad = left_padding(weight, dilation);
   auto [gx, gw, gb] = at::convolution_backward(
       grad, at::constant_pad_nd(x, {pad, 0}), weight, std::nullopt, at::IntArrayRef{1},
       at::IntArrayRef{0}, at::IntArrayRef{dilation}, false, at::IntArrayRef{0}, 1,
       {want_x, want_weight, false});
-  if (want_x) grad_x = gx.narrow(2, pad, x.size(2)).contiguous();
-  if (want_weight) grad_weight = gw.contiguous();
-  return true;
+  return Grads{want_x ? gx.narrow(2, pad, x.size(2)).contiguous() : at::Tensor(),
+               want_weight ? gw.contiguous() : at::Tensor()};
 }
 
 at::Tensor forward(const at::Tensor& x, const at::Tensor& weight,
@@ -236,17 +237,11 @@ at::Tensor forward(const at::Tensor& x, const at::Tensor& weight,
   check_causal_conv1d_inputs(x, weight, bias, dilation, op);
   const int64_t B = x.size(0), Cout = weight.size(0), T = x.size(2);
   if (B == 0 || Cout == 0 || T == 0) return at::empty({B, Cout, T}, x.options());
-  if (dense_offered(x, weight, dilation)) {
-    const auto path = cpu::choose_conv_path(
-        [&] { return path_key(op, x, weight, dilation, bias.defined()); },
-        [&] { kernel_forward(x, weight, bias, dilation); },
-        [&] { dense_forward(x, weight, bias, dilation); });
-    if (path == cpu::ConvPath::kDense) {
-      auto out = dense_forward(x, weight, bias, dilation);
-      if (out.defined()) return out;
-    }
-  }
-  return kernel_forward(x, weight, bias, dilation);
+  if (!dense_offered(x, weight, dilation)) return kernel_forward(x, weight, bias, dilation);
+  return cpu::run_on_conv_path<at::Tensor>(
+      [&] { return path_key(op, x, weight, dilation, bias.defined()); },
+      [&] { return kernel_forward(x, weight, bias, dilation); },
+      [&] { return dense_forward(x, weight, bias, dilation); });
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Tensor& x,
@@ -266,25 +261,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad, 
     return {grad_x, grad_weight, grad_bias};
   }
   if (!want_x && !want_weight) return {grad_x, grad_weight, grad_bias};
-  if (dense_offered(x, weight, dilation)) {
-    at::Tensor scratch_x, scratch_weight;  // the timing runs' results, dropped
-    const auto path = cpu::choose_conv_path(
-        [&] { return path_key(op, x, weight, dilation, false); },
-        [&] {
-          kernel_backward(grad, x, weight, dilation, want_x, want_weight, scratch_x,
-                          scratch_weight);
-        },
-        [&] {
-          dense_backward(grad, x, weight, dilation, want_x, want_weight, scratch_x,
-                         scratch_weight);
-        });
-    if (path == cpu::ConvPath::kDense &&
-        dense_backward(grad, x, weight, dilation, want_x, want_weight, grad_x, grad_weight)) {
-      return {grad_x, grad_weight, grad_bias};
-    }
-  }
-  kernel_backward(grad, x, weight, dilation, want_x, want_weight, grad_x, grad_weight);
-  return {grad_x, grad_weight, grad_bias};
+  const auto [gx, gw] =
+      !dense_offered(x, weight, dilation)
+          ? kernel_backward(grad, x, weight, dilation, want_x, want_weight)
+          : cpu::run_on_conv_path<Grads>(
+                [&] { return path_key(op, x, weight, dilation, false); },
+                [&] { return kernel_backward(grad, x, weight, dilation, want_x, want_weight); },
+                [&] { return dense_backward(grad, x, weight, dilation, want_x, want_weight); });
+  return {want_x ? gx : grad_x, want_weight ? gw : grad_weight, grad_bias};
 }
 
 }  // namespace

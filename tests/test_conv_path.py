@@ -113,6 +113,49 @@ def test_auto_times_each_shape_once_and_keeps_its_choice():
             assert torch.equal(ops.masked_conv2d(x, weight, bias, "A", 1), want), forced
 
 
+def _first_call(op):
+    """A fresh shape for each convolution: (conv(weight) -> output, x, weight)."""
+    g = torch.Generator().manual_seed(31)
+    if op == "causal_conv1d":
+        x = torch.randn(1, 3, 29, generator=g, dtype=torch.float64)
+        return lambda w: ops.causal_conv1d(x, w, None, 3), torch.randn(4, 3, 2, generator=g)
+    x = torch.randn(1, 3, 13, 5, generator=g, dtype=torch.float64)
+    if op == "masked_conv2d":
+        return lambda w: ops.masked_conv2d(x, w, None, "B", 1), torch.randn(3, 3, 3, 3, generator=g)
+    return lambda w: ops.shifted_conv2d(x, w, None, "down"), torch.randn(4, 3, 2, 3, generator=g)
+
+
+@pytest.mark.parametrize("op", ["masked_conv2d", "shifted_conv2d", "causal_conv1d"])
+@pytest.mark.parametrize("stage", ["forward", "backward"])
+def test_a_first_call_the_dense_path_cannot_take_records_no_choice(op, stage):
+    """Under "auto" the first call of a shape times both paths. Where the dense path is not exact
+    for that call's values (an inf weight, an inf output gradient) it returns early, and its time
+    says nothing about the convolution: no choice may be recorded then, or the shape would keep the
+    dense path on the strength of a check. The next call, with finite values, makes the choice."""
+    conv, weight = _first_call(op)
+    weight = weight.double()
+    key = op if stage == "forward" else f"{op}_backward"
+
+    def choices_made(nonfinite):
+        w = weight.clone()
+        if stage == "forward":
+            if nonfinite:
+                w[0, 0, 0] = float("inf")
+            return new_choices(lambda: conv(w))
+        w.requires_grad_()
+        out = conv(w)
+        cotangent = torch.ones_like(out)
+        if nonfinite:
+            cotangent.view(-1)[-1] = float("inf")
+        return new_choices(lambda: torch.autograd.grad(out, w, cotangent))
+
+    with ops.use_conv_path("auto"):
+        made = choices_made(nonfinite=True)
+        assert not [k for k in made if k.startswith(key + " ")], made
+        made = choices_made(nonfinite=False)
+        assert [k for k in made if k.startswith(key + " ")], made
+
+
 def test_policy_and_choices_are_checked():
     with pytest.raises(ValueError, match="policy must be one of"):
         ops.set_conv_path_policy("fastest")

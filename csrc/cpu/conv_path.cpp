@@ -32,12 +32,6 @@ void check_policy(const std::string& policy, const char* where) {
               "'");
 }
 
-double seconds(const std::function<void()>& run) {
-  const auto start = std::chrono::steady_clock::now();
-  run();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 const char* name(ConvPath path) { return path == ConvPath::kKernel ? "kernel" : "dense"; }
 
 }  // namespace
@@ -59,25 +53,22 @@ std::string set_conv_path_policy(const std::string& policy) {
   return previous;
 }
 
-ConvPath choose_conv_path(const std::function<std::string()>& make_key,
-                          const std::function<void()>& run_kernel,
-                          const std::function<void()>& run_dense) {
-  const std::string policy = conv_path_policy();
-  if (policy != "auto") return policy == "kernel" ? ConvPath::kKernel : ConvPath::kDense;
-  const std::string key = make_key();
-  {
-    std::lock_guard<std::mutex> guard(lock());
-    const auto found = choices().find(key);
-    if (found != choices().end()) return found->second;
-  }
-  // the first run of each pays one-time costs (allocation, oneDNN's primitive creation)
-  run_kernel();
-  run_dense();
-  const double kernel = seconds(run_kernel);
-  const double dense = seconds(run_dense);
-  const ConvPath path = dense < kernel ? ConvPath::kDense : ConvPath::kKernel;
+std::optional<ConvPath> recorded_conv_path(const std::string& key) {
   std::lock_guard<std::mutex> guard(lock());
-  return choices().emplace(key, path).first->second;  // a concurrent first choice wins
+  const auto found = choices().find(key);
+  if (found == choices().end()) return std::nullopt;
+  return found->second;
+}
+
+ConvPath record_conv_path(const std::string& key, ConvPath path) {
+  std::lock_guard<std::mutex> guard(lock());
+  return choices().emplace(key, path).first->second;
+}
+
+double seconds_to_run(const std::function<void()>& run) {
+  const auto start = std::chrono::steady_clock::now();
+  run();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 std::vector<std::string> conv_path_choices() {

@@ -8,6 +8,7 @@
 // The policies "kernel" and "dense" force one path (the environment variable GEN_EXT_CONV_PATH
 // sets the policy for the process; set_conv_path_policy overrides it).
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,12 +23,48 @@ std::string set_conv_path_policy(const std::string& policy);
 // The policy in force: the one set, else GEN_EXT_CONV_PATH's, else "auto".
 std::string conv_path_policy();
 
-// The path for the call's shape: the policy's, or under "auto" the faster of the two (each run
-// twice, the second run timed, the first time the shape is seen). key() names the shape; it is
-// called only under "auto", so a forced policy costs no string per call.
-ConvPath choose_conv_path(const std::function<std::string()>& key,
-                          const std::function<void()>& run_kernel,
-                          const std::function<void()>& run_dense);
+// The choice recorded for a shape, if any, and recording one (a concurrent first choice wins:
+// the one recorded is returned).
+std::optional<ConvPath> recorded_conv_path(const std::string& key);
+ConvPath record_conv_path(const std::string& key, ConvPath path);
+double seconds_to_run(const std::function<void()>& run);
+
+// Runs the call on its path and returns its result. dense() returns the dense alternative's
+// result, or nothing where it would not be exact for these values (the call then runs kernel()).
+// The path is the policy's, or under "auto" the one recorded for the shape (key() names it;
+// called only under "auto", so a forced policy costs no string per call). The first call of a
+// shape runs each path twice, the second run timed (the first pays one-time costs: allocation,
+// oneDNN's primitive creation), records the faster and returns its timed result. A dense run
+// that is not exact records nothing: its time would be that of a check, not of the convolution.
+template <typename Result, typename Key, typename Kernel, typename Dense>
+Result run_on_conv_path(const Key& key, const Kernel& kernel, const Dense& dense) {
+  const std::string policy = conv_path_policy();
+  std::string shape;
+  std::optional<ConvPath> path;
+  if (policy != "auto") {
+    path = policy == "kernel" ? ConvPath::kKernel : ConvPath::kDense;
+  } else {
+    shape = key();
+    path = recorded_conv_path(shape);
+  }
+  if (path.has_value()) {
+    if (*path == ConvPath::kDense) {
+      std::optional<Result> out = dense();
+      if (out.has_value()) return std::move(*out);
+    }
+    return kernel();
+  }
+  kernel();
+  if (!dense().has_value()) return kernel();
+  Result kernel_out;
+  std::optional<Result> dense_out;
+  const double kernel_s = seconds_to_run([&] { kernel_out = kernel(); });
+  const double dense_s = seconds_to_run([&] { dense_out = dense(); });
+  const ConvPath chosen =
+      record_conv_path(shape, dense_s < kernel_s ? ConvPath::kDense : ConvPath::kKernel);
+  if (chosen == ConvPath::kDense && dense_out.has_value()) return std::move(*dense_out);
+  return kernel_out;
+}
 
 // The choices made so far, as "key=kernel" / "key=dense" lines, and the way back.
 std::vector<std::string> conv_path_choices();

@@ -64,13 +64,14 @@ at::Tensor kernel_forward(const at::Tensor& x, const at::Tensor& weight, const a
   return out;
 }
 
-// The dense forward, or an undefined tensor where it is not exact.
-at::Tensor dense_forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                         const PixelCnnMask& mask) {
+// The dense forward, where a finite result proves it exact.
+std::optional<at::Tensor> dense_forward(const at::Tensor& x, const at::Tensor& weight,
+                                        const at::Tensor& bias, const PixelCnnMask& mask) {
   const auto masked = weight.masked_fill(dropped_taps(mask, weight), 0);
   const std::optional<at::Tensor> b = bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt;
   auto out = at::conv2d(x, masked, b, {1, 1}, {mask.centre_row(), mask.centre_col()}).contiguous();
-  return all_finite(out) ? out : at::Tensor();
+  if (!sum_is_finite(out)) return std::nullopt;
+  return out;
 }
 
 at::Tensor forward(const at::Tensor& x, const at::Tensor& weight,
@@ -87,15 +88,10 @@ at::Tensor forward(const at::Tensor& x, const at::Tensor& weight,
     auto out = at::zeros({B, mask.out_channels, H, W}, x.options());
     return bias.defined() ? out.add_(bias.view({1, -1, 1, 1})) : out;
   }
-  const auto path = choose_conv_path(
+  return run_on_conv_path<at::Tensor>(
       [&] { return path_key("masked_conv2d", x, mask, bias.defined()); },
-      [&] { kernel_forward(x, weight, bias, mask); },
-      [&] { dense_forward(x, weight, bias, mask); });
-  if (path == ConvPath::kDense) {
-    auto out = dense_forward(x, weight, bias, mask);
-    if (out.defined()) return out;
-  }
-  return kernel_forward(x, weight, bias, mask);
+      [&] { return kernel_forward(x, weight, bias, mask); },
+      [&] { return dense_forward(x, weight, bias, mask); });
 }
 
 // The kernels' input gradient and weight gradient (of the kept taps; the masked ones are zero).
@@ -125,24 +121,24 @@ std::tuple<at::Tensor, at::Tensor> kernel_backward(const at::Tensor& grad, const
   return {grad_x, grad_weight.view(weight.sizes())};
 }
 
-// The dense backward, or undefined tensors where it is not exact. A finite input gradient proves
-// the output gradient finite (each of its values meets the centre tap of some input pixel), and
-// with it the weight gradient of the kept taps exact.
-std::tuple<at::Tensor, at::Tensor> dense_backward(const at::Tensor& grad, const at::Tensor& x,
-                                                  const at::Tensor& weight,
-                                                  const PixelCnnMask& mask) {
+using Grads = std::tuple<at::Tensor, at::Tensor>;
+
+// The dense backward, where it is exact. A finite input gradient proves the output gradient
+// finite (each of its values meets the centre tap of some input pixel), and with it the weight
+// gradient of the kept taps exact.
+std::optional<Grads> dense_backward(const at::Tensor& grad, const at::Tensor& x,
+                                    const at::Tensor& weight, const PixelCnnMask& mask) {
   const auto dropped = dropped_taps(mask, weight);
   const auto masked = weight.masked_fill(dropped, 0);
   auto [grad_x, grad_weight, grad_bias] = at::convolution_backward(
       grad, x, masked, std::nullopt, {1, 1}, {mask.centre_row(), mask.centre_col()}, {1, 1},
       false, {0, 0}, 1, {true, true, false});
-  if (!all_finite(grad_x)) return {at::Tensor(), at::Tensor()};
-  return {grad_x.contiguous(), grad_weight.contiguous().masked_fill_(dropped, 0)};
+  if (!sum_is_finite(grad_x)) return std::nullopt;
+  return Grads{grad_x.contiguous(), grad_weight.contiguous().masked_fill_(dropped, 0)};
 }
 
-std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Tensor& x,
-                                            const at::Tensor& weight, c10::string_view mask_type,
-                                            int64_t color_channels) {
+Grads backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& weight,
+               c10::string_view mask_type, int64_t color_channels) {
   const char* op = "masked_conv2d_backward";
   const auto mask = check_masked_conv_inputs(x, weight, at::Tensor(), std::string(mask_type),
                                              color_channels, op);
@@ -151,15 +147,10 @@ std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Te
   if (B * H * W == 0 || mask.out_channels == 0 || mask.in_channels == 0) {
     return {at::zeros(x.sizes(), x.options()), at::zeros(weight.sizes(), weight.options())};
   }
-  const auto path = choose_conv_path(
-      [&] { return path_key("masked_conv2d_backward", x, mask, false); },
-      [&] { kernel_backward(grad, x, weight, mask); },
-      [&] { dense_backward(grad, x, weight, mask); });
-  if (path == ConvPath::kDense) {
-    auto grads = dense_backward(grad, x, weight, mask);
-    if (std::get<0>(grads).defined()) return grads;
-  }
-  return kernel_backward(grad, x, weight, mask);
+  return run_on_conv_path<Grads>(
+      [&] { return path_key(op, x, mask, false); },
+      [&] { return kernel_backward(grad, x, weight, mask); },
+      [&] { return dense_backward(grad, x, weight, mask); });
 }
 
 }  // namespace

@@ -63,10 +63,10 @@ at::Tensor padded_input(const at::Tensor& x, const ShiftedConv& c) {
   return at::constant_pad_nd(x, {c.left, c.right, c.top, 0});
 }
 
-// The dense forward, or an undefined tensor where it is not exact (a non-finite weight).
-at::Tensor dense_forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                         const ShiftedConv& c) {
-  if (!all_finite(weight)) return at::Tensor();
+// The dense forward, where it is exact (a finite weight).
+std::optional<at::Tensor> dense_forward(const at::Tensor& x, const at::Tensor& weight,
+                                        const at::Tensor& bias, const ShiftedConv& c) {
+  if (has_nonfinite(weight)) return std::nullopt;
   const std::optional<at::Tensor> b = bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt;
   return at::conv2d(padded_input(x, c), weight, b).contiguous(kernel_layout(x));
 }
@@ -88,14 +88,10 @@ at::Tensor forward(const at::Tensor& x, const at::Tensor& weight,
     auto out = at::zeros({B, c.out_channels, H, W}, x.options().memory_format(layout));
     return bias.defined() ? out.add_(bias.view({1, -1, 1, 1})) : out;
   }
-  const auto path = choose_conv_path(
+  return run_on_conv_path<at::Tensor>(
       [&] { return path_key("shifted_conv2d", x, c, shift, bias.defined()); },
-      [&] { kernel_forward(x, weight, bias, c); }, [&] { dense_forward(x, weight, bias, c); });
-  if (path == ConvPath::kDense) {
-    auto out = dense_forward(x, weight, bias, c);
-    if (out.defined()) return out;
-  }
-  return kernel_forward(x, weight, bias, c).contiguous(layout);
+      [&] { return kernel_forward(x, weight, bias, c).contiguous(layout); },
+      [&] { return dense_forward(x, weight, bias, c); });
 }
 
 // The kernels' input gradient and weight gradient.
@@ -123,21 +119,21 @@ std::tuple<at::Tensor, at::Tensor> kernel_backward(const at::Tensor& grad, const
   return {grad_x, grad_weight};
 }
 
-// The dense backward, or undefined tensors where it is not exact (a non-finite weight gradient).
-std::tuple<at::Tensor, at::Tensor> dense_backward(const at::Tensor& grad, const at::Tensor& x,
-                                                  const at::Tensor& weight,
-                                                  const ShiftedConv& c) {
+using Grads = std::tuple<at::Tensor, at::Tensor>;
+
+// The dense backward, where it is exact (a finite weight gradient).
+std::optional<Grads> dense_backward(const at::Tensor& grad, const at::Tensor& x,
+                                    const at::Tensor& weight, const ShiftedConv& c) {
   auto [grad_padded, grad_weight, grad_bias] = at::convolution_backward(
       grad, padded_input(x, c), weight, std::nullopt, {1, 1}, {0, 0}, {1, 1}, false, {0, 0}, 1,
       {true, true, false});
-  if (!all_finite(grad_weight)) return {at::Tensor(), at::Tensor()};
+  if (has_nonfinite(grad_weight)) return std::nullopt;
   auto grad_x = grad_padded.narrow(2, c.top, x.size(2)).narrow(3, c.left, x.size(3)).contiguous();
-  return {grad_x, grad_weight.contiguous()};
+  return Grads{grad_x, grad_weight.contiguous()};
 }
 
-std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Tensor& x,
-                                            const at::Tensor& weight,
-                                            c10::string_view shift_view) {
+Grads backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& weight,
+               c10::string_view shift_view) {
   const char* op = "shifted_conv2d_backward";
   const std::string shift(shift_view);
   const auto c = check_shifted_conv_inputs(x, weight, at::Tensor(), shift, op);
@@ -146,14 +142,10 @@ std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Te
   if (B * H * W == 0 || c.out_channels == 0 || c.in_channels == 0) {
     return {at::zeros(x.sizes(), x.options()), at::zeros(weight.sizes(), weight.options())};
   }
-  const auto path = choose_conv_path(
-      [&] { return path_key("shifted_conv2d_backward", x, c, shift, false); },
-      [&] { kernel_backward(grad, x, weight, c); }, [&] { dense_backward(grad, x, weight, c); });
-  if (path == ConvPath::kDense) {
-    auto grads = dense_backward(grad, x, weight, c);
-    if (std::get<0>(grads).defined()) return grads;
-  }
-  return kernel_backward(grad, x, weight, c);
+  return run_on_conv_path<Grads>(
+      [&] { return path_key(op, x, c, shift, false); },
+      [&] { return kernel_backward(grad, x, weight, c); },
+      [&] { return dense_backward(grad, x, weight, c); });
 }
 
 }  // namespace
