@@ -9,12 +9,17 @@
 
 namespace gen_ext {
 
+// The dropout probability p in [0, 1) (gen_ext.ops.arg_checks.check_dropout_p prints it alike).
+inline void check_dropout_p(double p, const char* op) {
+  TORCH_CHECK(p >= 0.0 && p < 1.0, op, ": p must lie in [0, 1), got ", p);
+}
+
 inline void check_concat_elu_inputs(const at::Tensor& x, double p, const char* op) {
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
               ": x must be float32 or float64, got ", x.scalar_type());
   TORCH_CHECK(x.dim() >= 2, op, ": x must have at least 2 dimensions [B, C, *spatial], got ",
               x.dim(), "-D");
-  TORCH_CHECK(p >= 0.0 && p < 1.0, op, ": p must lie in [0, 1), got ", p);
+  check_dropout_p(p, op);
 }
 
 // pad: empty, or (left, right, top, bottom) >= 0 for a 4-D x.

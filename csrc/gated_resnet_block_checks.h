@@ -10,6 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "concat_elu_checks.h"
+#include "conv2d_checks.h"
+
 namespace gen_ext {
 
 // The zero border (left, right, top, bottom) that makes a kh x kw convolution causal for the
@@ -25,9 +28,7 @@ inline void check_block_tensor(const at::Tensor& t, const at::Tensor& x,
                                const char* op) {
   TORCH_CHECK(t.sizes() == at::IntArrayRef(shape), op, ": ", name, " must have shape ",
               at::IntArrayRef(shape), ", got ", t.sizes());
-  TORCH_CHECK(t.scalar_type() == x.scalar_type() && t.device() == x.device(), op, ": ", name,
-              " must match x in dtype and device (", x.scalar_type(), " on ", x.device(),
-              "), got ", t.scalar_type(), " on ", t.device());
+  check_conv2d_same_as_x(t, x, op, name);
 }
 
 inline void check_block_optional(const std::optional<at::Tensor>& t, const at::Tensor& x,
@@ -51,7 +52,7 @@ inline std::vector<int64_t> check_gated_resnet_block(
               ": x must have at least one channel, row and column, got ", x.sizes());
   TORCH_CHECK(stream == "down" || stream == "down_right", op,
               ": stream must be 'down' or 'down_right', got '", stream, "'");
-  TORCH_CHECK(p >= 0.0 && p < 1.0, op, ": p must lie in [0, 1), got ", p);
+  check_dropout_p(p, op);
   TORCH_CHECK(w_in.dim() == 4 && w_in.size(0) >= 1, op,
               ": w_in must be 4-D [Cm, 2C, kh, kw] with Cm >= 1, got ", w_in.sizes());
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);

@@ -77,7 +77,8 @@ TORCH_LIBRARY(gen_ext, m) {
   m.set_python_module("gen_ext.ops.shifted_conv");
   // PixelCNN++'s shifted convolutions, stride 1: shift "down" (input bordered by kh - 1 rows on
   // top and (kw - 1) / 2 columns each side, kw odd) or "down_right" (kh - 1 rows on top, kw - 1
-  // columns on the left); the kernels read no padded copy and skip the taps outside the image.
+  // columns on the left); the kernels pad no rows (they read x widened by its side columns only)
+  // and skip the taps above the image.
   m.def("shifted_conv2d(Tensor x, Tensor weight, Tensor? bias, str shift) -> Tensor");
   m.def(
       "shifted_conv2d_backward(Tensor grad, Tensor x, Tensor weight, str shift) "

@@ -279,6 +279,30 @@ def test_bad_input_names_the_argument(change, message):
             OP(*fakes, *call[8:], 0)
 
 
+@pytest.mark.parametrize("p", [2.0, -0.25, float("nan"), 1.0])
+def test_kernel_and_fake_kernel_print_p_alike(p):
+    """The C++ checks print a double as 2, not 2.0: the Python checks (fake kernels) must print
+    the same message, for this op and for the concat-ELU whose check it shares."""
+    from gen_ext.ops.concat_elu import check_inputs as check_concat_elu
+
+    tensors = block_inputs("down", dtype=torch.float32)
+
+    def message(call):
+        with pytest.raises(RuntimeError) as caught:
+            call()
+        return str(caught.value).splitlines()[0]
+
+    with FakeTensorMode() as mode:
+        fakes = [None if t is None else mode.from_tensor(t) for t in tensors]
+        fake = message(lambda: OP(*fakes, "down", p, 0))
+    assert message(lambda: OP(*tensors, "down", p, 0)) == fake
+    assert fake.endswith(f"p must lie in [0, 1), got {p:g}")
+    x = tensors[0]
+    assert message(lambda: torch.ops.gen_ext.concat_elu(x, p, 0, [])) == message(
+        lambda: check_concat_elu(x, p)
+    )
+
+
 def test_backward_checks_its_saved_maps():
     tensors = block_inputs("down", dtype=torch.float32)
     out, h, g = OP(*tensors, "down", 0.0, 0)

@@ -119,6 +119,17 @@ def test_errors_name_the_argument():
         DownShiftedConvTranspose2d(1, 1, (2, 1), stride=2)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_is_refused_with_the_ops_message(dtype):
+    """The layers run gen_ext's op, which computes in float32 and float64 only (README, Known
+    limits): a half-precision input gets the op's message naming the argument, not a wrong or
+    silently slower result."""
+    for layer in (DownShiftedConv2d(3, 4, (2, 3)), DownRightShiftedConv2d(3, 4, (2, 2))):
+        layer = layer.to(dtype)
+        with pytest.raises(RuntimeError, match="x must be float32 or float64"):
+            layer(torch.zeros(1, 3, 4, 4, dtype=dtype))
+
+
 def test_forward_padded_reads_a_bordered_input():
     """forward_padded of the input inside its causal border is forward: the layers that receive
     the border from concat-ELU compute the same convolution. forward_padded is nn.Conv2d's

@@ -44,7 +44,7 @@ def _stride(value, cls: str) -> int:
 class _CausallyPaddedConv2d(nn.Conv2d):
     """A convolution whose input gets the zero border `causal_padding` (left, right, top, bottom,
     as F.pad orders it; set by the subclass) before it is read. With stride 1 it is the op
-    gen_ext.ops.shifted_conv2d (`shift` set by the subclass), which reads no padded copy; a
+    gen_ext.ops.shifted_conv2d (`shift` set by the subclass), which pads no rows; a
     larger stride pads a copy and runs nn.Conv2d (the op has no stride), and so does the
     reference backend: there the layer is what a plain PyTorch model computes, the baseline the
     model benchmarks compare with (the op's own reference, tap by tap, is slower than that)."""
@@ -67,7 +67,7 @@ class DownShiftedConv2d(_CausallyPaddedConv2d):
     """Output (i, j) sees input rows s*i-kh+1 .. s*i and columns s*j-(kw-1)/2 .. s*j+(kw-1)/2 (s the
     stride): its own row and the rows above, never a row below. kw must be odd (centred).
     An H x W input gives ceil(H/s) x ceil(W/s). Stride 1 runs gen_ext.ops.shifted_conv2d (no
-    padded copy); a larger stride, or the reference backend, pads a copy and runs nn.Conv2d.
+    rows padded); a larger stride, or the reference backend, pads a copy and runs nn.Conv2d.
 
     >>> conv = DownShiftedConv2d(32, 64, (2, 3))        # [B, 32, H, W] -> [B, 64, H, W]
     """
@@ -97,7 +97,7 @@ class DownShiftedConv2d(_CausallyPaddedConv2d):
 class DownRightShiftedConv2d(_CausallyPaddedConv2d):
     """Output (i, j) sees input rows s*i-kh+1 .. s*i and columns s*j-kw+1 .. s*j: the pixels above
     and to the left, and its own. An H x W input gives ceil(H/s) x ceil(W/s). Stride 1 runs
-    gen_ext.ops.shifted_conv2d (no padded copy); a larger stride, or the reference backend, pads
+    gen_ext.ops.shifted_conv2d (no rows padded); a larger stride, or the reference backend, pads
     a copy and runs nn.Conv2d.
 
     >>> conv = DownRightShiftedConv2d(32, 64, (2, 2))   # [B, 32, H, W] -> [B, 64, H, W]

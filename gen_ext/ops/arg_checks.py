@@ -10,6 +10,28 @@ def check_arg(cond, op: str, message: str) -> None:
     torch._check(cond, lambda: f"{op}: {message}")
 
 
+def check_like_x(t, x, op: str, name: str) -> None:
+    """`t` must have x's dtype and device."""
+    check_arg(
+        t.dtype == x.dtype and t.device == x.device,
+        op,
+        f"{name} must match x in dtype and device ({x.dtype} on {x.device}), "
+        f"got {t.dtype} on {t.device}",
+    )
+
+
+def check_shaped(t, x, shape, op: str, name: str) -> None:
+    """`t` must have the shape `shape` and x's dtype and device."""
+    shape = list(shape)
+    check_arg(list(t.shape) == shape, op, f"{name} must have shape {shape}, got {list(t.shape)}")
+    check_like_x(t, x, op, name)
+
+
+def check_dropout_p(p, op: str) -> None:
+    """p in [0, 1), printed as the kernels print a double (2.0 as 2)."""
+    check_arg(0.0 <= p < 1.0, op, f"p must lie in [0, 1), got {p:g}")
+
+
 def check_like_output(t, want, x, op: str, name: str) -> None:
     """`t` (an incoming gradient, a residual) must have the output's shape `want` and x's dtype
     and device; the messages of the kernels' own checks."""
@@ -19,12 +41,7 @@ def check_like_output(t, want, x, op: str, name: str) -> None:
         op,
         f"{name} must have the output's shape {want}, got {list(t.shape)}",
     )
-    check_arg(
-        t.dtype == x.dtype and t.device == x.device,
-        op,
-        f"{name} must match x in dtype and device ({x.dtype} on {x.device}), "
-        f"got {t.dtype} on {t.device}",
-    )
+    check_like_x(t, x, op, name)
 
 
 def check_shaped_like(t, ref, op: str, name: str, ref_name: str) -> None:
@@ -52,12 +69,7 @@ def check_conv2d_operands(x, weight, op: str) -> None:
         op,
         f"weight must be 4-D [out_channels, in_channels, kh, kw], got {weight.dim()}-D",
     )
-    check_arg(
-        weight.dtype == x.dtype and weight.device == x.device,
-        op,
-        f"weight must match x in dtype and device ({x.dtype} on {x.device}), "
-        f"got {weight.dtype} on {weight.device}",
-    )
+    check_like_x(weight, x, op, "weight")
     check_arg(
         weight.shape[1] == x.shape[1],
         op,
@@ -74,9 +86,4 @@ def check_conv2d_bias(bias, weight, x, op: str) -> None:
         op,
         f"bias must have shape [{weight.shape[0]}], got {list(bias.shape)}",
     )
-    check_arg(
-        bias.dtype == x.dtype and bias.device == x.device,
-        op,
-        f"bias must match x in dtype and device ({x.dtype} on {x.device}), "
-        f"got {bias.dtype} on {bias.device}",
-    )
+    check_like_x(bias, x, op, "bias")

@@ -12,7 +12,7 @@ import torch
 from gen_ext import _extension
 from gen_ext import reference as ref
 
-from .arg_checks import FLOAT_DTYPES, check_arg, check_like_output
+from .arg_checks import FLOAT_DTYPES, check_arg, check_like_output, check_like_x
 from .backend import get_backend
 from .second_order import backward_of_backward, register_autograd_pair
 
@@ -20,21 +20,12 @@ OP = "gen_ext::causal_conv1d"
 BACKWARD_OP = "gen_ext::causal_conv1d_backward"
 
 
-def _check_same(t, x, op, name):
-    check_arg(
-        t.dtype == x.dtype and t.device == x.device,
-        op,
-        f"{name} must match x in dtype and device ({x.dtype} on {x.device}), "
-        f"got {t.dtype} on {t.device}",
-    )
-
-
 def check_inputs(x, weight, bias, dilation, op="causal_conv1d"):
     """The conditions and messages of csrc/causal_conv1d_checks.h, in its order."""
     check_arg(x.dim() == 3, op, f"x must be 3-D [B, C_in, T], got {x.dim()}-D")
     check_arg(x.dtype in FLOAT_DTYPES, op, f"x must be float32 or float64, got {x.dtype}")
     check_arg(weight.dim() == 3, op, f"weight must be 3-D [C_out, C_in, K], got {weight.dim()}-D")
-    _check_same(weight, x, op, "weight")
+    check_like_x(weight, x, op, "weight")
     check_arg(
         weight.shape[1] == x.shape[1],
         op,
@@ -52,7 +43,7 @@ def check_inputs(x, weight, bias, dilation, op="causal_conv1d"):
             op,
             f"bias must have shape [{weight.shape[0]}], got {list(bias.shape)}",
         )
-        _check_same(bias, x, op, "bias")
+        check_like_x(bias, x, op, "bias")
 
 
 def output_shape(x, weight) -> list:

@@ -13,7 +13,7 @@ import torch
 from gen_ext import _extension
 from gen_ext import reference as ref
 
-from .arg_checks import FLOAT_DTYPES, check_arg, check_like_output
+from .arg_checks import FLOAT_DTYPES, check_arg, check_dropout_p, check_like_output
 from .backend import get_backend
 from .gaussian import draw_seed, draw_seed_tensor
 from .memory_layout import empty_in_layout_of
@@ -40,7 +40,7 @@ def check_inputs(x, p, pad=(), op="concat_elu"):
     check_arg(
         x.dim() >= 2, op, f"x must have at least 2 dimensions [B, C, *spatial], got {x.dim()}-D"
     )
-    check_arg(0.0 <= p < 1.0, op, f"p must lie in [0, 1), got {p}")
+    check_dropout_p(p, op)
     if pad:
         check_arg(
             len(pad) == 4,

@@ -13,7 +13,7 @@ import torch
 from gen_ext import _extension
 from gen_ext import reference as ref
 
-from .arg_checks import FLOAT_DTYPES, check_arg
+from .arg_checks import FLOAT_DTYPES, check_arg, check_dropout_p, check_shaped
 from .backend import get_backend
 from .gaussian import draw_seed, draw_seed_tensor
 from .memory_layout import empty_in_layout_of
@@ -21,17 +21,6 @@ from .second_order import backward_of_backward, register_autograd_pair
 
 OP = "gen_ext::gated_resnet_block"
 BACKWARD_OP = "gen_ext::gated_resnet_block_backward"
-
-
-def _check_tensor(t, x, shape, name, op):
-    shape = list(shape)
-    check_arg(list(t.shape) == shape, op, f"{name} must have shape {shape}, got {list(t.shape)}")
-    check_arg(
-        t.dtype == x.dtype and t.device == x.device,
-        op,
-        f"{name} must match x in dtype and device ({x.dtype} on {x.device}), "
-        f"got {t.dtype} on {t.device}",
-    )
 
 
 def check_inputs(
@@ -50,7 +39,7 @@ def check_inputs(
         op,
         f"stream must be 'down' or 'down_right', got '{stream}'",
     )
-    check_arg(0.0 <= p < 1.0, op, f"p must lie in [0, 1), got {p}")
+    check_dropout_p(p, op)
     check_arg(
         w_in.dim() == 4 and w_in.shape[0] >= 1,
         op,
@@ -64,12 +53,12 @@ def check_inputs(
         op,
         f"the 'down' stream's kernel width must be odd (it is centred), got {kw}",
     )
-    _check_tensor(w_in, x, (Cm, 2 * C, kh, kw), "w_in", op)
+    check_shaped(w_in, x, (Cm, 2 * C, kh, kw), op, "w_in")
     if b_in is not None:
-        _check_tensor(b_in, x, (Cm,), "b_in", op)
-    _check_tensor(w_gate, x, (2 * C, 2 * Cm, kh, kw), "w_gate", op)
+        check_shaped(b_in, x, (Cm,), op, "b_in")
+    check_shaped(w_gate, x, (2 * C, 2 * Cm, kh, kw), op, "w_gate")
     if b_gate is not None:
-        _check_tensor(b_gate, x, (2 * C,), "b_gate", op)
+        check_shaped(b_gate, x, (2 * C,), op, "b_gate")
     check_arg(
         (aux is None) == (w_aux is None),
         op,
@@ -84,18 +73,18 @@ def check_inputs(
             f"aux must be 4-D [B, Ca, H, W] with Ca >= 1, got {list(aux.shape)}",
         )
         Ca = aux.shape[1]
-        _check_tensor(aux, x, (B, Ca, H, W), "aux", op)
-        _check_tensor(w_aux, x, (Cm, 2 * Ca, 1, 1), "w_aux", op)
+        check_shaped(aux, x, (B, Ca, H, W), op, "aux")
+        check_shaped(w_aux, x, (Cm, 2 * Ca, 1, 1), op, "w_aux")
         if b_aux is not None:
-            _check_tensor(b_aux, x, (Cm,), "b_aux", op)
+            check_shaped(b_aux, x, (Cm,), op, "b_aux")
 
 
 def check_saved(grad, x, w_in, h, g, op):
     """The backward's incoming gradient and saved maps (check_gated_resnet_block_saved)."""
     B, C, H, W = x.shape
-    _check_tensor(grad, x, (B, C, H, W), "grad", op)
-    _check_tensor(h, x, (B, w_in.shape[0], H, W), "h", op)
-    _check_tensor(g, x, (B, 2 * C, H, W), "g", op)
+    check_shaped(grad, x, (B, C, H, W), op, "grad")
+    check_shaped(h, x, (B, w_in.shape[0], H, W), op, "h")
+    check_shaped(g, x, (B, 2 * C, H, W), op, "g")
 
 
 def gated_resnet_block(

@@ -2,10 +2,11 @@
 the public function and its torch.library registrations (fake kernels, autograd with double
 backward).
 
-The kernels read no padded copy of the input: they are the masked convolution's implicit GEMM
-over a plan of every tap (CPU: csrc/cpu/shifted_conv_cpu.cpp; GPU: kernels/masked_conv.py in
-Triton, registered for CUDA here and tested on CPU tensors under TRITON_INTERPRET=1), and a tap
-whose input pixel lies outside the image is skipped, not multiplied by a zero. Reference:
+The kernels pad no rows of the input (the CPU kernel reads it widened by its side columns only,
+the GPU kernel reads it as it is): they are the masked convolution's implicit GEMM over a plan of
+every tap (CPU: csrc/cpu/shifted_conv_cpu.cpp; GPU: kernels/masked_conv.py in Triton, registered
+for CUDA here and tested on CPU tensors under TRITON_INTERPRET=1), and a tap whose input pixel lies
+outside the image is skipped, not multiplied by a zero. Reference:
 gen_ext/reference/shifted_conv.py.
 """
 
@@ -57,7 +58,7 @@ def check_backward_inputs(grad, x, weight, shift):
 def shifted_conv2d(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, shift: str
 ) -> torch.Tensor:
-    """conv2d(F.pad(x, border), weight, bias) with stride 1, computed without the padded copy:
+    """conv2d(F.pad(x, border), weight, bias) with stride 1, computed without the padded rows:
     [B, Cin, H, W] -> [B, Cout, H, W].
 
     shift "down": the border is kh - 1 rows on top and (kw - 1) / 2 columns at each side (kw

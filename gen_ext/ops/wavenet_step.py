@@ -11,25 +11,11 @@ import torch
 from gen_ext import _extension
 from gen_ext import reference as ref
 
-from .arg_checks import FLOAT_DTYPES, check_arg
+from .arg_checks import FLOAT_DTYPES, check_arg, check_shaped
 from .backend import get_backend
 
 OP = "gen_ext::wavenet_layer_step"
 NAME = "wavenet_layer_step"
-
-
-def _check_tensor(t, x, name, want) -> None:
-    check_arg(
-        list(t.shape) == list(want),
-        NAME,
-        f"{name} must have shape {list(want)}, got {list(t.shape)}",
-    )
-    check_arg(
-        t.dtype == x.dtype and t.device == x.device,
-        NAME,
-        f"{name} must match x in dtype and device ({x.dtype} on {x.device}), "
-        f"got {t.dtype} on {t.device}",
-    )
 
 
 def check_inputs(x, cache, step, weight_taps, bias, cond, out_weight, out_bias) -> None:
@@ -43,7 +29,7 @@ def check_inputs(x, cache, step, weight_taps, bias, cond, out_weight, out_bias) 
         f"weight_taps must be [K, R, 2D] with K >= 1 and an even 2D >= 2, got {list(w.shape)}",
     )
     (B, R), K, D2 = x.shape, w.shape[0], w.shape[2]
-    _check_tensor(w, x, "weight_taps", [K, R, D2])
+    check_shaped(w, x, [K, R, D2], NAME, "weight_taps")
     check_arg(cache.dim() == 3, NAME, f"cache must be [L, B, R], got {cache.dim()}-D")
     L = cache.shape[0]
     check_arg(
@@ -51,7 +37,7 @@ def check_inputs(x, cache, step, weight_taps, bias, cond, out_weight, out_bias) 
         NAME,
         f"cache must hold (K - 1) * dilation time steps for K = {K} taps, got a length of {L}",
     )
-    _check_tensor(cache, x, "cache", [L, B, R])
+    check_shaped(cache, x, [L, B, R], NAME, "cache")
     check_arg(step >= 0, NAME, f"step must be >= 0, got {step}")
     ow = out_weight
     check_arg(
@@ -59,13 +45,13 @@ def check_inputs(x, cache, step, weight_taps, bias, cond, out_weight, out_bias) 
         NAME,
         f"out_weight must be [D, R + S] = [{D2 // 2}, {R} + S] with S >= 1, got {list(ow.shape)}",
     )
-    _check_tensor(ow, x, "out_weight", ow.shape)
+    check_shaped(ow, x, ow.shape, NAME, "out_weight")
     if bias is not None:
-        _check_tensor(bias, x, "bias", [D2])
+        check_shaped(bias, x, [D2], NAME, "bias")
     if cond is not None:
-        _check_tensor(cond, x, "cond", [B, D2])
+        check_shaped(cond, x, [B, D2], NAME, "cond")
     if out_bias is not None:
-        _check_tensor(out_bias, x, "out_bias", [ow.shape[1]])
+        check_shaped(out_bias, x, [ow.shape[1]], NAME, "out_bias")
 
 
 def wavenet_layer_step(
