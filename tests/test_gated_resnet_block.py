@@ -174,11 +174,13 @@ def test_second_derivative_matches_reference():
 
 
 @pytest.mark.parametrize("aux", [False, True])
-def test_opcheck(aux):
-    tensors = block_inputs("down_right", B=2, C=2, H=3, W=4, Cm=3, Ca=2, aux=aux)
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_opcheck(aux, layout):
+    kw = dict(aux=aux, layout=layout)
+    tensors = block_inputs("down_right", B=2, C=2, H=3, W=4, Cm=3, Ca=2, **kw)
     args = (*[None if t is None else t.requires_grad_() for t in tensors], "down_right", 0.3, 6)
     torch.library.opcheck(OP, args)
-    tensors = block_inputs("down", B=1, C=2, H=3, W=3, Cm=2, Ca=1, aux=aux)
+    tensors = block_inputs("down", B=1, C=2, H=3, W=3, Cm=2, Ca=1, **kw)
     out, h, g = OP(*tensors, "down", 0.3, 6)
     torch.library.opcheck(BACKWARD_OP, (torch.randn_like(out), *tensors, h, g, "down", 0.3, 6))
 
@@ -243,6 +245,26 @@ def test_layer_fused_unfused_and_reference_backend_agree(stream, aux_channels):
     assert_close_all(fused_results, run(block.forward, "reference"), rtol=1e-11, atol=1e-11)
 
 
+@pytest.mark.parametrize("stream", ["down", "down_right"])
+def test_layer_in_eval_mode_drops_nothing(stream):
+    """In eval mode the block draws no dropout: the op with p = 0, whatever the seed, and the
+    reference backend's eval-mode block."""
+    torch.manual_seed(0)
+    block = GatedResidualBlock(4, stream, 3, dropout=0.5).double().eval()
+    x = torch.randn(2, 4, 5, 6, dtype=torch.float64)
+    aux = torch.randn(2, 3, 5, 6, dtype=torch.float64)
+    outs = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        outs.append(block(x, aux))
+    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
+    with ops.use_backend("reference"):
+        torch.testing.assert_close(block(x, aux), outs[0], rtol=1e-12, atol=1e-12)
+    torch.manual_seed(1)
+    trained = block.train()(x, aux)
+    assert not torch.allclose(trained, outs[0])
+
+
 BAD = [
     (dict(stream="up"), "stream must be 'down' or 'down_right', got 'up'"),
     (dict(p=1.5), "p must lie in [0, 1), got 1.5"),
@@ -252,6 +274,7 @@ BAD = [
     (dict(b_in=torch.zeros(3)), "b_in must have shape [4], got [3]"),
     (dict(b_gate=torch.zeros(6, dtype=torch.float64)), "b_gate must match x in dtype and device"),
     (dict(aux=None), "pass aux exactly when w_aux is given, got aux None and w_aux given"),
+    (dict(aux=None, w_aux=None), "b_aux needs w_aux"),
     (dict(aux=torch.zeros(2, 5, 5, 5)), "aux must have shape [2, 5, 5, 6], got [2, 5, 5, 5]"),
     (
         dict(w_aux=torch.zeros(4, 10, 3, 3)),

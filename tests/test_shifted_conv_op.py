@@ -16,7 +16,6 @@ from gen_ext.ops.shifted_conv import (
     shifted_conv2d_backward_triton,
     shifted_conv2d_triton,
 )
-from gen_ext.reference.shifted_conv import shifted_padding
 
 OP = torch.ops.gen_ext.shifted_conv2d
 BACKWARD_OP = torch.ops.gen_ext.shifted_conv2d_backward
@@ -91,12 +90,23 @@ def test_matches_reference_float64(cpu_isa, conv_path, shape, kernel, shift):
 @pytest.mark.parametrize("shift", SHIFTS)
 @pytest.mark.parametrize("bias", [False, True])
 def test_reference_equals_padded_conv2d_on_finite_inputs(kernel, shift, bias):
+    """Both references (tap by tap, and F.pad + conv2d) against a convolution of x placed by hand
+    inside its border, the border written from the definition (kh - 1 rows on top; (kw - 1) / 2
+    columns at each side for "down", kw - 1 on the left for "down_right"), not from
+    shifted_padding, which both references use."""
     skip_even_centred(shift, kernel)
     x, weight, b = inputs(2, 4, 6, 5, 6, kernel, seed=12, bias=bias)
-    padded = lambda x_, w_, *rest: F.conv2d(  # noqa: E731
-        F.pad(x_, shifted_padding(shift, *kernel)), w_, rest[0] if bias else None
-    )
-    want = value_and_grads(lambda *t: padded(*t[:-1]), x, weight, b, shift)
+    kh, kw = kernel
+    top, left = kh - 1, (kw - 1) // 2 if shift == "down" else kw - 1
+    right = left if shift == "down" else 0
+
+    def by_hand(x_, w_, *rest):
+        B, C, H, W = x_.shape
+        placed = x_.new_zeros(B, C, top + H, left + W + right)
+        placed[:, :, top:, left : left + W] = x_
+        return F.conv2d(placed, w_, rest[0] if bias else None)
+
+    want = value_and_grads(lambda *t: by_hand(*t[:-1]), x, weight, b, shift)
     assert_all_close(value_and_grads(reference.shifted_conv2d, x, weight, b, shift), want)
     assert_all_close(value_and_grads(reference.shifted_conv2d_dense, x, weight, b, shift), want)
 
@@ -244,17 +254,24 @@ def reference_results(x, weight, bias, shift, grad):
 
 
 def assert_same(got, want):
+    """NaN and inf where the reference has them; the values elsewhere to float64 rounding, or in
+    float32 (oneDNN's path when dense) to float32 rounding."""
+    tol = EXACT if want[0].dtype == torch.float64 else dict(rtol=1e-5, atol=1e-4)
     for name, g, w in zip(("out", "grad x", "grad weight"), got, want, strict=True):
         torch.testing.assert_close(
-            g, w, **EXACT, equal_nan=True, msg=lambda m, name=name: f"{name}: {m}"
+            g, w, **tol, equal_nan=True, msg=lambda m, name=name: f"{name}: {m}"
         )
+
+
+NONFINITE_DTYPES = [torch.float64, torch.float32]
 
 
 @pytest.mark.parametrize("kernel", ["cpu", "triton"])
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
 @pytest.mark.parametrize("shift,size", [("down", (2, 3)), ("down_right", (2, 2)), ("down", (3, 5))])
+@pytest.mark.parametrize("dtype", NONFINITE_DTYPES)
 def test_a_nonfinite_weight_stays_out_of_the_padding(
-    cpu_isa, conv_path, kernel, value, shift, size
+    cpu_isa, conv_path, kernel, value, shift, size, dtype
 ):
     """Each output channel holds the value at a tap of its own; outputs (and input gradients)
     whose that tap reads the border are finite in the reference but NaN in F.pad + conv2d
@@ -262,9 +279,9 @@ def test_a_nonfinite_weight_stays_out_of_the_padding(
     if kernel == "triton" and (cpu_isa != "default" or conv_path != "kernel"):
         pytest.skip("the Triton kernel depends on neither the instruction set nor the CPU path")
     kh, kw = size
-    x, weight, bias = inputs(2, 3, kh * kw, 4, 6, size, seed=4)
+    x, weight, bias = inputs(2, 3, kh * kw, 4, 6, size, dtype, seed=4)
     weight.view(kh * kw, -1)[torch.arange(kh * kw), torch.arange(kh * kw)] = value
-    grad = torch.randn(2, kh * kw, 4, 6, dtype=torch.float64)
+    grad = torch.randn(2, kh * kw, 4, 6, dtype=dtype)
     want = reference_results(x, weight, bias, shift, grad)
     padded = reference.shifted_conv2d_dense(x, weight, bias, shift)
     assert (torch.isfinite(want[0]) & ~torch.isfinite(padded)).any(), (
@@ -277,13 +294,16 @@ def test_a_nonfinite_weight_stays_out_of_the_padding(
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 @pytest.mark.parametrize("where", ["x", "grad"])
 @pytest.mark.parametrize("shift", SHIFTS)
-def test_nonfinite_inputs_and_incoming_gradients(cpu_isa, conv_path, kernel, value, where, shift):
+@pytest.mark.parametrize("dtype", NONFINITE_DTYPES)
+def test_nonfinite_inputs_and_incoming_gradients(
+    cpu_isa, conv_path, kernel, value, where, shift, dtype
+):
     """A NaN or inf in x, or in the output gradient, at the corners and the middle: it reaches
     the results through the taps that read the image, never through a product with the border."""
     if kernel == "triton" and (cpu_isa != "default" or conv_path != "kernel"):
         pytest.skip("the Triton kernel depends on neither the instruction set nor the CPU path")
-    x, weight, bias = inputs(3, 4, 5, 4, 6, (2, 3), seed=10)
-    grad = torch.randn(3, 5, 4, 6, dtype=torch.float64)
+    x, weight, bias = inputs(3, 4, 5, 4, 6, (2, 3), dtype, seed=10)
+    grad = torch.randn(3, 5, 4, 6, dtype=dtype)
     target = x if where == "x" else grad
     H, W = target.shape[-2:]
     for b, (y, i) in enumerate([(0, 0), (H - 1, W - 1), (H // 2, W // 2)]):
