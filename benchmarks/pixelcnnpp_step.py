@@ -11,7 +11,9 @@ which it keeps: how much of the gain is the layout alone?) and "torch dropout", 
 backend with torch's own dropout (a Bernoulli mask from torch's generator, what F.dropout draws)
 in place of the reference's counter-based stream, which it computes in integer tensor ops to
 match the kernels bit for bit: is the plain model the kernels are compared with slowed by that?
-Prints the median seconds per step of each, the ratios to "kernels" and every step's time.
+Prints the median seconds per step of each, the ratios to "kernels", every step's time, and the
+peak memory of one more step of each (allocated above what was held before it, as `gen-ext
+bench` measures it).
 `gen-ext bench --models pixelcnn++` measures the same step under torch.compile too
 (and its peak memory), at the price of a compilation of several minutes.
 """
@@ -25,6 +27,7 @@ import time
 import torch
 
 from gen_ext import ops
+from gen_ext.bench.measure import peak_memory_bytes
 from gen_ext.bench.model_cases import SIZES
 from gen_ext.cpu_memory import keep_freed_cpu_memory
 from gen_ext.models import PixelCNNPlusPlus
@@ -121,6 +124,8 @@ def main(steps: int, label: str, names: list[str]) -> None:
         iqr = {b: f"{(q[2] - q[0]) / median[b]:.1%}" for b, q in quartiles.items()}
         print(label, "IQR / median", iqr)
     print(label, "steps", {b: [round(t, 2) for t in ts] for b, ts in times.items()})
+    peak = {b: peak_memory_bytes(lambda b=b: step(b), device=x.device) for b in runs}
+    print(label, "peak extra MiB", {b: round(v / 2**20) for b, v in peak.items()})
 
 
 if __name__ == "__main__":

@@ -12,16 +12,9 @@
 
 #include "concat_elu_checks.h"
 #include "conv2d_checks.h"
+#include "shifted_conv_checks.h"
 
 namespace gen_ext {
-
-// The zero border (left, right, top, bottom) that makes a kh x kw convolution causal for the
-// stream: "down" sees its own row and the rows above (kw odd, centred); "down_right" also stops
-// at its own column.
-inline std::vector<int64_t> block_causal_pad(const std::string& stream, int64_t kh, int64_t kw) {
-  if (stream == "down") return {(kw - 1) / 2, (kw - 1) / 2, kh - 1, 0};
-  return {kw - 1, 0, kh - 1, 0};
-}
 
 inline void check_block_tensor(const at::Tensor& t, const at::Tensor& x,
                                const std::vector<int64_t>& shape, const char* name,
@@ -77,7 +70,7 @@ inline std::vector<int64_t> check_gated_resnet_block(
     check_block_tensor(*w_aux, x, {Cm, 2 * Ca, 1, 1}, "w_aux", op);
     check_block_optional(b_aux, x, {Cm}, "b_aux", op);
   }
-  return block_causal_pad(stream, kh, kw);
+  return shifted_padding(stream == "down", kh, kw);
 }
 
 // The backward's saved tensors: the incoming gradient [B, C, H, W], the convolutions' outputs

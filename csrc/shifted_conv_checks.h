@@ -24,6 +24,14 @@ struct ShiftedConv {
   int64_t side() const { return std::max(left, right); }
 };
 
+// The zero border (left, right, top, bottom), as F.pad orders it, that makes a kh x kw
+// convolution causal for the shift: "down" sees its own row and the rows above (kw odd,
+// centred), "down_right" also stops at its own column.
+inline std::vector<int64_t> shifted_padding(bool down, int64_t kh, int64_t kw) {
+  if (down) return {(kw - 1) / 2, (kw - 1) / 2, kh - 1, 0};
+  return {kw - 1, 0, kh - 1, 0};
+}
+
 // Checks the inputs (bias may be undefined) and returns the convolution they describe.
 inline ShiftedConv check_shifted_conv_inputs(const at::Tensor& x, const at::Tensor& weight,
                                              const at::Tensor& bias, const std::string& shift,
@@ -40,9 +48,8 @@ inline ShiftedConv check_shifted_conv_inputs(const at::Tensor& x, const at::Tens
                 kh, "x", kw);
   }
   check_conv2d_bias(bias, weight, x, op);
-  const bool down = shift == "down";
-  return ShiftedConv{weight.size(0), weight.size(1), kh, kw, kh - 1,
-                     down ? (kw - 1) / 2 : kw - 1, down ? (kw - 1) / 2 : 0};
+  const auto pad = shifted_padding(shift == "down", kh, kw);
+  return ShiftedConv{weight.size(0), weight.size(1), kh, kw, pad[2], pad[0], pad[1]};
 }
 
 }  // namespace gen_ext

@@ -265,6 +265,24 @@ def test_layer_in_eval_mode_drops_nothing(stream):
     assert not torch.allclose(trained, outs[0])
 
 
+def test_whole_block_pickles_load_old_and_new():
+    """The stream is read from the convolutions: a block pickled whole round-trips, and one
+    pickled before the fused op (no stream of its own in its state, or a stale entry) runs."""
+    import pickle
+
+    for stream in ("down", "down_right"):
+        block = GatedResidualBlock(3, stream).double()
+        x = torch.randn(1, 3, 4, 5, dtype=torch.float64)
+        loaded = pickle.loads(pickle.dumps(block))
+        assert loaded.stream == stream
+        torch.testing.assert_close(loaded(x), block(x), rtol=0, atol=0)
+        state = block.__dict__.copy()
+        state["stream"] = "stale"
+        old = GatedResidualBlock.__new__(GatedResidualBlock)
+        old.__setstate__(state)
+        assert old.stream == stream
+
+
 BAD = [
     (dict(stream="up"), "stream must be 'down' or 'down_right', got 'up'"),
     (dict(p=1.5), "p must lie in [0, 1), got 1.5"),

@@ -402,7 +402,7 @@ def concat_elu_case(
 def _plain_gated_resnet_block(x, aux, w_in, b_in, w_aux, b_aux, w_gate, b_gate, stream, p):
     """What a user writes without the op: padded copies, neg and cat for the concat-ELU, torch's
     dropout, the gate and the residual."""
-    pad = reference.gated_resnet_block_causal_pad(stream, w_in.shape[2], w_in.shape[3])
+    pad = reference.shifted_padding(stream, w_in.shape[2], w_in.shape[3])
     h = F.conv2d(F.pad(_plain_concat_elu_dropout(x, 0.0), pad), w_in, b_in)
     h = h + F.conv2d(_plain_concat_elu_dropout(aux, 0.0), w_aux, b_aux)
     g = F.conv2d(F.pad(_plain_concat_elu_dropout(h, p), pad), w_gate, b_gate)

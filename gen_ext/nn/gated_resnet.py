@@ -68,13 +68,18 @@ class GatedResidualBlock(nn.Module):
         conv, kernel = (
             (DownShiftedConv2d, (2, 3)) if stream == "down" else (DownRightShiftedConv2d, (2, 2))
         )
-        self.stream = stream
         self.conv_in = conv(2 * channels, channels, kernel)
         self.aux = nn.Conv2d(2 * aux_channels, channels, 1) if aux_channels else None
         self.conv_gate = conv(2 * channels, 2 * channels, kernel)
         # the nonlinearity before conv_gate, with dropout and conv_gate's border (its rate is the
         # block's dropout; the fused op applies it)
         self.dropout = ConcatELU(dropout, pad=self.conv_gate.causal_padding)
+
+    @property
+    def stream(self) -> str:
+        """"down" or "down_right", read from the convolutions (not stored, so that blocks pickled
+        whole before the fused op load unchanged)."""
+        return self.conv_in.shift
 
     def forward(self, x: torch.Tensor, aux: torch.Tensor | None = None) -> torch.Tensor:
         if (aux is None) != (self.aux is None):

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gen_ext import ops
+from gen_ext.reference.shifted_conv import shifted_padding
 
 
 def shift_down(x: torch.Tensor, rows: int = 1) -> torch.Tensor:
@@ -91,7 +92,7 @@ class DownShiftedConv2d(_CausallyPaddedConv2d):
         super().__init__(
             in_channels, out_channels, (kh, kw), _stride(stride, type(self).__name__), bias=bias
         )
-        self.causal_padding = ((kw - 1) // 2, (kw - 1) // 2, kh - 1, 0)  # left, right, top, bottom
+        self.causal_padding = shifted_padding(self.shift, kh, kw)  # left, right, top, bottom
 
 
 class DownRightShiftedConv2d(_CausallyPaddedConv2d):
@@ -117,7 +118,7 @@ class DownRightShiftedConv2d(_CausallyPaddedConv2d):
         super().__init__(
             in_channels, out_channels, (kh, kw), _stride(stride, type(self).__name__), bias=bias
         )
-        self.causal_padding = (kw - 1, 0, kh - 1, 0)
+        self.causal_padding = shifted_padding(self.shift, kh, kw)
 
 
 class DownShiftedConvTranspose2d(nn.ConvTranspose2d):

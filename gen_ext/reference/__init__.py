@@ -11,12 +11,11 @@ from .dlm import (
     sample_discretized_logistic_mixture,
 )
 from .gated import gated_activation
-from .gated_resnet_block import causal_pad as gated_resnet_block_causal_pad
 from .gated_resnet_block import gated_resnet_block, gated_resnet_block_parts
 from .gaussian import gaussian_noise, gaussian_reparameterize_kl
 from .langevin import langevin_step
 from .masked_conv import masked_conv2d, masked_conv2d_dense, pixelcnn_mask
-from .shifted_conv import shifted_conv2d, shifted_conv2d_dense
+from .shifted_conv import shifted_conv2d, shifted_conv2d_dense, shifted_padding
 from .wavenet_step import wavenet_layer_step
 
 __all__ = [
@@ -31,13 +30,13 @@ __all__ = [
     "gaussian_noise",
     "gated_activation",
     "gated_resnet_block",
-    "gated_resnet_block_causal_pad",
     "gated_resnet_block_parts",
     "masked_conv2d",
     "masked_conv2d_dense",
     "pixelcnn_mask",
     "shifted_conv2d",
     "shifted_conv2d_dense",
+    "shifted_padding",
     "wavenet_layer_step",
     "langevin_step",
 ]

@@ -5,8 +5,9 @@ fused gen_ext::gated_resnet_block:
     g   = conv_gate(pad(dropout(concat_elu(h))))
     out = tanh(g_a) * sigmoid(g_b) + x
 
-pad is the causal zero border of the stream, (left, right, top, bottom): "down" (kw odd,
-centred) sees a pixel's own row and the rows above, "down_right" also stops at its own column.
+pad is the causal zero border of the stream, (left, right, top, bottom), the shifted
+convolution's (reference/shifted_conv.py): "down" (kw odd, centred) sees a pixel's own row and
+the rows above, "down_right" also stops at its own column.
 The convolutions are dense (stride 1, no padding of their own) over the bordered maps, as a
 plain-PyTorch block computes them, so a non-finite weight meets the border's zeros here as it
 does there. Dropout is concat_elu's counter-based stream (reference/concat_elu.py).
@@ -17,15 +18,9 @@ import torch.nn.functional as F
 
 from .concat_elu import concat_elu
 from .gated import gated_activation
+from .shifted_conv import shifted_padding
 
 STREAMS = ("down", "down_right")
-
-
-def causal_pad(stream: str, kh: int, kw: int) -> tuple[int, int, int, int]:
-    """The border (left, right, top, bottom) of a kh x kw convolution of the stream."""
-    if stream == "down":
-        return ((kw - 1) // 2, (kw - 1) // 2, kh - 1, 0)
-    return (kw - 1, 0, kh - 1, 0)
 
 
 def gated_resnet_block_parts(
@@ -42,7 +37,7 @@ def gated_resnet_block_parts(
     seed=0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(out, h, g): the block's output and its two convolutions' outputs."""
-    pad = causal_pad(stream, w_in.shape[2], w_in.shape[3])
+    pad = shifted_padding(stream, w_in.shape[2], w_in.shape[3])
     h = F.conv2d(concat_elu(x, pad=pad), w_in, b_in)
     if aux is not None:
         h = h + F.conv2d(concat_elu(aux), w_aux, b_aux)
