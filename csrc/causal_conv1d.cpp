@@ -211,7 +211,7 @@ std::optional<at::Tensor> dense_forward(const at::Tensor& x, const at::Tensor& w
   auto out = at::conv1d(padded, weight, b, at::IntArrayRef{1}, at::IntArrayRef{0},
                         at::IntArrayRef{dilation})
                  .contiguous();
-  if (!sum_is_finite(out)) return std::nullopt;
+  if (!all_finite(out)) return std::nullopt;
   return out;
 }
 
@@ -220,7 +220,7 @@ std::optional<at::Tensor> dense_forward(const at::Tensor& x, const at::Tensor& w
 std::optional<Grads> dense_backward(const at::Tensor& grad, const at::Tensor& x,
                                     const at::Tensor& weight, int64_t dilation, bool want_x,
                                     bool want_weight) {
-  if (!sum_is_finite(grad)) return std::nullopt;
+  if (!all_finite(grad)) return std::nullopt;
   const int64_t pad = left_padding(weight, dilation);
   auto [gx, gw, gb] = at::convolution_backward(
       grad, at::constant_pad_nd(x, {pad, 0}), weight, std::nullopt, at::IntArrayRef{1},

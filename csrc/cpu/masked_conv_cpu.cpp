@@ -60,7 +60,7 @@ at::Tensor kernel_forward(const at::Tensor& x, const at::Tensor& weight, const a
   auto out = at::empty({x.size(0), mask.out_channels, x.size(2), x.size(3)}, x.options());
   const at::Tensor bias_c = bias.defined() ? bias.contiguous() : at::Tensor();
   GEN_EXT_DISPATCH_ISA(
-      masked_conv_gemm_rows(src, packed, plan, bias_c, has_nonfinite(packed), out));
+      masked_conv_gemm_rows(src, packed, plan, bias_c, !all_finite(packed), out));
   return out;
 }
 
@@ -70,7 +70,7 @@ std::optional<at::Tensor> dense_forward(const at::Tensor& x, const at::Tensor& w
   const auto masked = weight.masked_fill(dropped_taps(mask, weight), 0);
   const std::optional<at::Tensor> b = bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt;
   auto out = at::conv2d(x, masked, b, {1, 1}, {mask.centre_row(), mask.centre_col()}).contiguous();
-  if (!sum_is_finite(out)) return std::nullopt;
+  if (!all_finite(out)) return std::nullopt;
   return out;
 }
 
@@ -106,7 +106,7 @@ std::tuple<at::Tensor, at::Tensor> kernel_backward(const at::Tensor& grad, const
   auto grad_x = at::empty(x.sizes(), x.options());
   const auto packed = packed_taps(weight, index, true);
   GEN_EXT_DISPATCH_ISA(masked_conv_gemm_rows(side_padded(grad, cc), packed, input_plan,
-                                             at::Tensor(), has_nonfinite(packed), grad_x));
+                                             at::Tensor(), !all_finite(packed), grad_x));
   // weight gradient of the kept taps; the masked ones stay zero
   const TapPlan plan = forward_plan(mask);
   auto grad_packed = at::zeros({static_cast<int64_t>(plan.dy.size()), mask.in_channels,
@@ -133,7 +133,7 @@ std::optional<Grads> dense_backward(const at::Tensor& grad, const at::Tensor& x,
   auto [grad_x, grad_weight, grad_bias] = at::convolution_backward(
       grad, x, masked, std::nullopt, {1, 1}, {mask.centre_row(), mask.centre_col()}, {1, 1},
       false, {0, 0}, 1, {true, true, false});
-  if (!sum_is_finite(grad_x)) return std::nullopt;
+  if (!all_finite(grad_x)) return std::nullopt;
   return Grads{grad_x.contiguous(), grad_weight.contiguous().masked_fill_(dropped, 0)};
 }
 

@@ -77,8 +77,8 @@ class GatedResidualBlock(nn.Module):
 
     @property
     def stream(self) -> str:
-        """"down" or "down_right", read from the convolutions (not stored, so that blocks pickled
-        whole before the fused op load unchanged)."""
+        """The stream, "down" or "down_right", read from the convolutions (not stored, so
+        that blocks pickled whole before the fused op load unchanged)."""
         return self.conv_in.shift
 
     def forward(self, x: torch.Tensor, aux: torch.Tensor | None = None) -> torch.Tensor:

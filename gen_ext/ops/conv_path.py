@@ -1,11 +1,13 @@
-"""Which path the CPU convolution ops (masked_conv2d, causal_conv1d) take per shape: their own
-kernel, or the dense alternative (oneDNN's convolution of the masked weight; conv1d over a
-left-padded copy), whichever this processor runs faster.
+"""Which path the CPU convolution ops (masked_conv2d, shifted_conv2d, causal_conv1d) take per
+shape: their own kernel, or the dense alternative (oneDNN's convolution of the masked weight, or
+of a copy padded with the causal border; conv1d over a left-padded copy), whichever this
+processor runs faster.
 
-Under the default policy "auto" both paths are timed once, the first time a shape is seen, and the
-faster is kept for that shape in this process (csrc/cpu/conv_path.h). "kernel" and "dense" force
-one path; the environment variable GEN_EXT_CONV_PATH sets the policy for a process. The dense path
-is used only where it is exact: it multiplies masked taps and the zero padding, so a call whose
+Under the default policy "auto" both paths are timed the first time a shape is seen (one warm-up
+run each, then the fastest of three, alternating), and the faster is kept for that shape in this
+process, the dense path unless the kernel wins by 3% (csrc/cpu/conv_path.h). "kernel" and
+"dense" force one path; the environment variable GEN_EXT_CONV_PATH sets the policy for a process.
+The dense path is used only where it is exact: it multiplies masked taps and the zero padding, so a call whose
 values are not all finite runs the kernel whatever the choice.
 
 A training checkpoint stores the choices (`conv_path_choices`) and a resumed run restores them
