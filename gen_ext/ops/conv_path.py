@@ -7,8 +7,8 @@ Under the default policy "auto" both paths are timed the first time a shape is s
 run each, then the fastest of three, alternating), and the faster is kept for that shape in this
 process, the dense path unless the kernel wins by 3% (csrc/cpu/conv_path.h). "kernel" and
 "dense" force one path; the environment variable GEN_EXT_CONV_PATH sets the policy for a process.
-The dense path is used only where it is exact: it multiplies masked taps and the zero padding, so a call whose
-values are not all finite runs the kernel whatever the choice.
+The dense path is used only where it is exact: it multiplies masked taps and the zero padding,
+so a call whose values are not all finite runs the kernel whatever the choice.
 
 A training checkpoint stores the choices (`conv_path_choices`) and a resumed run restores them
 (`set_conv_path_choices`), so it computes exactly as the uninterrupted run did.
