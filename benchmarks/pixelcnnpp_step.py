@@ -31,6 +31,7 @@ from gen_ext.bench.measure import peak_memory_bytes
 from gen_ext.bench.model_cases import SIZES
 from gen_ext.cpu_memory import keep_freed_cpu_memory
 from gen_ext.models import PixelCNNPlusPlus
+from gen_ext.models.base import adam
 from gen_ext.nn import GatedResidualBlock
 
 SIZE = SIZES["pixelcnn++"]  # the model-level benchmark's documented size
@@ -47,7 +48,7 @@ def torch_dropout_factors(shape, p, seed, dtype=torch.float32, device="cpu"):
 def make():
     torch.manual_seed(0)
     model = PixelCNNPlusPlus(**SIZE.config)
-    return model, torch.optim.Adam(model.parameters(), 1e-4)
+    return model, adam(model.parameters(), 1e-4)
 
 
 FUSED_BLOCK = GatedResidualBlock.forward

@@ -32,6 +32,7 @@ import torch
 
 from gen_ext.models import MODELS, WaveNet
 from gen_ext.models.autoregressive import AutoregressiveImageModel, categorical_by_inversion
+from gen_ext.models.base import adam
 from gen_ext.models.softmax_pixel import SoftmaxPixelModel
 from gen_ext.ops.backend import use_backend
 
@@ -207,7 +208,7 @@ def training_step(model, batch: torch.Tensor, impl: str) -> Callable[[], torch.T
     through AOTAutograd, its backward); backward() and the Adam step stay eager, identical in all
     three."""
     model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    optimizer = adam(model.parameters(), LEARNING_RATE)
     loss_of = _loss_function(model, batch.device)
     compute = _compiled(loss_of) if impl == "compiled" else loss_of
     backend = BACKEND[impl]

@@ -13,7 +13,7 @@ from torch import nn
 
 from gen_ext.metrics.quality import IMAGE_SHAPE, real_baseline, score_samples
 
-from .base import GenerativeModel
+from .base import GenerativeModel, adam
 
 # the sample-quality figures a GAN's held-out evaluation reports every epoch
 QUALITY_KEYS = ("frechet_distance", "precision", "recall", "coverage", "class_entropy", "collapsed")
@@ -172,12 +172,8 @@ class AdversarialModel(GenerativeModel):
 
     def make_optimizers(self, lr: float) -> dict:
         return {
-            "discriminator": torch.optim.Adam(
-                self.discriminator_parameters(), lr=lr, betas=self.adam_betas
-            ),
-            "generator": torch.optim.Adam(
-                self.generator_parameters(), lr=lr, betas=self.adam_betas
-            ),
+            "discriminator": adam(self.discriminator_parameters(), lr, self.adam_betas),
+            "generator": adam(self.generator_parameters(), lr, self.adam_betas),
         }
 
     def held_out_losses(self, x: torch.Tensor) -> dict:

@@ -22,6 +22,20 @@ MODEL_KEYS = ("class", "config", "state_dict")
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
 
 
+# Devices whose torch Adam has the fused implementation (one kernel over every parameter). On the
+# CPU it took 11 ms a step against the per-parameter loop's 29 ms (torch's default there) for
+# PixelCNN++'s 13.4M parameters, 2-core Intel Xeon, 2026-12-05: 1.3% of a training step.
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+
+
+def adam(params, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
+    """torch.optim.Adam, fused where every parameter is on a device that has it (else torch's
+    default implementation): the same update, in one pass."""
+    params = list(params)
+    fused = bool(params) and all(p.device.type in FUSED_ADAM_DEVICES for p in params)
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused or None)
+
+
 class ByCliName(Mapping):
     """REGISTRY looked up by the name `gen-ext train` takes: each class that declares its own
     `cli_name` (a subclass does not inherit its parent's). A live view, in registration order."""
@@ -152,7 +166,7 @@ class GenerativeModel(nn.Module):
 
     def make_optimizers(self, lr: float) -> dict:
         """The optimizers training_step updates through, by name."""
-        return {"model": torch.optim.Adam(self.parameters(), lr=lr)}
+        return {"model": adam(self.parameters(), lr)}
 
     def training_step(self, x: torch.Tensor, update, step: int) -> dict:
         """One training step on the batch x (step counts from 1 over the whole run). `update(loss,

@@ -18,7 +18,7 @@ from .adversarial import (
     frozen,
     quality_panels,
 )
-from .base import GenerativeModel
+from .base import GenerativeModel, adam
 
 # where sampling chains start, and how the curves name it
 SOURCES = {"noise": "uniform noise", "buffer": "the replay buffer"}
@@ -209,7 +209,7 @@ class EnergyBasedModel(GenerativeModel):
 
     # --- training ------------------------------------------------------------------------
     def make_optimizers(self, lr: float) -> dict:
-        return {"model": torch.optim.Adam(self.energy.parameters(), lr=lr, betas=self.adam_betas)}
+        return {"model": adam(self.energy.parameters(), lr, self.adam_betas)}
 
     def negatives(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(buffer indices, starting points): random buffer entries, a share `restart` of them
