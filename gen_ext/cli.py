@@ -327,6 +327,9 @@ def cmd_bench(args) -> int:
     print(runner.markdown(rows, info))
     for s in runner.summary(rows):
         parts = [f"{k.replace('_', ' ')} {v:.2f}" for k, v in s.items() if isinstance(v, float)]
+        parts += [
+            f"{impl}: wrong result ({why})" for impl, why in s.get("wrong_results", {}).items()
+        ]
         print(f"{s['op']}: " + ", ".join(parts))
     paths = runner.write(rows, info, Path(args.out))
     print("written: " + ", ".join(str(p) for p in paths.values()))

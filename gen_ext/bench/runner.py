@@ -55,6 +55,52 @@ class BenchRow:
     # where torch.compile compiles, excluded from the times above
     first_call_s: float = 0.0
     first_forward_s: float | None = None
+    # set where this implementation's forward result differed from the eager reference's (see
+    # results_differ): its times are not a comparison, and no ratio is given for it
+    wrong_result: str | None = None
+    # the case's reason for not comparing results (BenchCase.uncompared), "" where they are
+    uncompared: str = ""
+
+
+# How far a forward result may lie from the eager reference's and still count as the same
+# computation: float32 kernels differ from the reference by rounding, orders of magnitude less.
+RESULT_TOLERANCE = 1e-3
+
+
+def _tensors(result) -> list:
+    if isinstance(result, torch.Tensor):
+        return [result]
+    if isinstance(result, (tuple, list)):
+        return [t for r in result for t in _tensors(r)]
+    return []
+
+
+def results_differ(got, want) -> str | None:
+    """Why `got` (a forward's result: a tensor or a tuple of them) is not the eager reference's
+    `want`, or None where it is: the same shapes, NaN and infinities where `want` has them, and
+    every other value within RESULT_TOLERANCE of `want`'s largest magnitude."""
+    got, want = _tensors(got), _tensors(want)
+    if len(got) != len(want):
+        return f"{len(got)} results against the reference's {len(want)}"
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        name = "result" if len(got) == 1 else f"result {i}"
+        if g.shape != w.shape:
+            return f"{name} has shape {list(g.shape)}, the reference's {list(w.shape)}"
+        g, w = g.detach().double().cpu(), w.detach().double().cpu()
+        finite = torch.isfinite(w)
+        if not torch.equal(torch.isfinite(g), finite) or not torch.equal(
+            g[~finite].nan_to_num(), w[~finite].nan_to_num()
+        ):
+            return f"{name}: NaN or infinity where the reference has none, or the reverse"
+        if not finite.any():
+            continue
+        scale = w[finite].abs().max().item()
+        error = (g[finite] - w[finite]).abs().max().item()
+        if error > RESULT_TOLERANCE * max(scale, 1e-30):
+            return (
+                f"{name}: max |difference| {error:.3g} where the reference's largest is {scale:.3g}"
+            )
+    return None
 
 
 def _lscpu() -> dict:
@@ -167,11 +213,24 @@ def run(device: torch.device, names=None, quick: bool = False) -> list[BenchRow]
         raise ValueError(f"bench: unknown cases {unknown}; known: {list(ALL_CASES)}")
     cases = [make(device) for name, make in ALL_CASES.items() if name in names]
     jobs = [(case, impl) for case in cases for impl in IMPLEMENTATIONS if impl in case.make]
-    rows = []
+    rows, results = [], {}
     with _quiet_loggers():
         for case, impl in tqdm(jobs, desc="gen-ext bench", unit="run"):
-            rows.append(_run_one(case, impl, device, *REPETITIONS[case.kind, quick]))
+            row, result = _run_one(case, impl, device, *REPETITIONS[case.kind, quick])
+            rows.append(row)
+            results[case.op, impl] = result
+    mark_wrong_results(rows, results)
     return rows
+
+
+def mark_wrong_results(rows, results: dict) -> None:
+    """Compares each op row's forward result (results[op, impl]) with the eager reference's,
+    where its case does not say why they differ by design, and marks the rows that computed
+    something else."""
+    for row in rows:
+        want = results.get((row.op, "eager"))
+        if row.kind == "op" and not row.uncompared and row.impl != "eager" and want is not None:
+            row.wrong_result = results_differ(results[row.op, row.impl], want)
 
 
 def _first_call(step) -> float:
@@ -198,15 +257,17 @@ def _run_one(case, impl: str, device: torch.device, warmup: int, reps: int) -> B
     first_s = _first_call(step)
     with _no_recompilation():
         m = measure(step, device=device, warmup=warmup, reps=reps)
-    forward_ms = first_forward_s = None
+    forward_ms = first_forward_s = result = None
     if case.forward_only is case.make:
         forward_ms = m.median_ms
+        result = step()
     elif impl in case.forward_only:
         forward = case.forward_only[impl]()
         first_forward_s = _first_call(forward)
         with _no_recompilation():
             forward_ms = time_call(forward, device=device, warmup=warmup, reps=reps)[0]
-    return BenchRow(
+            result = forward()
+    row = BenchRow(
         case.op,
         case.shape,
         impl,
@@ -219,7 +280,9 @@ def _run_one(case, impl: str, device: torch.device, warmup: int, reps: int) -> B
         kind=case.kind,
         first_call_s=first_s,
         first_forward_s=first_forward_s,
+        uncompared=case.uncompared,
     )
+    return row, result
 
 
 def _by_op(rows):
@@ -237,12 +300,16 @@ def summary(rows) -> list[dict]:
     for op, impls in _by_op(rows).items():
         fused = impls["fused"]
         entry = {"op": op, "kind": fused.kind, "shape": fused.shape}
-        for other in ("eager", "compiled"):
-            if other in impls:
-                entry[f"speedup_vs_{other}"] = impls[other].full_ms / fused.full_ms
+        wrong = {i: r.wrong_result for i, r in impls.items() if r.wrong_result}
+        if wrong:
+            entry["wrong_results"] = wrong
+        # no ratio against a wrong result, nor any where the fused op's own is wrong
+        valid = [o for o in ("eager", "compiled") if o in impls and not wrong.keys() & {"fused", o}]
+        for other in valid:
+            entry[f"speedup_vs_{other}"] = impls[other].full_ms / fused.full_ms
         if fused.kind == "model" and fused.forward_ms is not None:
-            for other in ("eager", "compiled"):
-                if other in impls and impls[other].forward_ms is not None:
+            for other in valid:
+                if impls[other].forward_ms is not None:
                     entry[f"sampling_speedup_vs_{other}"] = (
                         impls[other].forward_ms / fused.forward_ms
                     )
@@ -270,6 +337,8 @@ def _op_line(op, impl, r, fused) -> str | None:
     if r is None:
         return None
     faster = "" if impl == "fused" else f"{r.full_ms / fused.full_ms:.1f}"
+    if r.wrong_result or (impl != "fused" and fused.wrong_result):
+        faster = f"wrong result: {r.wrong_result}" if r.wrong_result else "–"
     return (
         f"| {op} | {impl} | {r.full_ms:.2f} ± {r.full_iqr_ms:.2f} | "
         f"{r.forward_ms:.2f} | {r.peak_mib:.1f} | {r.workspace_mib:.1f} | {faster} |"
@@ -320,7 +389,10 @@ def _model_table(rows) -> list[str]:
 OP_NOTES = (
     "Ops: peak extra: memory allocated at the peak of one step above what existed before it; "
     "workspace: that peak less the outputs and gradients every implementation must "
-    "return. Ops without a backward show the forward alone."
+    "return. Ops without a backward show the forward alone. Before timing, each "
+    "implementation's forward result is compared with the eager reference's (NaN and "
+    f"infinities where it has them, other values within {RESULT_TOLERANCE:g} of its largest "
+    "magnitude); one that differs is marked 'wrong result' and gets no ratio."
 )
 MODEL_NOTES = (
     "Models: a training step is zero_grad, the loss, backward and an Adam step; a sampling step "
@@ -339,6 +411,13 @@ def markdown(rows, info: dict) -> str:
     if ops:
         parts.append("\n".join(_op_table(ops)))
         notes.append(OP_NOTES)
+        uncompared = {r.op: r.uncompared for r in ops if r.uncompared}
+        if uncompared:
+            notes.append(
+                "Results not compared: "
+                + "; ".join(f"{op} ({why})" for op, why in uncompared.items())
+                + "."
+            )
     if models:
         parts.append("\n".join(_model_table(models)))
         notes.append(MODEL_NOTES)
@@ -392,13 +471,16 @@ def _panels(rows) -> list[tuple[str, dict[str, float]]]:
 
 def plot(rows, path: Path, info: dict) -> None:
     """One small panel per op and per model step (its own scale: they differ by 1000x), four to
-    a row, each bar labelled with its time, the conditions under the title."""
+    a row, each bar labelled with its time (hatched and marked where its result was wrong), the
+    conditions under the title."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     panels = _panels(rows)
+    # an op panel's title is its op; model steps are not compared
+    wrong = {(r.op, r.impl) for r in rows if r.wrong_result}
     cols = min(4, len(panels))
     nrows = -(-len(panels) // cols)
     width = max(7.2, 3.6 * cols)  # inches; wide enough for the conditions on two lines
@@ -407,8 +489,17 @@ def plot(rows, path: Path, info: dict) -> None:
         names = [i for i in IMPLEMENTATIONS if i in by_impl]
         times = [by_impl[i] for i in names]
         colors = {"fused": "#2a7", "eager": "#888", "compiled": "#48c"}
-        bars = ax.bar(names, times, color=[colors[i] for i in names])
-        ax.bar_label(bars, labels=[f"{t:.2f}" for t in times], fontsize=9)
+        bars = ax.bar(
+            names,
+            times,
+            color=[colors[i] for i in names],
+            hatch=["//" if (title, i) in wrong else "" for i in names],
+        )
+        labels = [
+            f"{t:.2f}" + (" wrong" if (title, i) in wrong else "")
+            for t, i in zip(times, names, strict=True)
+        ]
+        ax.bar_label(bars, labels=labels, fontsize=9)
         ax.set_title("\n".join(textwrap.wrap(title, 36)), fontsize=10)
         ax.set_ylabel("ms per step", fontsize=9)
         ax.set_ylim(0, max(times) * 1.18)
