@@ -313,11 +313,14 @@ def bench_cases(args) -> list[str]:
 def cmd_bench(args) -> int:
     from gen_ext import _extension
     from gen_ext.bench import runner
+    from gen_ext.bench.inductor_cache import keep_inductor_cache_per_capability
     from gen_ext.cpu_memory import keep_freed_cpu_memory
 
     _extension.require()
     # as `gen-ext train` does, for every implementation alike (gen_ext/cpu_memory.py)
     keep_freed_cpu_memory()
+    # torch.compile's graphs from a run at another ATEN_CPU_CAPABILITY must not be reused here
+    keep_inductor_cache_per_capability()
     if args.suite == "sampling":
         return bench_sampling(args)
     load_before = runner.load_average()

@@ -29,6 +29,7 @@ def test_measure_reports_both_rates(name):
 
 def test_cli_writes_the_table(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sampling, "SIZES", sampling.TINY_SIZES)
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)  # set by the command
     assert main(["bench", "--suite", "sampling", "--quick", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "| wavenet | tiny |" in printed and "fast / naive" in printed

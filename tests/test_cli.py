@@ -54,6 +54,8 @@ def test_bench_quick_writes_results(tmp_path, capfd, monkeypatch):
 
     # a machine loaded above the benchmark's threads before and after the run
     monkeypatch.setattr(runner, "load_average", lambda: 9.0)
+    # the command points torch.compile at a cache folder of its own: restored after the test
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     out = tmp_path / "bench"
     assert (
         main(

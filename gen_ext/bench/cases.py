@@ -113,19 +113,7 @@ def lean_dlm_nll(x: torch.Tensor, params: torch.Tensor, num_bins: int = 256) -> 
     logits, means, log_scales, coeffs = reference.dlm.split_params(params, C)
     log_scales = log_scales.clamp(min=reference.dlm.MIN_LOG_SCALE)
     xk = x.unsqueeze(2)
-    if C == 3:
-        # Concatenated channel slices, as the published code writes it. (torch 2.14.1's inductor
-        # miscompiles the reference's torch.stack of selected channels here on AVX-512: its
-        # 8-step loops store 16-lane vectors, writing past the buffers.)
-        t = torch.tanh(coeffs)
-        means = torch.cat(
-            [
-                means[:, 0:1],
-                means[:, 1:2] + t[:, 0:1] * xk[:, 0:1],
-                means[:, 2:3] + (t[:, 1:2] * xk[:, 0:1] + t[:, 2:3] * xk[:, 1:2]),
-            ],
-            dim=1,
-        )
+    means = reference.dlm.colour_conditioned_means(means, coeffs, xk)
     half_bin = 1.0 / (num_bins - 1)
     centred = xk - means
     inv_scale = torch.exp(-log_scales)
