@@ -77,7 +77,7 @@ against the held-out digits after every epoch, with OMP_NUM_THREADS=$(TRAIN_THRE
  results/train/dcgan/samples.png and loss_curve.png, results/bench/bench.png"
 
 test: $(VENV)/.built
-	$(STAGE) "pytest with Triton interpreted (about 3.5 min on a quiet 2-core CPU)" \
+	$(STAGE) "pytest with Triton interpreted (about 5.5 min on a quiet 2-core CPU)" \
 	  env TRITON_INTERPRET=1 $(BIN)/pytest
 
 check: $(VENV)/.built
