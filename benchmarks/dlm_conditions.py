@@ -16,8 +16,6 @@ free, so every call faults in the pages of its results: what a process that does
 memory sees at worst, and a cost that differs between machines, virtual ones above all.
 """
 
-import ctypes
-import ctypes.util
 import os
 import statistics
 import sys
@@ -28,7 +26,7 @@ import torch
 from gen_ext import ops, reference
 from gen_ext.bench.cases import lean_dlm_nll
 from gen_ext.bench.runner import conditions
-from gen_ext.cpu_memory import keep_freed_cpu_memory
+from gen_ext.cpu_memory import keep_freed_cpu_memory, set_malloc_option
 from gen_ext.testing import make_dlm_inputs
 
 M_MMAP_THRESHOLD = -3  # mallopt parameter (malloc.h)
@@ -37,8 +35,7 @@ ISAS = ("avx512", "avx2", "default")  # gen_ext's builds (GEN_EXT_CPU_CAPABILITY
 
 
 def fresh_pages() -> None:
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
-    if not libc.mallopt(M_MMAP_THRESHOLD, FRESH_ABOVE):
+    if not set_malloc_option(M_MMAP_THRESHOLD, FRESH_ABOVE):
         sys.exit("dlm_conditions: mallopt refused the mmap threshold (not glibc?)")
 
 

@@ -23,19 +23,30 @@ KEEP_UP_TO = 2**31 - 1  # 2 GB, the most mallopt takes (an int): freed memory is
 
 
 @functools.cache
+def _mallopt():
+    """glibc's mallopt(param, value) -> int, or None where the C library has none (musl, macOS)."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
+        return None
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    return mallopt
+
+
+def set_malloc_option(param: int, value: int) -> bool:
+    """mallopt(param, value) (malloc.h's M_* parameters); False where refused or not glibc."""
+    mallopt = _mallopt()
+    return mallopt is not None and bool(mallopt(param, value))
+
+
+@functools.cache
 def keep_freed_cpu_memory() -> bool:
     """Has glibc serve every allocation from its heap (no per-block mmap) and never trim it, for
     the rest of the process. True when done; False where the C library is not glibc or refused
     (nothing changes then)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl, macOS): no mallopt
-        return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
-    trim = mallopt(M_TRIM_THRESHOLD, KEEP_UP_TO)
-    return bool(mallopt(M_MMAP_MAX, 0)) and bool(trim)
+    trim = set_malloc_option(M_TRIM_THRESHOLD, KEEP_UP_TO)
+    return set_malloc_option(M_MMAP_MAX, 0) and trim

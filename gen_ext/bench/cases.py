@@ -39,6 +39,12 @@ class BenchCase:
     # compares them with the eager reference's unless this says why not, e.g. noise drawn anew)
     uncompared: str = ""
 
+    @property
+    def compared(self) -> bool:
+        """Whether the runner compares this case's forward results with the eager reference's:
+        op cases that give no reason not to (a model's steps draw their own samples)."""
+        return self.kind == "op" and not self.uncompared
+
 
 # why a case's results differ by design: each implementation draws its own noise (the tests
 # compare the ops with their references given the same noise)

@@ -212,25 +212,28 @@ def run(device: torch.device, names=None, quick: bool = False) -> list[BenchRow]
     if unknown:
         raise ValueError(f"bench: unknown cases {unknown}; known: {list(ALL_CASES)}")
     cases = [make(device) for name, make in ALL_CASES.items() if name in names]
-    jobs = [(case, impl) for case in cases for impl in IMPLEMENTATIONS if impl in case.make]
-    rows, results = [], {}
-    with _quiet_loggers():
-        for case, impl in tqdm(jobs, desc="gen-ext bench", unit="run"):
-            row, result = _run_one(case, impl, device, *REPETITIONS[case.kind, quick])
-            rows.append(row)
-            results[case.op, impl] = result
-    mark_wrong_results(rows, results)
+    impls = {case.op: [i for i in IMPLEMENTATIONS if i in case.make] for case in cases}
+    rows = []
+    total = sum(map(len, impls.values()))
+    with _quiet_loggers(), tqdm(total=total, desc="gen-ext bench", unit="run") as progress:
+        for case in cases:
+            results = {}  # impl -> forward result, held for this case only
+            for impl in impls[case.op]:
+                row, results[impl] = _run_one(case, impl, device, *REPETITIONS[case.kind, quick])
+                rows.append(row)
+                progress.update()
+            mark_wrong_results(rows[-len(results) :], results)
     return rows
 
 
 def mark_wrong_results(rows, results: dict) -> None:
-    """Compares each op row's forward result (results[op, impl]) with the eager reference's,
-    where its case does not say why they differ by design, and marks the rows that computed
-    something else."""
+    """Compares the forward result of each of a case's rows (results[impl], None where the case
+    is not compared) with the eager reference's and marks the rows that computed something
+    else."""
+    want = results.get("eager")
     for row in rows:
-        want = results.get((row.op, "eager"))
-        if row.kind == "op" and not row.uncompared and row.impl != "eager" and want is not None:
-            row.wrong_result = results_differ(results[row.op, row.impl], want)
+        if row.impl != "eager" and want is not None and results[row.impl] is not None:
+            row.wrong_result = results_differ(results[row.impl], want)
 
 
 def _first_call(step) -> float:
@@ -257,16 +260,20 @@ def _run_one(case, impl: str, device: torch.device, warmup: int, reps: int) -> B
     first_s = _first_call(step)
     with _no_recompilation():
         m = measure(step, device=device, warmup=warmup, reps=reps)
+    # the forward result, for comparison with the eager reference's (one more call, made only
+    # where the case is compared)
     forward_ms = first_forward_s = result = None
     if case.forward_only is case.make:
         forward_ms = m.median_ms
-        result = step()
+        if case.compared:
+            result = step()
     elif impl in case.forward_only:
         forward = case.forward_only[impl]()
         first_forward_s = _first_call(forward)
         with _no_recompilation():
             forward_ms = time_call(forward, device=device, warmup=warmup, reps=reps)[0]
-            result = forward()
+            if case.compared:
+                result = forward()
     row = BenchRow(
         case.op,
         case.shape,
